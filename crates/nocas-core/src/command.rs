@@ -1,0 +1,256 @@
+//! Durable commands, what applying them yields, and the events and storage
+//! writes they produce.
+//!
+//! A [`Batch`] is one Raft log entry: many commands proposed together (group
+//! commit) and stamped with the leader's clock, so that applying the entry is
+//! a pure function of the state and the entry.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Millis;
+use crate::config::{ConfigMeta, ConfigRecord, HistoryRecord};
+use crate::error::CommandError;
+use crate::names::{ClusterName, ConfigKey, ConfigTag, NamespaceId, ServiceKey};
+use crate::namespace::NamespaceRecord;
+use crate::naming::{ClusterRecord, Instance, InstanceKey, InstancePatch, Metadata, Selector, ServiceRecord};
+
+/// One log entry's worth of commands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Batch {
+    /// Leader's clock when the batch was proposed.
+    pub now_ms: Millis,
+    /// The commands, applied in order.
+    pub commands: Vec<Command>,
+}
+
+/// A change to durable state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Command {
+    /// Create a namespace.
+    CreateNamespace {
+        /// Id.
+        id: NamespaceId,
+        /// Display name.
+        name: String,
+        /// Description.
+        desc: String,
+    },
+    /// Rename or re-describe a namespace.
+    UpdateNamespace {
+        /// Id.
+        id: NamespaceId,
+        /// Display name.
+        name: String,
+        /// Description.
+        desc: String,
+    },
+    /// Remove a namespace record.
+    DeleteNamespace {
+        /// Id.
+        id: NamespaceId,
+    },
+    /// Create a service record.
+    CreateService {
+        /// Service.
+        key: ServiceKey,
+        /// Protection threshold.
+        protect_threshold: f64,
+        /// Metadata.
+        metadata: Metadata,
+        /// Selector.
+        selector: Selector,
+        /// Kind of instances it holds.
+        ephemeral: bool,
+    },
+    /// Update a service record (creating it when `upsert`).
+    UpdateService {
+        /// Service.
+        key: ServiceKey,
+        /// New threshold.
+        protect_threshold: Option<f64>,
+        /// New metadata.
+        metadata: Option<Metadata>,
+        /// New selector.
+        selector: Option<Selector>,
+        /// Create the record if missing (the service exists in soft state).
+        upsert: bool,
+        /// Kind, when created.
+        ephemeral: bool,
+    },
+    /// Remove a service record.
+    DeleteService {
+        /// Service.
+        key: ServiceKey,
+    },
+    /// Set a cluster's health checker and metadata.
+    UpdateCluster {
+        /// Service.
+        key: ServiceKey,
+        /// Cluster.
+        cluster: ClusterName,
+        /// Its settings.
+        record: ClusterRecord,
+        /// Create the service record if missing.
+        upsert: bool,
+        /// Kind, when created.
+        ephemeral: bool,
+    },
+    /// Add or replace a persistent instance.
+    RegisterInstance {
+        /// Service.
+        key: ServiceKey,
+        /// Instance (`ephemeral == false`).
+        instance: Instance,
+    },
+    /// Remove a persistent instance.
+    DeregisterInstance {
+        /// Service.
+        key: ServiceKey,
+        /// Instance.
+        instance: InstanceKey,
+    },
+    /// Partially update a persistent instance.
+    UpdateInstance {
+        /// Service.
+        key: ServiceKey,
+        /// Instance.
+        instance: InstanceKey,
+        /// Changes.
+        patch: InstancePatch,
+    },
+    /// Set a persistent instance's health.
+    SetInstanceHealth {
+        /// Service.
+        key: ServiceKey,
+        /// Instance.
+        instance: InstanceKey,
+        /// New health.
+        healthy: bool,
+        /// From the server's own probe (allowed whatever the checker).
+        from_probe: bool,
+    },
+    /// Publish a config version.
+    PublishConfig(Box<Publish>),
+    /// Remove the formal version (or a tagged version).
+    RemoveConfig {
+        /// Config.
+        key: ConfigKey,
+        /// Tag to remove instead of the formal version.
+        tag: Option<ConfigTag>,
+        /// Source IP.
+        src_ip: String,
+        /// User.
+        src_user: String,
+    },
+    /// Stop a beta: remove the beta version.
+    RemoveBeta {
+        /// Config.
+        key: ConfigKey,
+        /// Source IP.
+        src_ip: String,
+        /// User.
+        src_user: String,
+    },
+    /// Promote the beta: publish its content as the formal version and
+    /// remove the beta.
+    PromoteBeta {
+        /// Config.
+        key: ConfigKey,
+        /// Source IP.
+        src_ip: String,
+        /// User.
+        src_user: String,
+    },
+    /// Drop history older than a time.
+    PurgeHistory {
+        /// Entries created before this go.
+        before_ms: Millis,
+    },
+}
+
+/// A config publish.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Publish {
+    /// Config.
+    pub key: ConfigKey,
+    /// Content.
+    pub content: Arc<str>,
+    /// MD5 of the content (computed at the edge).
+    pub md5: Arc<str>,
+    /// Descriptive fields.
+    pub meta: ConfigMeta,
+    /// Publish a tagged version.
+    pub tag: Option<ConfigTag>,
+    /// Publish a beta version for these IPs.
+    pub beta_ips: Option<Vec<String>>,
+    /// Compare-and-swap: the md5 the publisher expects to replace.
+    pub cas_md5: Option<String>,
+    /// Source IP.
+    pub src_ip: String,
+    /// User.
+    pub src_user: String,
+}
+
+/// What a successful command reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// Done.
+    Done,
+    /// Done; whether the target existed before.
+    Removed {
+        /// It existed.
+        existed: bool,
+    },
+}
+
+/// Result of one command.
+pub type CommandResult = Result<Outcome, CommandError>;
+
+/// A change readers may need to be told about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Event {
+    /// A service's instances or record changed.
+    Service(ServiceKey),
+    /// A config (formal, beta or tag) changed.
+    Config(ConfigKey),
+    /// A namespace record changed.
+    Namespace(NamespaceId),
+}
+
+/// A change to persist, in storage-neutral form.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// Put or remove a namespace record.
+    Namespace(NamespaceId, Option<NamespaceRecord>),
+    /// Put or remove a service record.
+    Service(ServiceKey, Option<ServiceRecord>),
+    /// Put or remove a persistent instance.
+    Instance(ServiceKey, InstanceKey, Option<Instance>),
+    /// Put or remove a config record.
+    Config(ConfigKey, Option<Box<ConfigRecord>>),
+    /// Append a history entry.
+    History(Box<HistoryRecord>),
+    /// Drop history older than a time.
+    PurgeHistory {
+        /// Cut-off.
+        before_ms: Millis,
+    },
+    /// Persist the id counters.
+    Counters {
+        /// Next history id.
+        next_history_id: u64,
+        /// Next config id.
+        next_config_id: u64,
+    },
+}
+
+/// Everything applying commands produced, besides their results.
+#[derive(Debug, Default)]
+pub struct Effects {
+    /// Storage writes, in order.
+    pub writes: Vec<Write>,
+    /// Events, in order.
+    pub events: Vec<Event>,
+}

@@ -1,0 +1,343 @@
+//! The soft registry: ephemeral instances, held in memory by their owner.
+//!
+//! An ephemeral instance belongs to whoever registered it: an HTTP client
+//! kept alive by beats ([`Owner::Beat`]) or a gRPC connection
+//! ([`Owner::Connection`]). The registry runs the beat timeline for HTTP
+//! owned instances ([`SoftRegistry::sweep`]): unhealthy after the beat
+//! timeout, removed after the delete timeout. Connection-owned instances
+//! live exactly as long as their connection ([`SoftRegistry::remove_owner`]).
+//!
+//! Nothing here is ever written to disk: after a restart the registry is
+//! empty and clients register again.
+//!
+//! Every mutating call returns whether the visible service changed, so the
+//! caller can push exactly the services that did.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use dashmap::DashMap;
+
+use crate::Millis;
+use crate::names::{GroupName, NamespaceId, ServiceKey};
+use crate::naming::instance::{BeatTimings, Instance, InstanceKey, InstancePatch};
+
+/// Who keeps an ephemeral instance alive.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Owner {
+    /// An HTTP client of this node, alive while it beats.
+    Beat,
+    /// A gRPC connection of this node, alive while it is connected.
+    Connection(Arc<str>),
+}
+
+/// An ephemeral instance with its liveness bookkeeping.
+#[derive(Debug, Clone)]
+pub struct SoftInstance {
+    /// The instance as clients see it.
+    pub instance: Instance,
+    /// Its owner.
+    pub owner: Owner,
+    /// Last beat (or registration) time.
+    pub last_beat_ms: Millis,
+    /// Beat timings from its metadata.
+    pub timings: BeatTimings,
+}
+
+/// What a beat found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BeatAck {
+    /// Interval the client should beat at (ms).
+    pub interval_ms: i64,
+    /// The instance was unhealthy and is healthy again.
+    pub recovered: bool,
+}
+
+#[derive(Debug, Default)]
+struct SoftService {
+    instances: HashMap<InstanceKey, SoftInstance>,
+}
+
+/// Ephemeral instances by service.
+#[derive(Debug, Default)]
+pub struct SoftRegistry {
+    services: DashMap<ServiceKey, SoftService>,
+    count: AtomicUsize,
+}
+
+impl SoftRegistry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds or replaces an instance. Returns whether the visible service
+    /// changed (a re-registration of an identical instance only refreshes
+    /// its beat time).
+    pub fn register(
+        &self,
+        key: &ServiceKey,
+        instance: Instance,
+        owner: Owner,
+        timings: BeatTimings,
+        now: Millis,
+    ) -> bool {
+        let mut svc = self.services.entry(key.clone()).or_default();
+        let ikey = instance.key();
+        match svc.instances.get_mut(&ikey) {
+            Some(existing) => {
+                let changed = existing.instance != instance;
+                existing.instance = instance;
+                existing.owner = owner;
+                existing.last_beat_ms = now;
+                existing.timings = timings;
+                changed
+            }
+            None => {
+                svc.instances.insert(
+                    ikey,
+                    SoftInstance {
+                        instance,
+                        owner,
+                        last_beat_ms: now,
+                        timings,
+                    },
+                );
+                self.count.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+        }
+    }
+
+    /// Removes an instance; returns whether it existed.
+    pub fn deregister(&self, key: &ServiceKey, ikey: &InstanceKey) -> bool {
+        let removed = {
+            let Some(mut svc) = self.services.get_mut(key) else {
+                return false;
+            };
+            svc.instances.remove(ikey).is_some()
+        };
+        if removed {
+            self.count.fetch_sub(1, Ordering::Relaxed);
+            self.services.remove_if(key, |_, s| s.instances.is_empty());
+        }
+        removed
+    }
+
+    /// Applies a partial update; `None` if no such instance, else whether it
+    /// changed. New metadata brings new beat timings.
+    pub fn update(
+        &self,
+        key: &ServiceKey,
+        ikey: &InstanceKey,
+        patch: &InstancePatch,
+        timings: Option<BeatTimings>,
+    ) -> Option<bool> {
+        let mut svc = self.services.get_mut(key)?;
+        let si = svc.instances.get_mut(ikey)?;
+        if let Some(t) = timings {
+            si.timings = t;
+        }
+        Some(patch.apply_to(&mut si.instance))
+    }
+
+    /// Records a beat. `None` when the instance is unknown (the client must
+    /// register again).
+    pub fn beat(&self, key: &ServiceKey, ikey: &InstanceKey, now: Millis) -> Option<BeatAck> {
+        let mut svc = self.services.get_mut(key)?;
+        let si = svc.instances.get_mut(ikey)?;
+        si.last_beat_ms = now;
+        let recovered = !si.instance.healthy;
+        si.instance.healthy = true;
+        Some(BeatAck {
+            interval_ms: si.timings.interval_ms,
+            recovered,
+        })
+    }
+
+    /// Runs the beat timeline of beat-owned instances at `now`: marks silent
+    /// ones unhealthy and removes those silent past their delete timeout.
+    /// Returns the services that changed.
+    pub fn sweep(&self, now: Millis) -> Vec<ServiceKey> {
+        let mut changed = Vec::new();
+        let mut removed_total = 0usize;
+        for mut entry in self.services.iter_mut() {
+            let svc = entry.value_mut();
+            let mut service_changed = false;
+            let before = svc.instances.len();
+            svc.instances.retain(|_, si| {
+                if si.owner != Owner::Beat {
+                    return true;
+                }
+                let silent = now - si.last_beat_ms;
+                if silent > si.timings.delete_ms {
+                    service_changed = true;
+                    return false;
+                }
+                if silent > si.timings.timeout_ms && si.instance.healthy {
+                    si.instance.healthy = false;
+                    service_changed = true;
+                }
+                true
+            });
+            removed_total += before - svc.instances.len();
+            if service_changed {
+                changed.push(entry.key().clone());
+            }
+        }
+        if removed_total > 0 {
+            self.count.fetch_sub(removed_total, Ordering::Relaxed);
+            for key in &changed {
+                self.services.remove_if(key, |_, s| s.instances.is_empty());
+            }
+        }
+        changed
+    }
+
+    /// Removes every instance of `owner` (a closed connection). Returns the
+    /// services that changed.
+    pub fn remove_owner(&self, owner: &Owner) -> Vec<ServiceKey> {
+        let mut changed = Vec::new();
+        let mut removed_total = 0usize;
+        for mut entry in self.services.iter_mut() {
+            let svc = entry.value_mut();
+            let before = svc.instances.len();
+            svc.instances.retain(|_, si| &si.owner != owner);
+            let removed = before - svc.instances.len();
+            if removed > 0 {
+                removed_total += removed;
+                changed.push(entry.key().clone());
+            }
+        }
+        if removed_total > 0 {
+            self.count.fetch_sub(removed_total, Ordering::Relaxed);
+            for key in &changed {
+                self.services.remove_if(key, |_, s| s.instances.is_empty());
+            }
+        }
+        changed
+    }
+
+    /// Calls `f` with each instance of a service.
+    pub fn for_each_instance(&self, key: &ServiceKey, mut f: impl FnMut(&SoftInstance)) {
+        if let Some(svc) = self.services.get(key) {
+            svc.instances.values().for_each(&mut f);
+        }
+    }
+
+    /// A copy of one instance.
+    pub fn get(&self, key: &ServiceKey, ikey: &InstanceKey) -> Option<SoftInstance> {
+        self.services.get(key)?.instances.get(ikey).cloned()
+    }
+
+    /// Number of instances in a service.
+    pub fn service_len(&self, key: &ServiceKey) -> usize {
+        self.services.get(key).map_or(0, |s| s.instances.len())
+    }
+
+    /// Keys of services with instances in a namespace (and group, if given).
+    pub fn service_keys(&self, namespace: &NamespaceId, group: Option<&GroupName>) -> Vec<ServiceKey> {
+        self.services
+            .iter()
+            .filter(|e| &e.key().namespace == namespace)
+            .filter(|e| group.is_none_or(|g| &e.key().group == g))
+            .map(|e| e.key().clone())
+            .collect()
+    }
+
+    /// Total number of ephemeral instances.
+    pub fn instance_count(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Number of services with ephemeral instances.
+    pub fn service_count(&self) -> usize {
+        self.services.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::names::{ClusterName, ServiceName};
+
+    fn key() -> ServiceKey {
+        ServiceKey::new(
+            NamespaceId::public(),
+            GroupName::default_group(),
+            ServiceName::parse("svc").unwrap(),
+        )
+    }
+
+    fn inst(port: u16) -> Instance {
+        Instance {
+            ip: Arc::from("10.0.0.1"),
+            port,
+            cluster: ClusterName::default_cluster(),
+            weight: 1.0,
+            healthy: true,
+            enabled: true,
+            ephemeral: true,
+            metadata: Default::default(),
+        }
+    }
+
+    fn timings() -> BeatTimings {
+        BeatTimings {
+            interval_ms: 100,
+            timeout_ms: 300,
+            delete_ms: 600,
+        }
+    }
+
+    #[test]
+    fn beat_timeline() {
+        let r = SoftRegistry::new();
+        let k = key();
+        assert!(r.register(&k, inst(1), Owner::Beat, timings(), 0));
+        assert!(!r.register(&k, inst(1), Owner::Beat, timings(), 0));
+        assert!(r.sweep(300).is_empty());
+        assert_eq!(r.sweep(301), vec![k.clone()]);
+        assert!(!r.get(&k, &inst(1).key()).unwrap().instance.healthy);
+        assert!(r.sweep(400).is_empty());
+        let ack = r.beat(&k, &inst(1).key(), 450).unwrap();
+        assert!(ack.recovered);
+        assert_eq!(ack.interval_ms, 100);
+        assert!(r.get(&k, &inst(1).key()).unwrap().instance.healthy);
+        assert_eq!(r.sweep(1051), vec![k.clone()]);
+        assert_eq!(r.instance_count(), 0);
+        assert_eq!(r.service_count(), 0);
+        assert!(r.beat(&k, &inst(1).key(), 2000).is_none());
+    }
+
+    #[test]
+    fn connections_own_their_instances() {
+        let r = SoftRegistry::new();
+        let k = key();
+        let c1 = Owner::Connection(Arc::from("c1"));
+        r.register(&k, inst(1), c1.clone(), timings(), 0);
+        r.register(&k, inst(2), Owner::Connection(Arc::from("c2")), timings(), 0);
+        assert!(r.sweep(1_000_000).is_empty(), "connections are not beat-swept");
+        assert_eq!(r.remove_owner(&c1), vec![k.clone()]);
+        assert_eq!(r.service_len(&k), 1);
+        assert_eq!(r.instance_count(), 1);
+    }
+
+    #[test]
+    fn deregister_and_update() {
+        let r = SoftRegistry::new();
+        let k = key();
+        r.register(&k, inst(1), Owner::Beat, timings(), 0);
+        let patch = InstancePatch {
+            weight: Some(2.0),
+            ..Default::default()
+        };
+        assert_eq!(r.update(&k, &inst(1).key(), &patch, None), Some(true));
+        assert_eq!(r.update(&k, &inst(1).key(), &patch, None), Some(false));
+        assert_eq!(r.update(&k, &inst(9).key(), &patch, None), None);
+        assert!(r.deregister(&k, &inst(1).key()));
+        assert!(!r.deregister(&k, &inst(1).key()));
+        assert_eq!(r.instance_count(), 0);
+    }
+}
