@@ -1,1 +1,72 @@
-//! placeholder
+//! Durable storage in one redb database.
+//!
+//! The store owns the file and its tables ([`tables`]): the Raft log and its
+//! metadata ([`log`]), the applied durable state and config history
+//! ([`state`]), and state-machine snapshots ([`snapshot`]). It knows the
+//! domain's record types (from `nocas-core`) but nothing of Raft's types:
+//! the cluster layer hands it log entries and Raft metadata as bytes.
+//!
+//! Durability: log writes commit with [`redb::Durability::Immediate`]
+//! (fsync before returning). Applied-state writes commit without an fsync
+//! and become durable with the next log write or [`Store::sync`]; after a
+//! crash the applied state rolls back to a consistent earlier point together
+//! with its `applied` marker, and the log replays the rest.
+//!
+//! Architecture invariant: no knowledge of HTTP, gRPC or Raft types; every
+//! call is blocking and must be run off the async executor's threads.
+
+mod codec;
+mod error;
+pub mod log;
+pub mod snapshot;
+pub mod state;
+pub mod tables;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use redb::{Database, ReadableDatabase};
+
+pub use error::StoreError;
+pub use snapshot::StateDump;
+pub use state::HistoryPage;
+
+/// The database behind a node. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<Database>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the database file at `path`, creating its tables.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = Database::create(path)?;
+        let store = Self { db: Arc::new(db) };
+        store.create_tables()?;
+        Ok(store)
+    }
+
+    fn create_tables(&self) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        tables::create_all(&txn)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Makes every earlier commit durable (one fsync).
+    pub fn sync(&self) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    fn read(&self) -> Result<redb::ReadTransaction, StoreError> {
+        Ok(self.db.begin_read()?)
+    }
+}

@@ -1,0 +1,302 @@
+//! The applied durable state: records written by the state machine, loaded
+//! back at start-up, and config history queries.
+
+use redb::{Durability, ReadableTable, ReadableTableMetadata, WriteTransaction};
+
+use nocas_core::command::Write;
+use nocas_core::config::{ConfigRecord, HistoryRecord};
+use nocas_core::names::{ConfigKey, NamespaceId, ServiceKey};
+use nocas_core::namespace::NamespaceRecord;
+use nocas_core::naming::{Instance, ServiceRecord};
+use nocas_core::state::{DurableState, Restored};
+
+use crate::codec::{decode, encode};
+use crate::tables::{
+    self, APPLIED, CONFIGS, COUNTERS, HISTORY, HISTORY_BY_CONFIG, INSTANCES, NAMESPACES, SERVICES,
+    SM_META,
+};
+use crate::{Store, StoreError};
+
+/// One page of a config's history, newest first.
+#[derive(Debug, Clone)]
+pub struct HistoryPage {
+    /// Entries of the config in all.
+    pub total: usize,
+    /// This page's entries.
+    pub items: Vec<HistoryRecord>,
+}
+
+impl Store {
+    /// Persists one applied batch (its writes and the `applied` marker) in
+    /// one transaction, without waiting for an fsync.
+    pub fn apply(&self, writes: &[Write], applied: &[u8]) -> Result<(), StoreError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::None)?;
+        write_all(&txn, writes)?;
+        {
+            let mut m = txn.open_table(SM_META)?;
+            m.insert(APPLIED, applied)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The `applied` marker of the last persisted batch.
+    pub fn applied_marker(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.read()?;
+        let t = txn.open_table(SM_META)?;
+        Ok(t.get(APPLIED)?.map(|v| v.value().to_vec()))
+    }
+
+    /// Loads the whole durable state into memory.
+    pub fn load_state(&self) -> Result<DurableState, StoreError> {
+        let txn = self.read()?;
+        let mut state = DurableState::new();
+        for item in txn.open_table(NAMESPACES)?.iter()? {
+            let (k, v) = item?;
+            let id = NamespaceId::parse(Some(k.value())).map_err(|_| StoreError::BadKey("namespaces"))?;
+            let rec: NamespaceRecord = decode("namespace", v.value())?;
+            state.restore(Restored::Namespace(id, rec));
+        }
+        for item in txn.open_table(SERVICES)?.iter()? {
+            let (_, v) = item?;
+            let (key, rec): (ServiceKey, ServiceRecord) = decode("service", v.value())?;
+            state.restore(Restored::Service(key, rec));
+        }
+        for item in txn.open_table(INSTANCES)?.iter()? {
+            let (_, v) = item?;
+            let (key, inst): (ServiceKey, Instance) = decode("instance", v.value())?;
+            state.restore(Restored::Instance(key, inst));
+        }
+        for item in txn.open_table(CONFIGS)?.iter()? {
+            let (_, v) = item?;
+            let (key, rec): (ConfigKey, ConfigRecord) = decode("config", v.value())?;
+            state.restore(Restored::Config(key, rec));
+        }
+        if let Some(v) = txn.open_table(SM_META)?.get(COUNTERS)? {
+            let (next_history_id, next_config_id): (u64, u64) = decode("counters", v.value())?;
+            state.restore(Restored::Counters {
+                next_history_id,
+                next_config_id,
+            });
+        }
+        Ok(state)
+    }
+
+    /// A page (1-based) of a config's history, newest first.
+    pub fn history_page(
+        &self,
+        key: &ConfigKey,
+        page_no: usize,
+        page_size: usize,
+    ) -> Result<HistoryPage, StoreError> {
+        let txn = self.read()?;
+        let idx = txn.open_table(HISTORY_BY_CONFIG)?;
+        let hist = txn.open_table(HISTORY)?;
+        let ck = tables::config_key(key);
+        let nids: Vec<u64> = idx
+            .range((ck.as_str(), 0)..=(ck.as_str(), u64::MAX))?
+            .rev()
+            .map(|item| item.map(|(k, _)| k.value().1))
+            .collect::<Result<_, _>>()?;
+        let skip = page_no.saturating_sub(1).saturating_mul(page_size);
+        let mut items = Vec::new();
+        for nid in nids.iter().skip(skip).take(page_size) {
+            if let Some(v) = hist.get(*nid)? {
+                items.push(decode("history", v.value())?);
+            }
+        }
+        Ok(HistoryPage {
+            total: nids.len(),
+            items,
+        })
+    }
+
+    /// One history entry.
+    pub fn history(&self, nid: u64) -> Result<Option<HistoryRecord>, StoreError> {
+        let txn = self.read()?;
+        let hist = txn.open_table(HISTORY)?;
+        hist.get(nid)?
+            .map(|v| decode("history", v.value()))
+            .transpose()
+    }
+
+    /// The entry of the same config just before `nid`.
+    pub fn history_previous(
+        &self,
+        key: &ConfigKey,
+        nid: u64,
+    ) -> Result<Option<HistoryRecord>, StoreError> {
+        let txn = self.read()?;
+        let idx = txn.open_table(HISTORY_BY_CONFIG)?;
+        let ck = tables::config_key(key);
+        let prev = idx
+            .range((ck.as_str(), 0)..(ck.as_str(), nid))?
+            .next_back()
+            .transpose()?
+            .map(|(k, _)| k.value().1);
+        drop(idx);
+        match prev {
+            Some(p) => {
+                let hist = txn.open_table(HISTORY)?;
+                hist.get(p)?.map(|v| decode("history", v.value())).transpose()
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Number of history entries held.
+    pub fn history_len(&self) -> Result<u64, StoreError> {
+        let txn = self.read()?;
+        Ok(txn.open_table(HISTORY)?.len()?)
+    }
+}
+
+fn write_all(txn: &WriteTransaction, writes: &[Write]) -> Result<(), StoreError> {
+    let mut namespaces = txn.open_table(NAMESPACES)?;
+    let mut services = txn.open_table(SERVICES)?;
+    let mut instances = txn.open_table(INSTANCES)?;
+    let mut configs = txn.open_table(CONFIGS)?;
+    let mut history = txn.open_table(HISTORY)?;
+    let mut by_config = txn.open_table(HISTORY_BY_CONFIG)?;
+    let mut meta = txn.open_table(SM_META)?;
+    for w in writes {
+        match w {
+            Write::Namespace(id, Some(rec)) => {
+                namespaces.insert(id.as_str(), encode("namespace", rec)?.as_slice())?;
+            }
+            Write::Namespace(id, None) => {
+                namespaces.remove(id.as_str())?;
+            }
+            Write::Service(key, rec) => {
+                let k = tables::service_key(key);
+                match rec {
+                    Some(rec) => {
+                        services.insert(k.as_str(), encode("service", &(key, rec))?.as_slice())?;
+                    }
+                    None => {
+                        services.remove(k.as_str())?;
+                    }
+                }
+            }
+            Write::Instance(key, ikey, inst) => {
+                let k = tables::instance_key(key, ikey);
+                match inst {
+                    Some(inst) => {
+                        instances.insert(k.as_str(), encode("instance", &(key, inst))?.as_slice())?;
+                    }
+                    None => {
+                        instances.remove(k.as_str())?;
+                    }
+                }
+            }
+            Write::Config(key, rec) => {
+                let k = tables::config_key(key);
+                match rec {
+                    Some(rec) => {
+                        configs.insert(k.as_str(), encode("config", &(key, &**rec))?.as_slice())?;
+                    }
+                    None => {
+                        configs.remove(k.as_str())?;
+                    }
+                }
+            }
+            Write::History(h) => {
+                history.insert(h.nid, encode("history", &**h)?.as_slice())?;
+                by_config.insert((tables::config_key(&h.key).as_str(), h.nid), ())?;
+            }
+            Write::PurgeHistory { before_ms } => {
+                let mut doomed = Vec::new();
+                for item in history.iter()? {
+                    let (k, v) = item?;
+                    let h: HistoryRecord = decode("history", v.value())?;
+                    if h.created_ms >= *before_ms {
+                        break;
+                    }
+                    doomed.push((k.value(), tables::config_key(&h.key)));
+                }
+                for (nid, ck) in doomed {
+                    history.remove(nid)?;
+                    by_config.remove((ck.as_str(), nid))?;
+                }
+            }
+            Write::Counters {
+                next_history_id,
+                next_config_id,
+            } => {
+                meta.insert(COUNTERS, encode("counters", &(next_history_id, next_config_id))?.as_slice())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use nocas_core::command::{Command, Effects, Publish};
+    use nocas_core::config::{ConfigMeta, md5_hex};
+    use nocas_core::names::{ConfigGroup, DataId};
+
+    use super::*;
+
+    fn ckey() -> ConfigKey {
+        ConfigKey::new(
+            NamespaceId::public(),
+            ConfigGroup::parse(Some("G")).unwrap(),
+            DataId::parse(Some("d")).unwrap(),
+        )
+    }
+
+    fn publish(content: &str) -> Command {
+        Command::PublishConfig(Box::new(Publish {
+            key: ckey(),
+            content: Arc::from(content),
+            md5: Arc::from(md5_hex(content)),
+            meta: ConfigMeta::default(),
+            tag: None,
+            beta_ips: None,
+            cas_md5: None,
+            src_ip: "1.1.1.1".into(),
+            src_user: String::new(),
+        }))
+    }
+
+    #[test]
+    fn applied_state_round_trips_and_history_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.redb");
+        let mut state = DurableState::new();
+        {
+            let store = Store::open(&path).unwrap();
+            for (i, c) in ["a", "b", "c", "d"].iter().enumerate() {
+                let mut fx = Effects::default();
+                state.apply(i as i64 * 10, publish(c), &mut fx).unwrap();
+                store.apply(&fx.writes, &[i as u8]).unwrap();
+            }
+            store.sync().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let loaded = store.load_state().unwrap();
+        assert_eq!(loaded.config(&ckey()), state.config(&ckey()));
+        assert_eq!(store.applied_marker().unwrap().unwrap(), vec![3]);
+        let page = store.history_page(&ckey(), 1, 3).unwrap();
+        assert_eq!(page.total, 4);
+        let nids: Vec<u64> = page.items.iter().map(|h| h.nid).collect();
+        assert_eq!(nids, vec![4, 3, 2]);
+        assert_eq!(store.history_page(&ckey(), 2, 3).unwrap().items.len(), 1);
+        assert_eq!(store.history_previous(&ckey(), 3).unwrap().unwrap().nid, 2);
+        assert!(store.history_previous(&ckey(), 1).unwrap().is_none());
+        assert_eq!(&*store.history(1).unwrap().unwrap().content, "a");
+
+        let mut fx = Effects::default();
+        let mut state = loaded;
+        state
+            .apply(100, Command::PurgeHistory { before_ms: 25 }, &mut fx)
+            .unwrap();
+        store.apply(&fx.writes, &[9]).unwrap();
+        assert_eq!(store.history_len().unwrap(), 1);
+        assert_eq!(store.history_page(&ckey(), 1, 10).unwrap().total, 1);
+    }
+}

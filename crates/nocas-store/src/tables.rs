@@ -1,0 +1,69 @@
+//! Every table, in one place, and how keys are spelled.
+//!
+//! Composite keys join validated names with `\x1f` (unit separator), which
+//! no valid name contains, so keys sort by namespace, then group, then name.
+
+use redb::{TableDefinition, WriteTransaction};
+
+use nocas_core::names::{ConfigKey, ServiceKey};
+use nocas_core::naming::InstanceKey;
+
+use crate::error::StoreError;
+
+/// Raft log: index → encoded entry.
+pub const RAFT_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");
+/// Raft metadata: `vote`, `committed`, `purged` → encoded value.
+pub const RAFT_META: TableDefinition<&str, &[u8]> = TableDefinition::new("raft_meta");
+/// State-machine metadata: `applied`, `counters` → encoded value.
+pub const SM_META: TableDefinition<&str, &[u8]> = TableDefinition::new("sm_meta");
+/// Namespace id → record.
+pub const NAMESPACES: TableDefinition<&str, &[u8]> = TableDefinition::new("namespaces");
+/// Service key → record.
+pub const SERVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("services");
+/// Instance key → (service key, instance).
+pub const INSTANCES: TableDefinition<&str, &[u8]> = TableDefinition::new("instances");
+/// Config key → record.
+pub const CONFIGS: TableDefinition<&str, &[u8]> = TableDefinition::new("configs");
+/// History id → record.
+pub const HISTORY: TableDefinition<u64, &[u8]> = TableDefinition::new("history");
+/// (config key, history id) → (), to list a config's history.
+pub const HISTORY_BY_CONFIG: TableDefinition<(&str, u64), ()> =
+    TableDefinition::new("history_by_config");
+/// Last built snapshot: `meta`, `data` → bytes.
+pub const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
+
+/// Key of the `applied` marker in [`SM_META`].
+pub const APPLIED: &str = "applied";
+/// Key of the id counters in [`SM_META`].
+pub const COUNTERS: &str = "counters";
+
+pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(RAFT_LOG)?;
+    txn.open_table(RAFT_META)?;
+    txn.open_table(SM_META)?;
+    txn.open_table(NAMESPACES)?;
+    txn.open_table(SERVICES)?;
+    txn.open_table(INSTANCES)?;
+    txn.open_table(CONFIGS)?;
+    txn.open_table(HISTORY)?;
+    txn.open_table(HISTORY_BY_CONFIG)?;
+    txn.open_table(SNAPSHOT)?;
+    Ok(())
+}
+
+const SEP: char = '\u{1f}';
+
+/// `namespace SEP group SEP service`.
+pub fn service_key(k: &ServiceKey) -> String {
+    format!("{}{SEP}{}{SEP}{}", k.namespace, k.group, k.service)
+}
+
+/// Service key, then `SEP cluster SEP ip SEP port`.
+pub fn instance_key(k: &ServiceKey, i: &InstanceKey) -> String {
+    format!("{}{SEP}{}{SEP}{}{SEP}{}", service_key(k), i.cluster, i.ip, i.port)
+}
+
+/// `namespace SEP group SEP dataId`.
+pub fn config_key(k: &ConfigKey) -> String {
+    format!("{}{SEP}{}{SEP}{}", k.namespace, k.group, k.data_id)
+}
