@@ -217,6 +217,15 @@ pub enum Event {
     Config(ConfigKey),
     /// A namespace record changed.
     Namespace(NamespaceId),
+    /// Anything may have changed (a snapshot was installed).
+    All,
+}
+
+/// Receives events after the changes that caused them are applied, in
+/// order. Implementations must not block.
+pub trait EventSink: Send + Sync {
+    /// Handles a batch of events.
+    fn publish(&self, events: &[Event]);
 }
 
 /// A change to persist, in storage-neutral form.

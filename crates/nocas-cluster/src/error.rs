@@ -1,0 +1,23 @@
+//! Errors of the consensus layer.
+
+use thiserror::Error;
+
+/// Why a write could not be carried out.
+#[derive(Debug, Clone, Error)]
+pub enum ClusterError {
+    /// This node is not the leader and cannot forward (single node: none).
+    #[error("no leader: the cluster has no quorum or is electing a leader")]
+    NoLeader,
+    /// The write did not complete in time.
+    #[error("write timed out after {0} ms")]
+    Timeout(u64),
+    /// The node is shutting down.
+    #[error("the node is shutting down")]
+    ShuttingDown,
+    /// Storage failed; the node cannot continue.
+    #[error("storage failure: {0}")]
+    Storage(String),
+    /// Raft reported another error.
+    #[error("raft error: {0}")]
+    Raft(String),
+}

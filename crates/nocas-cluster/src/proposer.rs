@@ -1,0 +1,104 @@
+//! Group commit: many concurrent writes share one log entry.
+//!
+//! Callers queue commands; one task takes everything queued, stamps it with
+//! the clock and proposes it as a single [`Batch`]. While that entry is being
+//! fsynced, new commands queue up and become the next entry, so the number
+//! of fsyncs stays flat as the write rate grows.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot};
+
+use nocas_core::Millis;
+use nocas_core::command::{Batch, Command, CommandResult};
+
+use crate::error::ClusterError;
+use crate::types::Raft;
+
+struct Proposal {
+    cmd: Command,
+    reply: oneshot::Sender<Result<CommandResult, ClusterError>>,
+}
+
+/// Handle to the proposing task.
+#[derive(Clone)]
+pub(crate) struct Proposer {
+    tx: mpsc::Sender<Proposal>,
+}
+
+fn wall_clock_ms() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as Millis)
+        .unwrap_or(0)
+}
+
+impl Proposer {
+    /// Starts the task. `queue` bounds waiting commands; `max_batch` bounds
+    /// the commands in one entry.
+    pub(crate) fn spawn(raft: Raft, queue: usize, max_batch: usize) -> Self {
+        let (tx, rx) = mpsc::channel(queue.max(1));
+        tokio::spawn(run(raft, rx, max_batch.max(1)));
+        Self { tx }
+    }
+
+    /// Proposes one command and waits for its result.
+    pub(crate) async fn propose(&self, cmd: Command) -> Result<CommandResult, ClusterError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Proposal { cmd, reply })
+            .await
+            .map_err(|_| ClusterError::ShuttingDown)?;
+        rx.await.map_err(|_| ClusterError::ShuttingDown)?
+    }
+}
+
+async fn run(raft: Raft, mut rx: mpsc::Receiver<Proposal>, max_batch: usize) {
+    let mut last_now: Millis = 0;
+    while let Some(first) = rx.recv().await {
+        let mut proposals = vec![first];
+        while proposals.len() < max_batch {
+            match rx.try_recv() {
+                Ok(p) => proposals.push(p),
+                Err(_) => break,
+            }
+        }
+        // Time never goes backwards in the log, even if the wall clock does.
+        last_now = wall_clock_ms().max(last_now);
+        let (commands, replies): (Vec<_>, Vec<_>) =
+            proposals.into_iter().map(|p| (p.cmd, p.reply)).unzip();
+        let batch = Batch {
+            now_ms: last_now,
+            commands,
+        };
+        match raft.client_write(batch).await {
+            Ok(resp) => {
+                for (reply, result) in replies.into_iter().zip(resp.data) {
+                    let _ = reply.send(Ok(result));
+                }
+            }
+            Err(e) => {
+                let err = map_write_error(&e);
+                for reply in replies {
+                    let _ = reply.send(Err(err.clone()));
+                }
+            }
+        }
+    }
+}
+
+fn map_write_error(
+    e: &openraft::error::RaftError<u64, openraft::error::ClientWriteError<u64, openraft::BasicNode>>,
+) -> ClusterError {
+    use openraft::error::{ClientWriteError, RaftError};
+    match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(_)) => ClusterError::NoLeader,
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(c)) => {
+            ClusterError::Raft(c.to_string())
+        }
+        RaftError::Fatal(f) => match f {
+            openraft::error::Fatal::Stopped => ClusterError::ShuttingDown,
+            other => ClusterError::Storage(other.to_string()),
+        },
+    }
+}
