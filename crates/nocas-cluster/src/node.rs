@@ -18,7 +18,8 @@ use crate::state_machine::{SharedState, StateMachine};
 use crate::types::{NodeId, Raft};
 
 /// Timers and limits of the consensus layer.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RaftSettings {
     /// Leader heartbeat interval (ms).
     pub heartbeat_ms: u64,

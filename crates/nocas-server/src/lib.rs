@@ -1,1 +1,176 @@
-//! placeholder
+//! The Nocas server process.
+//!
+//! [`start`] opens the store, starts the Raft node (a one-member cluster when
+//! standalone), binds the HTTP front end and the background health tasks,
+//! and returns a [`Running`] handle; [`Running::shutdown`] stops them in
+//! order. The modules: [`settings`], [`app`] (shared state), [`http`]
+//! (front end), [`ops`] (operations shared by front ends), [`push`]
+//! (listeners and subscribers), [`health`] (beat timeline, probes),
+//! [`metrics`], [`error`] (the one mapping to Nacos error shapes).
+//!
+//! Architecture invariant: durable state changes only through
+//! `nocas_cluster::Node::write`; nothing here writes the store directly.
+
+pub mod app;
+pub mod error;
+pub mod health;
+pub mod http;
+pub mod metrics;
+pub mod ops;
+pub mod push;
+pub mod settings;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use nocas_cluster::{ClusterError, Node};
+use nocas_core::naming::soft::SoftRegistry;
+use nocas_store::{Store, StoreError};
+
+use crate::app::{App, AppRef};
+use crate::metrics::Metrics;
+use crate::push::Hub;
+pub use crate::settings::Settings;
+
+/// Why the server could not start or stop cleanly.
+#[derive(Debug, Error)]
+pub enum ServerError {
+    /// Settings are invalid.
+    #[error(transparent)]
+    Settings(#[from] settings::SettingsError),
+    /// A listening socket could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The data directory could not be created.
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        /// Directory.
+        path: std::path::PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The store could not be opened.
+    #[error("cannot open the store: {0}")]
+    Store(#[from] StoreError),
+    /// The Raft node failed.
+    #[error("consensus: {0}")]
+    Cluster(#[from] ClusterError),
+    /// A task failed.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+/// A running server.
+pub struct Running {
+    app: AppRef,
+    stop: watch::Sender<bool>,
+    http: JoinHandle<std::io::Result<()>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Starts a server with `settings`.
+pub async fn start(settings: Settings) -> Result<Running, ServerError> {
+    settings.validate()?;
+    let started = Instant::now();
+    std::fs::create_dir_all(&settings.data_dir).map_err(|source| ServerError::DataDir {
+        path: settings.data_dir.clone(),
+        source,
+    })?;
+    let wanted = settings.http_addr();
+    let listener = TcpListener::bind(wanted)
+        .await
+        .map_err(|source| ServerError::Bind { addr: wanted, source })?;
+    let http_addr = listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind { addr: wanted, source })?;
+    let grpc_addr = SocketAddr::new(settings.bind, settings.effective_grpc_port(http_addr.port())?);
+
+    let db_path = settings.data_dir.join("nocas.redb");
+    let store = tokio::task::spawn_blocking(move || Store::open(&db_path))
+        .await
+        .map_err(|e| ServerError::Internal(e.to_string()))??;
+    let hub = Arc::new(Hub::new());
+    let node = Node::start(1, http_addr.to_string(), store, hub.clone(), &settings.raft).await?;
+
+    let app: AppRef = Arc::new(App {
+        settings,
+        node,
+        soft: SoftRegistry::new(),
+        hub,
+        metrics: Metrics::new(),
+        started,
+        http_addr,
+        grpc_addr,
+    });
+    let (stop, stop_rx) = watch::channel(false);
+    let tasks = vec![
+        tokio::spawn(health::sweeper::run(app.clone(), stop_rx.clone())),
+        tokio::spawn(health::probe::run(app.clone(), stop_rx.clone())),
+        tokio::spawn(health::purge_history(app.clone(), stop_rx.clone())),
+    ];
+    let router = http::router(app.clone());
+    let mut http_stop = stop_rx.clone();
+    let http = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = http_stop.changed().await;
+        })
+        .await
+    });
+    tracing::info!(http = %http_addr, grpc = %grpc_addr, elapsed_ms = started.elapsed().as_millis() as u64, "server started");
+    Ok(Running {
+        app,
+        stop,
+        http,
+        tasks,
+    })
+}
+
+impl Running {
+    /// The shared app state.
+    pub fn app(&self) -> &AppRef {
+        &self.app
+    }
+
+    /// The bound HTTP address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.app.http_addr
+    }
+
+    /// The gRPC address.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.app.grpc_addr
+    }
+
+    /// Stops accepting requests, answers held long polls, waits (bounded)
+    /// for requests in flight, stops background tasks and the Raft node,
+    /// and makes every applied change durable.
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        let _ = self.stop.send(true);
+        self.app.hub.close();
+        let mut http = self.http;
+        if tokio::time::timeout(Duration::from_secs(10), &mut http).await.is_err() {
+            tracing::warn!("requests still in flight after 10 s; closing anyway");
+            http.abort();
+        }
+        for t in self.tasks {
+            t.abort();
+        }
+        self.app.node.shutdown().await?;
+        Ok(())
+    }
+}

@@ -246,6 +246,11 @@ impl SoftRegistry {
             .collect()
     }
 
+    /// Keys of every service with ephemeral instances.
+    pub fn all_service_keys(&self) -> Vec<ServiceKey> {
+        self.services.iter().map(|e| e.key().clone()).collect()
+    }
+
     /// Total number of ephemeral instances.
     pub fn instance_count(&self) -> usize {
         self.count.load(Ordering::Relaxed)

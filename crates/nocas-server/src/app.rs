@@ -1,0 +1,73 @@
+//! The shared state of a running server and the small helpers every front
+//! end uses: the clock, durable writes, and the limits in force.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use nocas_cluster::Node;
+use nocas_core::Millis;
+use nocas_core::command::{Command, Outcome};
+use nocas_core::naming::soft::SoftRegistry;
+use nocas_core::naming::{BeatTimings, MetadataLimits};
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::push::Hub;
+use crate::settings::Settings;
+
+/// Everything a request handler may need.
+pub struct App {
+    /// Settings in force.
+    pub settings: Settings,
+    /// The Raft node holding durable state.
+    pub node: Node,
+    /// Ephemeral instances owned by this node's clients.
+    pub soft: SoftRegistry,
+    /// Listeners and subscribers waiting for changes.
+    pub hub: Arc<Hub>,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// When the process started serving.
+    pub started: Instant,
+    /// The HTTP address actually bound.
+    pub http_addr: SocketAddr,
+    /// The gRPC address.
+    pub grpc_addr: SocketAddr,
+}
+
+/// Shared handle to the app.
+pub type AppRef = Arc<App>;
+
+/// Wall-clock milliseconds since the epoch.
+pub fn now_ms() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as Millis)
+        .unwrap_or(0)
+}
+
+impl App {
+    /// Applies a durable command and returns its outcome.
+    pub async fn write(&self, cmd: Command) -> Result<Outcome, ApiError> {
+        Ok(self.node.write(cmd).await??)
+    }
+
+    /// Default beat timings from the settings.
+    pub fn beat_defaults(&self) -> BeatTimings {
+        let n = &self.settings.naming;
+        BeatTimings {
+            interval_ms: n.beat_interval_ms as i64,
+            timeout_ms: n.beat_timeout_ms as i64,
+            delete_ms: n.delete_timeout_ms as i64,
+        }
+    }
+
+    /// Metadata limits from the settings.
+    pub fn metadata_limits(&self) -> MetadataLimits {
+        MetadataLimits {
+            max_bytes: self.settings.limits.max_metadata_bytes,
+            max_entries: self.settings.limits.max_metadata_entries,
+        }
+    }
+}

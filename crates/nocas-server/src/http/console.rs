@@ -1,0 +1,285 @@
+//! Console and core endpoints: namespaces, health probes, cluster members,
+//! login (when auth is off), Prometheus metrics.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+
+use nocas_core::error::ValidationError;
+use nocas_core::names::NamespaceId;
+use nocas_proto::http::{MemberJson, RestResult, V2Result};
+
+use crate::app::AppRef;
+use crate::error::{ApiError, V1Result, V2, V2Reply};
+use crate::http::params::Params;
+use crate::metrics::Sample;
+use crate::ops::namespace as ops;
+
+// ----- namespaces -----------------------------------------------------------
+
+/// `GET /v1/console/namespaces` (also `show=all` and `checkNamespaceIdExist`).
+pub async fn v1_namespaces(State(app): State<AppRef>, p: Params) -> V1Result<Response> {
+    if p.bool_or("checkNamespaceIdExist", false)? {
+        let id = NamespaceId::parse(Some(p.required("customNamespaceId")?))?;
+        return Ok(Json(ops::exists(&app, &id)).into_response());
+    }
+    if p.get("show") == Some("all") {
+        let id = NamespaceId::parse(p.get("namespaceId"))?;
+        return Ok(Json(ops::get(&app, &id)?).into_response());
+    }
+    Ok(Json(RestResult {
+        code: 200,
+        message: None,
+        data: ops::list(&app),
+    })
+    .into_response())
+}
+
+/// `POST /v1/console/namespaces`.
+pub async fn v1_create_namespace(State(app): State<AppRef>, p: Params) -> V1Result<Response> {
+    let name = ops::check_name(p.get("namespaceName"))?;
+    let desc = ops::check_desc(p.get("namespaceDesc"))?;
+    ops::create(&app, p.get("customNamespaceId"), name, desc).await?;
+    Ok(Json(true).into_response())
+}
+
+/// `PUT /v1/console/namespaces`.
+pub async fn v1_update_namespace(State(app): State<AppRef>, p: Params) -> V1Result<Response> {
+    let id = NamespaceId::parse(Some(p.required("namespace")?))?;
+    let name = ops::check_name(p.get_any(&["namespaceShowName", "namespaceName"]))?;
+    let desc = ops::check_desc(p.get("namespaceDesc"))?;
+    ops::update(&app, id, name, desc).await?;
+    Ok(Json(true).into_response())
+}
+
+/// `DELETE /v1/console/namespaces`.
+pub async fn v1_delete_namespace(State(app): State<AppRef>, p: Params) -> V1Result<Response> {
+    let id = NamespaceId::parse(Some(p.required("namespaceId")?))?;
+    ops::delete(&app, id).await?;
+    Ok(Json(true).into_response())
+}
+
+/// `GET /v2/console/namespace/list`.
+pub async fn v2_namespace_list(State(app): State<AppRef>) -> Response {
+    Json(V2Result::ok(ops::list(&app))).into_response()
+}
+
+/// `GET /v2/console/namespace`.
+pub async fn v2_namespace_get(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
+    let id = NamespaceId::parse(Some(p.required("namespaceId")?))?;
+    Ok(Json(V2Result::ok(ops::get(&app, &id)?)).into_response())
+}
+
+/// `POST /v2/console/namespace`.
+pub async fn v2_namespace_create(State(app): State<AppRef>, p: Params) -> V2Reply<Json<V2Result<bool>>> {
+    let name = ops::check_name(p.get("namespaceName"))?;
+    let desc = ops::check_desc(p.get("namespaceDesc"))?;
+    ops::create(&app, p.get("namespaceId"), name, desc).await?;
+    Ok(Json(V2Result::ok(true)))
+}
+
+/// `PUT /v2/console/namespace`.
+pub async fn v2_namespace_update(State(app): State<AppRef>, p: Params) -> V2Reply<Json<V2Result<bool>>> {
+    let id = NamespaceId::parse(Some(p.required("namespaceId")?))?;
+    let name = ops::check_name(p.get("namespaceName"))?;
+    let desc = ops::check_desc(p.get("namespaceDesc"))?;
+    ops::update(&app, id, name, desc).await?;
+    Ok(Json(V2Result::ok(true)))
+}
+
+/// `DELETE /v2/console/namespace`.
+pub async fn v2_namespace_delete(State(app): State<AppRef>, p: Params) -> V2Reply<Json<V2Result<bool>>> {
+    let id = NamespaceId::parse(Some(p.required("namespaceId")?))?;
+    ops::delete(&app, id).await?;
+    Ok(Json(V2Result::ok(true)))
+}
+
+// ----- health -----------------------------------------------------------------
+
+fn ready(app: &AppRef) -> bool {
+    app.node.status().leader.is_some()
+}
+
+/// `GET /v1/console/health/liveness`.
+pub async fn liveness() -> &'static str {
+    "OK"
+}
+
+/// `GET /v1/console/health/readiness`: ready while the cluster has a leader.
+pub async fn readiness(State(app): State<AppRef>) -> Response {
+    if ready(&app) {
+        "OK".into_response()
+    } else {
+        ApiError::Unavailable("no leader".into()).into_v1()
+    }
+}
+
+/// `GET /v2/console/health/liveness`.
+pub async fn v2_liveness() -> Response {
+    Json(V2Result::ok("ok")).into_response()
+}
+
+/// `GET /v2/console/health/readiness`.
+pub async fn v2_readiness(State(app): State<AppRef>) -> Response {
+    if ready(&app) {
+        Json(V2Result::ok("ok")).into_response()
+    } else {
+        ApiError::Unavailable("no leader".into()).into_v2()
+    }
+}
+
+// ----- cluster members --------------------------------------------------------
+
+fn members(app: &AppRef) -> Vec<MemberJson> {
+    let status = app.node.status();
+    status
+        .members
+        .iter()
+        .map(|(id, addr)| {
+            let (ip, port): (String, u16) = match addr.rsplit_once(':') {
+                Some((ip, port)) => (ip.to_string(), port.parse().unwrap_or(0)),
+                None => (addr.clone(), 0),
+            };
+            let mut extend = BTreeMap::new();
+            extend.insert("raftPort".to_string(), serde_json::json!(port.saturating_sub(1000).to_string()));
+            extend.insert("version".into(), serde_json::json!(env!("CARGO_PKG_VERSION")));
+            extend.insert("nodeId".into(), serde_json::json!(id));
+            extend.insert(
+                "raftMetaData".into(),
+                serde_json::json!({
+                    "leader": status.leader,
+                    "term": status.term,
+                    "state": if *id == status.id { status.state.clone() } else { "Follower".into() },
+                    "lastLogIndex": status.last_log_index,
+                    "lastApplied": status.last_applied,
+                }),
+            );
+            MemberJson {
+                address: format!("{ip}:{port}"),
+                ip,
+                port,
+                state: "UP".into(),
+                extend_info: extend,
+                fail_access_cnt: 0,
+                abilities: serde_json::json!({
+                    "remoteAbility": {"supportRemoteConnection": true, "grpcReportEnabled": true},
+                    "configAbility": {"supportRemoteMetrics": false},
+                    "namingAbility": {"supportJraft": true},
+                }),
+            }
+        })
+        .collect()
+}
+
+fn self_member(app: &AppRef) -> Result<MemberJson, ApiError> {
+    let id = app.node.id();
+    let status = app.node.status();
+    let pos = status.members.iter().position(|(m, _)| *m == id);
+    pos.and_then(|i| members(app).into_iter().nth(i))
+        .ok_or_else(|| ApiError::Internal("this node is not a member".into()))
+}
+
+/// `GET /v1/core/cluster/nodes`.
+pub async fn v1_nodes(State(app): State<AppRef>, p: Params) -> Response {
+    let keyword = p.get("keyword").unwrap_or("").to_string();
+    let data: Vec<_> = members(&app)
+        .into_iter()
+        .filter(|m| m.address.starts_with(&keyword))
+        .collect();
+    Json(RestResult {
+        code: 200,
+        message: None,
+        data,
+    })
+    .into_response()
+}
+
+/// `GET /v2/core/cluster/node/self`.
+pub async fn v2_node_self(State(app): State<AppRef>) -> V2Reply<Response> {
+    Ok(Json(V2Result::ok(self_member(&app).map_err(V2)?)).into_response())
+}
+
+/// `GET /v2/core/cluster/node/list`.
+pub async fn v2_node_list(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
+    let address = p.get("address").unwrap_or("").to_string();
+    let state = match p.get("state") {
+        None => None,
+        Some(s) => {
+            let s = s.to_ascii_uppercase();
+            if !["UP", "DOWN", "SUSPICIOUS", "STARTING", "ISOLATION"].contains(&s.as_str()) {
+                return Err(V2(ApiError::Invalid(ValidationError::Invalid {
+                    field: "state",
+                    reason: format!("Illegal state: {s}"),
+                })));
+            }
+            Some(s)
+        }
+    };
+    let data: Vec<_> = members(&app)
+        .into_iter()
+        .filter(|m| m.address.starts_with(&address))
+        .filter(|m| state.as_deref().is_none_or(|s| m.state == s))
+        .collect();
+    Ok(Json(V2Result::ok(data)).into_response())
+}
+
+/// `GET /v2/core/cluster/node/self/health`.
+pub async fn v2_node_health(State(app): State<AppRef>) -> Response {
+    let state = if ready(&app) { "UP" } else { "DOWN" };
+    Json(V2Result::ok(state)).into_response()
+}
+
+// ----- auth (disabled) ----------------------------------------------------------
+
+/// `POST /v1/auth/login` and `/v1/auth/users/login` while auth is off: SDKs
+/// configured with credentials get a token they may send, and that the
+/// server ignores.
+pub async fn login_without_auth(p: Params) -> Response {
+    let user = p.get("username").unwrap_or("nacos").to_string();
+    Json(serde_json::json!({
+        "accessToken": "",
+        "tokenTtl": 18000,
+        "globalAdmin": true,
+        "username": user,
+    }))
+    .into_response()
+}
+
+// ----- metrics ------------------------------------------------------------------
+
+/// `GET /metrics` (and `/nacos/actuator/prometheus`).
+pub async fn prometheus(State(app): State<AppRef>) -> Response {
+    let sample = {
+        let state = app.node.state().read();
+        let status = app.node.status();
+        let services = crate::ops::naming::service_count(&app, &state);
+        Sample {
+            ephemeral_instances: app.soft.instance_count() as i64,
+            persistent_instances: state.instance_count() as i64,
+            services: services as i64,
+            configs: state.configs().values().filter(|r| r.formal.is_some()).count() as i64,
+            namespaces: state.namespaces().len() as i64 + 1,
+            long_polls: app.hub.held_watchers() as i64,
+            grpc_connections: 0,
+            last_applied: status.last_applied.unwrap_or(0) as i64,
+            term: status.term as i64,
+        }
+    };
+    let mut resp = app.metrics.render(&sample).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}
+
+/// Fallback for unknown paths.
+pub async fn not_found(uri: axum::http::Uri) -> Response {
+    crate::http::params::render_for_path(
+        uri.path(),
+        ApiError::NotFound(format!("no such endpoint: {}", uri.path())),
+    )
+}

@@ -1,0 +1,141 @@
+//! The HTTP front end (axum): Nacos Open API v1 and v2, console endpoints,
+//! health probes and metrics.
+//!
+//! Handlers are thin: [`params`] merges query and form parameters, [`parse`]
+//! validates them into domain values, the `ops` modules do the work, and
+//! [`crate::error`] renders failures. Handlers never touch durable state
+//! except through `ops`, which writes through the Raft log.
+
+pub mod config;
+pub mod console;
+pub mod naming;
+pub mod params;
+pub mod parse;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post, put};
+
+use crate::app::AppRef;
+
+async fn count_requests(State(app): State<AppRef>, req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    app.metrics.count_status(resp.status().as_u16());
+    resp
+}
+
+/// Builds the router over `app`.
+pub fn router(app: AppRef) -> Router {
+    let body_limit = app.settings.limits.max_body_bytes;
+    let v1_ns = Router::new()
+        .route(
+            "/instance",
+            post(naming::v1_register)
+                .delete(naming::v1_deregister)
+                .put(naming::v1_update)
+                .patch(naming::v1_patch)
+                .get(naming::v1_detail),
+        )
+        .route("/instance/list", get(naming::v1_list))
+        .route("/instance/beat", put(naming::v1_beat).post(naming::v1_beat))
+        .route(
+            "/service",
+            post(naming::v1_create_service)
+                .put(naming::v1_update_service)
+                .delete(naming::v1_delete_service)
+                .get(naming::v1_get_service),
+        )
+        .route("/service/list", get(naming::v1_list_services))
+        .route("/cluster", put(naming::v1_update_cluster))
+        .route("/health/instance", put(naming::v1_health))
+        .route("/health", put(naming::v1_health))
+        .route("/health/server", get(naming::v1_health_server))
+        .route("/operator/metrics", get(naming::v1_operator_metrics))
+        .route("/ops/metrics", get(naming::v1_operator_metrics))
+        .route("/operator/switches", get(naming::v1_switches))
+        .route("/catalog/services", get(naming::v1_catalog_services))
+        .route("/catalog/instances", get(naming::v1_catalog_instances));
+    let v2_ns = Router::new()
+        .route(
+            "/instance",
+            post(naming::v2_register)
+                .delete(naming::v2_deregister)
+                .put(naming::v2_update)
+                .patch(naming::v2_patch)
+                .get(naming::v2_detail),
+        )
+        .route("/instance/list", get(naming::v2_list))
+        .route("/instance/beat", put(naming::v2_beat))
+        .route(
+            "/service",
+            post(naming::v2_create_service)
+                .put(naming::v2_update_service)
+                .delete(naming::v2_delete_service)
+                .get(naming::v2_get_service),
+        )
+        .route("/service/list", get(naming::v2_list_services))
+        .route("/health/instance", put(naming::v2_health))
+        .route("/operator/metrics", get(naming::v2_operator_metrics))
+        .route("/operator/switches", get(naming::v2_switches))
+        .route("/catalog/instances", get(naming::v2_catalog_instances));
+    let v1_cs = Router::new()
+        .route(
+            "/configs",
+            get(config::v1_get).post(config::v1_publish).delete(config::v1_remove),
+        )
+        .route("/configs/listener", post(config::v1_listener))
+        .route("/configs/beta/promote", post(config::v1_promote_beta))
+        .route("/history", get(config::v1_history))
+        .route("/history/previous", get(config::v1_history_previous))
+        .route("/history/configs", get(config::v1_history_configs));
+    let v2_cs = Router::new()
+        .route(
+            "/config",
+            get(config::v2_get).post(config::v2_publish).delete(config::v2_remove),
+        )
+        .route("/config/beta/promote", post(config::v2_promote_beta))
+        .route("/history/list", get(config::v2_history_list))
+        .route("/history", get(config::v2_history))
+        .route("/history/previous", get(config::v2_history_previous))
+        .route("/history/configs", get(config::v2_history_configs));
+    let nacos = Router::new()
+        .nest("/v1/ns", v1_ns)
+        .nest("/v2/ns", v2_ns)
+        .nest("/v1/cs", v1_cs)
+        .nest("/v2/cs", v2_cs)
+        .route(
+            "/v1/console/namespaces",
+            get(console::v1_namespaces)
+                .post(console::v1_create_namespace)
+                .put(console::v1_update_namespace)
+                .delete(console::v1_delete_namespace),
+        )
+        .route("/v2/console/namespace/list", get(console::v2_namespace_list))
+        .route(
+            "/v2/console/namespace",
+            get(console::v2_namespace_get)
+                .post(console::v2_namespace_create)
+                .put(console::v2_namespace_update)
+                .delete(console::v2_namespace_delete),
+        )
+        .route("/v1/console/health/liveness", get(console::liveness))
+        .route("/v1/console/health/readiness", get(console::readiness))
+        .route("/v2/console/health/liveness", get(console::v2_liveness))
+        .route("/v2/console/health/readiness", get(console::v2_readiness))
+        .route("/v1/core/cluster/nodes", get(console::v1_nodes))
+        .route("/v2/core/cluster/node/self", get(console::v2_node_self))
+        .route("/v2/core/cluster/node/list", get(console::v2_node_list))
+        .route("/v2/core/cluster/node/self/health", get(console::v2_node_health))
+        .route("/v1/auth/login", post(console::login_without_auth))
+        .route("/v1/auth/users/login", post(console::login_without_auth))
+        .route("/actuator/prometheus", get(console::prometheus));
+    Router::new()
+        .nest("/nacos", nacos)
+        .route("/metrics", get(console::prometheus))
+        .fallback(console::not_found)
+        .layer(middleware::from_fn_with_state(app.clone(), count_requests))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(app)
+}

@@ -1,0 +1,262 @@
+//! Server settings: one struct with Nacos's defaults, loadable from TOML.
+//!
+//! Every timer and limit lives here so that tests (and operators) can change
+//! it. Times are milliseconds, sizes bytes. The binary layers environment
+//! variables and flags over a file; this module only knows the file.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+pub use nocas_cluster::RaftSettings;
+
+/// Why settings could not be loaded.
+#[derive(Debug, Error)]
+pub enum SettingsError {
+    /// The file could not be read.
+    #[error("cannot read settings file {path}: {source}")]
+    Read {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid settings TOML.
+    #[error("invalid settings file {path}: {source}")]
+    Parse {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: Box<toml::de::Error>,
+    },
+    /// A value is out of range.
+    #[error("invalid setting {0}")]
+    Invalid(String),
+}
+
+/// All server settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Directory holding the database (default `./data`).
+    pub data_dir: PathBuf,
+    /// Address to listen on (default 127.0.0.1).
+    pub bind: IpAddr,
+    /// HTTP port (default 8848; 0 picks a free one).
+    pub http_port: u16,
+    /// gRPC port (default HTTP port + 1000).
+    pub grpc_port: Option<u16>,
+    /// Size limits.
+    pub limits: Limits,
+    /// Naming timers.
+    pub naming: NamingSettings,
+    /// Config timers.
+    pub config: ConfigSettings,
+    /// Consensus timers.
+    pub raft: RaftSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            http_port: 8848,
+            grpc_port: None,
+            limits: Limits::default(),
+            naming: NamingSettings::default(),
+            config: ConfigSettings::default(),
+            raft: RaftSettings::default(),
+        }
+    }
+}
+
+/// Size limits; requests beyond them get a 4xx.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest config content (Nacos `maxContent`: 10 MiB).
+    pub max_config_bytes: usize,
+    /// Largest HTTP request body. Form encoding can triple content, so the
+    /// default leaves room for a 10 MiB config.
+    pub max_body_bytes: usize,
+    /// Largest metadata map of an instance or service (bytes of keys and values).
+    pub max_metadata_bytes: usize,
+    /// Most metadata entries.
+    pub max_metadata_entries: usize,
+    /// Most keys one long poll may listen to.
+    pub max_listen_keys: usize,
+    /// Largest page size of any listing.
+    pub max_page_size: usize,
+    /// Most concurrent held long polls.
+    pub max_long_polls: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_config_bytes: 10 * 1024 * 1024,
+            max_body_bytes: 32 * 1024 * 1024,
+            max_metadata_bytes: 64 * 1024,
+            max_metadata_entries: 256,
+            max_listen_keys: 10_000,
+            max_page_size: 1_000,
+            max_long_polls: 100_000,
+        }
+    }
+}
+
+/// Naming timers (Nacos defaults).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NamingSettings {
+    /// Beat interval clients are told to use.
+    pub beat_interval_ms: u64,
+    /// Silence before an HTTP-registered ephemeral instance is unhealthy.
+    pub beat_timeout_ms: u64,
+    /// Silence before it is removed.
+    pub delete_timeout_ms: u64,
+    /// How often the beat timeline is checked.
+    pub beat_check_interval_ms: u64,
+    /// Whether clients may send beats without the beat body.
+    pub light_beat_enabled: bool,
+    /// `cacheMillis` in service views: how long clients may cache them.
+    pub cache_millis: u64,
+    /// How often persistent instances with a TCP/HTTP checker are probed.
+    pub probe_interval_ms: u64,
+    /// Timeout of one probe.
+    pub probe_timeout_ms: u64,
+    /// Consecutive failed probes before an instance is unhealthy.
+    pub probe_fail_threshold: u32,
+    /// Consecutive good probes before it is healthy again.
+    pub probe_ok_threshold: u32,
+    /// Most probes in flight at once.
+    pub probe_concurrency: usize,
+}
+
+impl Default for NamingSettings {
+    fn default() -> Self {
+        Self {
+            beat_interval_ms: 5_000,
+            beat_timeout_ms: 15_000,
+            delete_timeout_ms: 30_000,
+            beat_check_interval_ms: 5_000,
+            light_beat_enabled: true,
+            cache_millis: 10_000,
+            probe_interval_ms: 5_000,
+            probe_timeout_ms: 500,
+            probe_fail_threshold: 3,
+            probe_ok_threshold: 3,
+            probe_concurrency: 64,
+        }
+    }
+}
+
+/// Config timers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConfigSettings {
+    /// Shortest hold of a long poll (Nacos: 10 s).
+    pub long_poll_min_ms: u64,
+    /// A long poll answers this long before the client's timeout (Nacos: 500 ms).
+    pub long_poll_margin_ms: u64,
+    /// Hold when the client sends no timeout header (Nacos client default 30 s).
+    pub long_poll_default_ms: u64,
+    /// History older than this is purged (Nacos: 30 days).
+    pub history_retention_ms: u64,
+    /// How often history is purged.
+    pub history_purge_interval_ms: u64,
+}
+
+impl Default for ConfigSettings {
+    fn default() -> Self {
+        Self {
+            long_poll_min_ms: 10_000,
+            long_poll_margin_ms: 500,
+            long_poll_default_ms: 30_000,
+            history_retention_ms: 30 * 24 * 3600 * 1000,
+            history_purge_interval_ms: 3600 * 1000,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads settings from a TOML file; absent keys keep their defaults.
+    pub fn from_file(path: &Path) -> Result<Self, SettingsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| SettingsError::Parse {
+            path: path.to_path_buf(),
+            source: Box::new(source),
+        })
+    }
+
+    /// The gRPC port: as set, or HTTP port + 1000.
+    pub fn effective_grpc_port(&self, http_port: u16) -> Result<u16, SettingsError> {
+        match self.grpc_port {
+            Some(p) => Ok(p),
+            None => http_port.checked_add(1000).ok_or_else(|| {
+                SettingsError::Invalid(format!(
+                    "grpc_port: HTTP port {http_port} + 1000 is not a port; set grpc_port"
+                ))
+            }),
+        }
+    }
+
+    /// The HTTP address to bind.
+    pub fn http_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.bind, self.http_port)
+    }
+
+    /// Checks values that would make the server misbehave.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let n = &self.naming;
+        let checks: [(&str, bool); 9] = [
+            ("naming.beat_interval_ms > 0", n.beat_interval_ms > 0),
+            ("naming.beat_timeout_ms >= beat_interval_ms", n.beat_timeout_ms >= n.beat_interval_ms),
+            ("naming.delete_timeout_ms >= beat_timeout_ms", n.delete_timeout_ms >= n.beat_timeout_ms),
+            ("naming.beat_check_interval_ms > 0", n.beat_check_interval_ms > 0),
+            ("naming.probe_interval_ms > 0", n.probe_interval_ms > 0),
+            ("limits.max_config_bytes > 0", self.limits.max_config_bytes > 0),
+            ("limits.max_body_bytes >= max_config_bytes", self.limits.max_body_bytes >= self.limits.max_config_bytes),
+            ("limits.max_page_size > 0", self.limits.max_page_size > 0),
+            ("config.history_purge_interval_ms > 0", self.config.history_purge_interval_ms > 0),
+        ];
+        for (what, ok) in checks {
+            if !ok {
+                return Err(SettingsError::Invalid(what.to_string()));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_nacos() {
+        let s = Settings::default();
+        assert_eq!(s.http_port, 8848);
+        assert_eq!(s.effective_grpc_port(8848).unwrap(), 9848);
+        assert_eq!(s.naming.beat_timeout_ms, 15_000);
+        assert_eq!(s.naming.delete_timeout_ms, 30_000);
+        assert_eq!(s.limits.max_config_bytes, 10 * 1024 * 1024);
+        s.validate().unwrap();
+    }
+
+    #[test]
+    fn partial_toml_keeps_defaults() {
+        let s: Settings = toml::from_str("http_port = 1\n[naming]\nbeat_timeout_ms = 300\n").unwrap();
+        assert_eq!(s.http_port, 1);
+        assert_eq!(s.naming.beat_timeout_ms, 300);
+        assert_eq!(s.naming.delete_timeout_ms, 30_000);
+        assert!(toml::from_str::<Settings>("bogus = 1").is_err());
+        assert!(s.effective_grpc_port(65000).is_err());
+    }
+}
