@@ -43,7 +43,7 @@ struct ServerArgs {
     #[arg(long, env = "NOCAS_GRPC_PORT")]
     grpc_port: Option<u16>,
     /// Log filter (tracing `EnvFilter` syntax).
-    #[arg(long, env = "NOCAS_LOG", default_value = "info")]
+    #[arg(long, env = "NOCAS_LOG", default_value = "info,openraft=warn")]
     log: String,
 }
 

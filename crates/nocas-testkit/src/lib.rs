@@ -1,1 +1,425 @@
-//! placeholder
+//! Shared test helpers: start a server (in-process or as a real process) on
+//! free loopback ports, wait for conditions with deadlines, make HTTP calls.
+//!
+//! Ports are never fixed: the HTTP port is chosen so that its gRPC
+//! neighbour (HTTP + 1000) is free too, and a start that loses a race for a
+//! port is retried on another.
+
+use std::future::Future;
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+pub use nocas_server::Settings;
+
+/// Picks a port `p` such that `p` and `p + 1000` are free on 127.0.0.1 now.
+pub fn free_port_pair() -> u16 {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // Spread starting points across processes running tests in parallel.
+    if NEXT.load(Ordering::Relaxed) == 0 {
+        let seed = 20_000 + (std::process::id() % 20_000) as u16;
+        let _ = NEXT.compare_exchange(0, seed, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    loop {
+        let mut p = NEXT.fetch_add(7, Ordering::Relaxed);
+        if !(20_000..=44_000).contains(&p) {
+            NEXT.store(20_000, Ordering::Relaxed);
+            p = 20_000;
+        }
+        let a = TcpListener::bind(("127.0.0.1", p));
+        let b = TcpListener::bind(("127.0.0.1", p + 1000));
+        if a.is_ok() && b.is_ok() {
+            return p;
+        }
+    }
+}
+
+/// Settings for a test server: loopback, free ports, data in `dir`, and
+/// short timers so Nacos's 15 s / 30 s timelines run in well under a second.
+pub fn test_settings(dir: &Path) -> Settings {
+    let mut s = Settings::default();
+    s.data_dir = dir.to_path_buf();
+    s.http_port = free_port_pair();
+    s.naming.beat_check_interval_ms = 50;
+    s.naming.probe_interval_ms = 100;
+    s.naming.probe_timeout_ms = 200;
+    s.config.long_poll_min_ms = 100;
+    s.config.long_poll_margin_ms = 50;
+    s.raft.heartbeat_ms = 50;
+    s.raft.election_min_ms = 150;
+    s.raft.election_max_ms = 300;
+    s
+}
+
+/// A server running inside the test process.
+pub struct TestServer {
+    running: Option<nocas_server::Running>,
+    /// Its data directory (deleted on drop unless kept).
+    pub dir: tempfile::TempDir,
+    /// Base URL, `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+impl TestServer {
+    /// Starts a server with test settings changed by `tune`.
+    pub async fn start_with(tune: impl Fn(&mut Settings)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(dir, tune).await
+    }
+
+    /// Starts a server with test settings.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a server on an existing data directory.
+    pub async fn start_in(dir: tempfile::TempDir, tune: impl Fn(&mut Settings)) -> Self {
+        let mut last_err = None;
+        for _ in 0..5 {
+            let mut s = test_settings(dir.path());
+            tune(&mut s);
+            match nocas_server::start(s).await {
+                Ok(running) => {
+                    let base = format!("http://{}", running.http_addr());
+                    return Self {
+                        running: Some(running),
+                        dir,
+                        base,
+                    };
+                }
+                Err(nocas_server::ServerError::Bind { .. }) => continue,
+                Err(e) => last_err = Some(e.to_string()),
+            }
+            if last_err.is_some() {
+                break;
+            }
+        }
+        panic!("test server did not start: {last_err:?}");
+    }
+
+    /// The running server.
+    pub fn running(&self) -> &nocas_server::Running {
+        self.running.as_ref().expect("server running")
+    }
+
+    /// URL of `path` (which starts with `/`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Shuts the server down cleanly and returns its data directory.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await.expect("clean shutdown");
+        }
+        self.dir
+    }
+}
+
+/// Waits until `cond` holds, polling every 10 ms; panics with `what` after
+/// `timeout`.
+pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond().await {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A small HTTP client for tests.
+#[derive(Clone)]
+pub struct Http {
+    client: reqwest::Client,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A response: status and body text.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Body.
+    pub body: String,
+    /// Headers.
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Reply {
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+}
+
+impl Http {
+    /// A client with no proxy and a 30 s timeout.
+    pub fn new() -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("http client"),
+        }
+    }
+
+    /// Sends `method url` with `query` parameters and an optional form body.
+    pub async fn call(
+        &self,
+        method: &str,
+        url: &str,
+        query: &[(&str, &str)],
+        form: Option<&[(&str, &str)]>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.client.request(method, url).query(query);
+        if let Some(form) = form {
+            let body = serde_urlencoded_pairs(form);
+            req = req
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.text().await.expect("body");
+        Reply {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    /// GET with query parameters.
+    pub async fn get(&self, url: &str, query: &[(&str, &str)]) -> Reply {
+        self.call("GET", url, query, None, &[]).await
+    }
+
+    /// POST with a form body.
+    pub async fn post(&self, url: &str, form: &[(&str, &str)]) -> Reply {
+        self.call("POST", url, &[], Some(form), &[]).await
+    }
+
+    /// PUT with a form body.
+    pub async fn put(&self, url: &str, form: &[(&str, &str)]) -> Reply {
+        self.call("PUT", url, &[], Some(form), &[]).await
+    }
+
+    /// DELETE with query parameters.
+    pub async fn delete(&self, url: &str, query: &[(&str, &str)]) -> Reply {
+        self.call("DELETE", url, query, None, &[]).await
+    }
+
+    /// Sends a raw request body with a content type.
+    pub async fn raw(&self, method: &str, url: &str, content_type: &str, body: Vec<u8>) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let resp = self
+            .client
+            .request(method, url)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request sent");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.text().await.unwrap_or_default();
+        Reply {
+            status,
+            body,
+            headers,
+        }
+    }
+}
+
+fn serde_urlencoded_pairs(pairs: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        out.push_str(&urlencode(k));
+        out.push('=');
+        out.push_str(&urlencode(v));
+    }
+    out
+}
+
+/// Percent-encodes a form value.
+pub fn urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => out.push(b as char),
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// A `nocas` server running as a child process.
+pub struct ServerProcess {
+    child: Child,
+    bin: PathBuf,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Extra arguments it was started with.
+    pub args: Vec<String>,
+    /// HTTP address.
+    pub http: SocketAddr,
+    /// gRPC address.
+    pub grpc: SocketAddr,
+    /// Time from spawn to the "listening" line.
+    pub startup: Duration,
+}
+
+impl ServerProcess {
+    /// Starts `bin server` on free ports with `args` (and `--data-dir`).
+    pub fn spawn(bin: &Path, data_dir: &Path, args: &[&str]) -> Self {
+        for _ in 0..5 {
+            let port = free_port_pair();
+            if let Some(p) = Self::try_spawn(bin, data_dir, port, args) {
+                return p;
+            }
+        }
+        panic!("nocas server did not start");
+    }
+
+    fn try_spawn(bin: &Path, data_dir: &Path, port: u16, args: &[&str]) -> Option<Self> {
+        let mut all: Vec<String> = vec![
+            "server".into(),
+            "--data-dir".into(),
+            data_dir.display().to_string(),
+            "--http-port".into(),
+            port.to_string(),
+        ];
+        all.extend(args.iter().map(|s| s.to_string()));
+        let started = Instant::now();
+        let mut child = Command::new(bin)
+            .args(&all)
+            .env_remove("NOCAS_HTTP_PORT")
+            .env_remove("NOCAS_GRPC_PORT")
+            .env_remove("NOCAS_DATA_DIR")
+            .env("NOCAS_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn nocas");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            // Keep draining so the child never blocks on a full pipe.
+            for _ in lines {}
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(l) => l,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        };
+        let startup = started.elapsed();
+        let (http, grpc) = parse_listening(&line)?;
+        Some(Self {
+            child,
+            bin: bin.to_path_buf(),
+            data_dir: data_dir.to_path_buf(),
+            args: args.iter().map(|s| s.to_string()).collect(),
+            http,
+            grpc,
+            startup,
+        })
+    }
+
+    /// Base URL.
+    pub fn base(&self) -> String {
+        format!("http://{}", self.http)
+    }
+
+    /// Kills the process with SIGKILL.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        // SAFETY: kill(2) with a pid we own and a valid signal number.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        self.child.wait().expect("wait")
+    }
+
+    /// Starts the same server again on the same port and data directory.
+    pub fn restart(&mut self) {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let bin = self.bin.clone();
+        let dir = self.data_dir.clone();
+        let port = self.http.port();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(p) = Self::try_spawn(&bin, &dir, port, &args) {
+                *self = p;
+                return;
+            }
+            assert!(Instant::now() < deadline, "restart failed");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Parses `nocas listening http=ADDR grpc=ADDR`.
+pub fn parse_listening(line: &str) -> Option<(SocketAddr, SocketAddr)> {
+    let rest = line.strip_prefix("nocas listening ")?;
+    let mut http = None;
+    let mut grpc = None;
+    for part in rest.split_whitespace() {
+        if let Some(v) = part.strip_prefix("http=") {
+            http = v.parse().ok();
+        } else if let Some(v) = part.strip_prefix("grpc=") {
+            grpc = v.parse().ok();
+        }
+    }
+    Some((http?, grpc?))
+}
