@@ -13,7 +13,11 @@ use clap::{Args, Parser, Subcommand};
 use nocas_server::Settings;
 
 #[derive(Parser)]
-#[command(name = "nocas", version, about = "A Nacos-compatible service registry and configuration center")]
+#[command(
+    name = "nocas",
+    version,
+    about = "A Nacos-compatible service registry and configuration center"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -12,7 +12,9 @@ use openraft::{OptionalSend, RaftLogId};
 
 use nocas_store::Store;
 
-use crate::types::{Entry, LogId, StorageErr, TypeConfig, Vote, blocking, decode, encode, read_err, write_err};
+use crate::types::{
+    Entry, LogId, StorageErr, TypeConfig, Vote, blocking, decode, encode, read_err, write_err,
+};
 
 const VOTE: &str = "vote";
 const COMMITTED: &str = "committed";
@@ -113,14 +115,23 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // Not fsynced: if lost, the leader commits the entries again.
         let bytes = encode(&committed)?;
         let store = self.store.clone();
-        blocking(move || store.put_raft_meta(COMMITTED, &bytes, false).map_err(write_err)).await
+        blocking(move || {
+            store
+                .put_raft_meta(COMMITTED, &bytes, false)
+                .map_err(write_err)
+        })
+        .await
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageErr> {
         Ok(self.meta::<Option<LogId>>(COMMITTED).await?.flatten())
     }
 
-    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageErr>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageErr>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,

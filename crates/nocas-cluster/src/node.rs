@@ -120,9 +120,15 @@ impl Node {
                 .map_err(|e| ClusterError::Storage(e.to_string()))?
                 .map(|(i, _)| i)
         };
-        let raft = Raft::new(id, Arc::new(config), NoPeers, LogStore::new(store.clone()), sm)
-            .await
-            .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        let raft = Raft::new(
+            id,
+            Arc::new(config),
+            NoPeers,
+            LogStore::new(store.clone()),
+            sm,
+        )
+        .await
+        .map_err(|e| ClusterError::Raft(e.to_string()))?;
         let fatal = |e: openraft::error::Fatal<u64>| ClusterError::Raft(e.to_string());
         if !raft.is_initialized().await.map_err(fatal)? {
             let members = BTreeMap::from([(id, BasicNode { addr })]);

@@ -88,7 +88,10 @@ async fn run(raft: Raft, mut rx: mpsc::Receiver<Proposal>, max_batch: usize) {
 }
 
 fn map_write_error(
-    e: &openraft::error::RaftError<u64, openraft::error::ClientWriteError<u64, openraft::BasicNode>>,
+    e: &openraft::error::RaftError<
+        u64,
+        openraft::error::ClientWriteError<u64, openraft::BasicNode>,
+    >,
 ) -> ClusterError {
     use openraft::error::{ClientWriteError, RaftError};
     match e {

@@ -63,9 +63,15 @@ fn settings() -> RaftSettings {
 
 async fn start(dir: &Path) -> Node {
     let store = Store::open(&dir.join("nocas.redb")).unwrap();
-    Node::start(1, "127.0.0.1:0".into(), store, Arc::new(NullSink), &settings())
-        .await
-        .unwrap()
+    Node::start(
+        1,
+        "127.0.0.1:0".into(),
+        store,
+        Arc::new(NullSink),
+        &settings(),
+    )
+    .await
+    .unwrap()
 }
 
 #[test]
@@ -100,7 +106,13 @@ fn crash_child() {
 /// returns the acknowledged ids.
 fn crash_round(dir: &Path, base: u64, kill_after: usize) -> Vec<u64> {
     let mut child = Proc::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "crash_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--ignored",
+            "--exact",
+            "crash_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, dir)
         .env("NOCAS_CRASH_BASE", base.to_string())
         .stdout(Stdio::piped())
@@ -112,7 +124,11 @@ fn crash_round(dir: &Path, base: u64, kill_after: usize) -> Vec<u64> {
     let mut acked = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while acked.len() < kill_after {
-        assert!(Instant::now() < deadline, "child too slow: {} acks", acked.len());
+        assert!(
+            Instant::now() < deadline,
+            "child too slow: {} acks",
+            acked.len()
+        );
         let Some(Ok(line)) = lines.next() else {
             panic!("child exited early after {} acks", acked.len());
         };
@@ -147,8 +163,14 @@ async fn sigkill_mid_stream_loses_no_acknowledged_write() {
             let state = node.state().read();
             for i in &all_acked {
                 let rec = state.config(&key(*i));
-                let content = rec.and_then(|r| r.formal.as_ref()).map(|v| v.content.to_string());
-                assert_eq!(content, Some(format!("content-{i}")), "acked write {i} lost");
+                let content = rec
+                    .and_then(|r| r.formal.as_ref())
+                    .map(|v| v.content.to_string());
+                assert_eq!(
+                    content,
+                    Some(format!("content-{i}")),
+                    "acked write {i} lost"
+                );
             }
         }
         // The history counter survived: a new write gets a fresh history id.

@@ -14,7 +14,9 @@ use crate::config::{ConfigMeta, ConfigRecord, HistoryRecord};
 use crate::error::CommandError;
 use crate::names::{ClusterName, ConfigKey, ConfigTag, NamespaceId, ServiceKey};
 use crate::namespace::NamespaceRecord;
-use crate::naming::{ClusterRecord, Instance, InstanceKey, InstancePatch, Metadata, Selector, ServiceRecord};
+use crate::naming::{
+    ClusterRecord, Instance, InstanceKey, InstancePatch, Metadata, Selector, ServiceRecord,
+};
 
 /// One log entry's worth of commands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

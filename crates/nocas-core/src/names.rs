@@ -230,7 +230,9 @@ pub fn parse_grouped_service(
     let raw = service
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .ok_or(ValidationError::Missing { field: "serviceName" })?;
+        .ok_or(ValidationError::Missing {
+            field: "serviceName",
+        })?;
     match raw.split_once(GROUP_SEPARATOR) {
         Some((g, s)) => {
             if g.trim().is_empty() || s.trim().is_empty() || s.contains(GROUP_SEPARATOR) {

@@ -38,11 +38,11 @@ pub enum Restored {
     /// A namespace record.
     Namespace(NamespaceId, NamespaceRecord),
     /// A service record.
-    Service(ServiceKey, ServiceRecord),
+    Service(ServiceKey, Box<ServiceRecord>),
     /// A persistent instance.
     Instance(ServiceKey, Instance),
     /// A config record.
-    Config(ConfigKey, ConfigRecord),
+    Config(ConfigKey, Box<ConfigRecord>),
     /// The id counters.
     Counters {
         /// Next history id.
@@ -69,7 +69,7 @@ impl DurableState {
                 self.namespaces.insert(id, rec);
             }
             Restored::Service(key, rec) => {
-                self.services.insert(key, rec);
+                self.services.insert(key, *rec);
             }
             Restored::Instance(key, inst) => {
                 if self
@@ -83,7 +83,7 @@ impl DurableState {
                 }
             }
             Restored::Config(key, rec) => {
-                self.configs.insert(key, rec);
+                self.configs.insert(key, *rec);
             }
             Restored::Counters {
                 next_history_id,
@@ -130,7 +130,9 @@ impl DurableState {
     }
 
     /// Services with persistent instances, and those instances.
-    pub fn all_instances(&self) -> impl Iterator<Item = (&ServiceKey, &BTreeMap<InstanceKey, Instance>)> {
+    pub fn all_instances(
+        &self,
+    ) -> impl Iterator<Item = (&ServiceKey, &BTreeMap<InstanceKey, Instance>)> {
         self.instances.iter()
     }
 
@@ -190,7 +192,8 @@ impl DurableState {
                     .ok_or_else(|| CommandError::NamespaceNotFound(id.to_string()))?;
                 rec.name = name;
                 rec.desc = desc;
-                fx.writes.push(Write::Namespace(id.clone(), Some(rec.clone())));
+                fx.writes
+                    .push(Write::Namespace(id.clone(), Some(rec.clone())));
                 fx.events.push(Event::Namespace(id));
                 Ok(Outcome::Done)
             }
@@ -299,7 +302,8 @@ impl DurableState {
                     Some(old) => old != instance,
                 };
                 if changed {
-                    fx.writes.push(Write::Instance(key.clone(), ikey, Some(instance)));
+                    fx.writes
+                        .push(Write::Instance(key.clone(), ikey, Some(instance)));
                     fx.events.push(Event::Service(key));
                 }
                 Ok(Outcome::Done)
@@ -324,7 +328,8 @@ impl DurableState {
                     .ok_or_else(|| CommandError::InstanceNotFound(instance.to_string()))?;
                 if patch.apply_to(inst) {
                     let inst = inst.clone();
-                    fx.writes.push(Write::Instance(key.clone(), instance, Some(inst)));
+                    fx.writes
+                        .push(Write::Instance(key.clone(), instance, Some(inst)));
                     fx.events.push(Event::Service(key));
                 }
                 Ok(Outcome::Done)
@@ -356,7 +361,8 @@ impl DurableState {
                 if inst.healthy != healthy {
                     inst.healthy = healthy;
                     let inst = inst.clone();
-                    fx.writes.push(Write::Instance(key.clone(), instance, Some(inst)));
+                    fx.writes
+                        .push(Write::Instance(key.clone(), instance, Some(inst)));
                     fx.events.push(Event::Service(key));
                 }
                 Ok(Outcome::Done)
@@ -379,7 +385,17 @@ impl DurableState {
                     return Ok(Outcome::Removed { existed: false });
                 };
                 let config_id = rec.id;
-                self.record_history(now, &key, config_id, &old, OpType::Delete, gray, &src_ip, &src_user, fx);
+                self.record_history(
+                    now,
+                    &key,
+                    config_id,
+                    &old,
+                    OpType::Delete,
+                    gray,
+                    &src_ip,
+                    &src_user,
+                    fx,
+                );
                 self.put_config(key, fx);
                 Ok(Outcome::Removed { existed: true })
             }
@@ -492,10 +508,10 @@ impl DurableState {
             (None, Some(t)) => r.tags.get(t),
             (None, None) => r.formal.as_ref(),
         });
-        if let (Some(expected), Some(current)) = (&cas_md5, current) {
-            if &*current.md5 != expected.as_str() {
-                return Err(CommandError::CasMismatch);
-            }
+        if let (Some(expected), Some(current)) = (&cas_md5, current)
+            && &*current.md5 != expected.as_str()
+        {
+            return Err(CommandError::CasMismatch);
         }
         let old = current.cloned();
         let (created_ms, create_user, create_ip) = match &old {
@@ -520,10 +536,13 @@ impl DurableState {
             Some(o) => (OpType::Update, o),
         };
         let next_id = self.next_config_id;
-        let rec = self.configs.entry(key.clone()).or_insert_with(|| ConfigRecord {
-            id: next_id,
-            ..Default::default()
-        });
+        let rec = self
+            .configs
+            .entry(key.clone())
+            .or_insert_with(|| ConfigRecord {
+                id: next_id,
+                ..Default::default()
+            });
         if rec.id == next_id {
             self.next_config_id += 1;
         }
@@ -543,7 +562,9 @@ impl DurableState {
                 None
             }
         };
-        self.record_history(now, &key, config_id, &recorded, op, gray_name, &src_ip, &src_user, fx);
+        self.record_history(
+            now, &key, config_id, &recorded, op, gray_name, &src_ip, &src_user, fx,
+        );
         self.put_config(key, fx);
         Ok(Outcome::Done)
     }
@@ -575,7 +596,12 @@ impl DurableState {
             src_ip: src_ip.to_string(),
             src_user: src_user.to_string(),
             op_type: op,
-            publish_type: if gray_name.is_some() { "gray" } else { "formal" }.into(),
+            publish_type: if gray_name.is_some() {
+                "gray"
+            } else {
+                "formal"
+            }
+            .into(),
             gray_name: gray_name.unwrap_or_default(),
             created_ms: now,
             modified_ms: version.modified_ms,

@@ -174,7 +174,13 @@ macro_rules! into_rendered {
     )*};
 }
 
-into_rendered!(ApiError, ValidationError, CommandError, ClusterError, StoreError);
+into_rendered!(
+    ApiError,
+    ValidationError,
+    CommandError,
+    ClusterError,
+    StoreError
+);
 
 /// Result of a v1 handler.
 pub type V1Result<T> = Result<T, V1>;

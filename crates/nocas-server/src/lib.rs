@@ -90,14 +90,22 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
     let wanted = settings.http_addr();
     let listener = TcpListener::bind(wanted)
         .await
-        .map_err(|source| ServerError::Bind { addr: wanted, source })?;
-    let http_addr = listener
-        .local_addr()
-        .map_err(|source| ServerError::Bind { addr: wanted, source })?;
-    let grpc_addr = SocketAddr::new(settings.bind, settings.effective_grpc_port(http_addr.port())?);
+        .map_err(|source| ServerError::Bind {
+            addr: wanted,
+            source,
+        })?;
+    let http_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: wanted,
+        source,
+    })?;
+    let grpc_addr = SocketAddr::new(
+        settings.bind,
+        settings.effective_grpc_port(http_addr.port())?,
+    );
 
     let db_path = settings.data_dir.join("nocas.redb");
-    let store = tokio::task::spawn_blocking(move || Store::open(&db_path))
+    let cache = settings.storage.cache_bytes;
+    let store = tokio::task::spawn_blocking(move || Store::open_with_cache(&db_path, cache))
         .await
         .map_err(|e| ServerError::Internal(e.to_string()))??;
     let hub = Arc::new(Hub::new());
@@ -163,7 +171,10 @@ impl Running {
         let _ = self.stop.send(true);
         self.app.hub.close();
         let mut http = self.http;
-        if tokio::time::timeout(Duration::from_secs(10), &mut http).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(10), &mut http)
+            .await
+            .is_err()
+        {
             tracing::warn!("requests still in flight after 10 s; closing anyway");
             http.abort();
         }

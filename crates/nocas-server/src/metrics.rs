@@ -64,7 +64,11 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("nocas");
         let requests = Family::<StatusLabel, Counter>::default();
-        registry.register("http_requests", "HTTP requests by status class", requests.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests by status class",
+            requests.clone(),
+        );
         let by_class = ["1xx", "2xx", "3xx", "4xx", "5xx"]
             .map(|class| requests.get_or_create(&StatusLabel { class }).clone());
         let instances = Family::<KindLabel, Gauge>::default();
@@ -74,11 +78,23 @@ impl Metrics {
         let configs = Gauge::default();
         registry.register("configs", "Configs", configs.clone());
         let namespaces = Gauge::default();
-        registry.register("namespaces", "Namespaces, public included", namespaces.clone());
+        registry.register(
+            "namespaces",
+            "Namespaces, public included",
+            namespaces.clone(),
+        );
         let connections = Family::<KindLabel, Gauge>::default();
-        registry.register("connections", "Open client connections and held long polls", connections.clone());
+        registry.register(
+            "connections",
+            "Open client connections and held long polls",
+            connections.clone(),
+        );
         let raft_last_applied = Gauge::default();
-        registry.register("raft_last_applied", "Index of the last applied log entry", raft_last_applied.clone());
+        registry.register(
+            "raft_last_applied",
+            "Index of the last applied log entry",
+            raft_last_applied.clone(),
+        );
         let raft_term = Gauge::default();
         registry.register("raft_term", "Current Raft term", raft_term.clone());
         Self {
@@ -102,13 +118,21 @@ impl Metrics {
 
     /// Renders the text exposition after taking `sample`.
     pub fn render(&self, s: &Sample) -> String {
-        self.instances.get_or_create(&KindLabel { kind: "ephemeral" }).set(s.ephemeral_instances);
-        self.instances.get_or_create(&KindLabel { kind: "persistent" }).set(s.persistent_instances);
+        self.instances
+            .get_or_create(&KindLabel { kind: "ephemeral" })
+            .set(s.ephemeral_instances);
+        self.instances
+            .get_or_create(&KindLabel { kind: "persistent" })
+            .set(s.persistent_instances);
         self.services.set(s.services);
         self.configs.set(s.configs);
         self.namespaces.set(s.namespaces);
-        self.connections.get_or_create(&KindLabel { kind: "long_poll" }).set(s.long_polls);
-        self.connections.get_or_create(&KindLabel { kind: "grpc" }).set(s.grpc_connections);
+        self.connections
+            .get_or_create(&KindLabel { kind: "long_poll" })
+            .set(s.long_polls);
+        self.connections
+            .get_or_create(&KindLabel { kind: "grpc" })
+            .set(s.grpc_connections);
         self.raft_last_applied.set(s.last_applied);
         self.raft_term.set(s.term);
         let mut out = String::new();
@@ -132,8 +156,14 @@ mod tests {
             configs: 7,
             ..Default::default()
         });
-        assert!(text.contains("nocas_http_requests_total{class=\"2xx\"} 1"), "{text}");
+        assert!(
+            text.contains("nocas_http_requests_total{class=\"2xx\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("nocas_configs 7"), "{text}");
-        assert!(text.contains("nocas_instances{kind=\"ephemeral\"} 0"), "{text}");
+        assert!(
+            text.contains("nocas_instances{kind=\"ephemeral\"} 0"),
+            "{text}"
+        );
     }
 }

@@ -56,6 +56,25 @@ pub struct Settings {
     pub config: ConfigSettings,
     /// Consensus timers.
     pub raft: RaftSettings,
+    /// Embedded storage.
+    pub storage: StorageSettings,
+}
+
+/// Embedded storage.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSettings {
+    /// Page cache of the database. Reads are served from memory, so the
+    /// cache mostly helps history queries.
+    pub cache_bytes: usize,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self {
+            cache_bytes: nocas_store::DEFAULT_CACHE_BYTES,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -69,6 +88,7 @@ impl Default for Settings {
             naming: NamingSettings::default(),
             config: ConfigSettings::default(),
             raft: RaftSettings::default(),
+            storage: StorageSettings::default(),
         }
     }
 }
@@ -217,14 +237,32 @@ impl Settings {
         let n = &self.naming;
         let checks: [(&str, bool); 9] = [
             ("naming.beat_interval_ms > 0", n.beat_interval_ms > 0),
-            ("naming.beat_timeout_ms >= beat_interval_ms", n.beat_timeout_ms >= n.beat_interval_ms),
-            ("naming.delete_timeout_ms >= beat_timeout_ms", n.delete_timeout_ms >= n.beat_timeout_ms),
-            ("naming.beat_check_interval_ms > 0", n.beat_check_interval_ms > 0),
+            (
+                "naming.beat_timeout_ms >= beat_interval_ms",
+                n.beat_timeout_ms >= n.beat_interval_ms,
+            ),
+            (
+                "naming.delete_timeout_ms >= beat_timeout_ms",
+                n.delete_timeout_ms >= n.beat_timeout_ms,
+            ),
+            (
+                "naming.beat_check_interval_ms > 0",
+                n.beat_check_interval_ms > 0,
+            ),
             ("naming.probe_interval_ms > 0", n.probe_interval_ms > 0),
-            ("limits.max_config_bytes > 0", self.limits.max_config_bytes > 0),
-            ("limits.max_body_bytes >= max_config_bytes", self.limits.max_body_bytes >= self.limits.max_config_bytes),
+            (
+                "limits.max_config_bytes > 0",
+                self.limits.max_config_bytes > 0,
+            ),
+            (
+                "limits.max_body_bytes >= max_config_bytes",
+                self.limits.max_body_bytes >= self.limits.max_config_bytes,
+            ),
             ("limits.max_page_size > 0", self.limits.max_page_size > 0),
-            ("config.history_purge_interval_ms > 0", self.config.history_purge_interval_ms > 0),
+            (
+                "config.history_purge_interval_ms > 0",
+                self.config.history_purge_interval_ms > 0,
+            ),
         ];
         for (what, ok) in checks {
             if !ok {
@@ -252,7 +290,8 @@ mod tests {
 
     #[test]
     fn partial_toml_keeps_defaults() {
-        let s: Settings = toml::from_str("http_port = 1\n[naming]\nbeat_timeout_ms = 300\n").unwrap();
+        let s: Settings =
+            toml::from_str("http_port = 1\n[naming]\nbeat_timeout_ms = 300\n").unwrap();
         assert_eq!(s.http_port, 1);
         assert_eq!(s.naming.beat_timeout_ms, 300);
         assert_eq!(s.naming.delete_timeout_ms, 30_000);

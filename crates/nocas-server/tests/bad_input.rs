@@ -4,92 +4,374 @@
 
 use nocas_testkit::{Http, TestServer};
 
+/// Method, path, parameters.
+type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_request_sweep() {
     let s = TestServer::start_with(|st| st.limits.max_body_bytes = 64 * 1024 * 1024).await;
     let h = Http::new();
     // Data that must survive the sweep.
-    h.post(&s.url("/nacos/v1/cs/configs"), &[("dataId", "keep"), ("group", "G"), ("content", "safe")]).await;
-    h.post(&s.url("/nacos/v1/ns/instance"), &[("serviceName", "keep"), ("ip", "10.0.0.1"), ("port", "1"), ("ephemeral", "false")]).await;
+    h.post(
+        &s.url("/nacos/v1/cs/configs"),
+        &[("dataId", "keep"), ("group", "G"), ("content", "safe")],
+    )
+    .await;
+    h.post(
+        &s.url("/nacos/v1/ns/instance"),
+        &[
+            ("serviceName", "keep"),
+            ("ip", "10.0.0.1"),
+            ("port", "1"),
+            ("ephemeral", "false"),
+        ],
+    )
+    .await;
 
     let long = "x".repeat(600);
-    let cases: Vec<(&str, &str, Vec<(&str, &str)>)> = vec![
+    let cases: Vec<Case> = vec![
         ("POST", "/nacos/v1/ns/instance", vec![]),
-        ("POST", "/nacos/v1/ns/instance", vec![("serviceName", "s"), ("port", "1")]),
-        ("POST", "/nacos/v1/ns/instance", vec![("serviceName", "s"), ("ip", "1.1.1.1")]),
-        ("POST", "/nacos/v1/ns/instance", vec![("serviceName", "s"), ("ip", "1.1.1.1"), ("port", "abc")]),
-        ("POST", "/nacos/v1/ns/instance", vec![("serviceName", "s"), ("ip", "1.1.1.1"), ("port", "-1")]),
-        ("POST", "/nacos/v1/ns/instance", vec![("serviceName", "s"), ("ip", "1.1.1.1"), ("port", "65536")]),
-        ("POST", "/nacos/v1/ns/instance", vec![("serviceName", "s"), ("ip", "1.1.1.1"), ("port", "1"), ("weight", "10001")]),
-        ("POST", "/nacos/v1/ns/instance", vec![("serviceName", "s"), ("ip", "1.1.1.1"), ("port", "1"), ("weight", "-0.5")]),
-        ("POST", "/nacos/v1/ns/instance", vec![("serviceName", "s"), ("ip", "1.1.1.1"), ("port", "1"), ("weight", "NaN")]),
-        ("POST", "/nacos/v1/ns/instance", vec![("serviceName", "s"), ("ip", "1.1.1.1"), ("port", "1"), ("metadata", "not json")]),
-        ("POST", "/nacos/v1/ns/instance", vec![("serviceName", "s"), ("ip", "1.1.1.1"), ("port", "1"), ("metadata", "[1,2]")]),
-        ("POST", "/nacos/v1/ns/instance", vec![("serviceName", "s"), ("ip", "1.1.1.1"), ("port", "1"), ("metadata", "{\"a\":{\"b\":1}}")]),
-        ("POST", "/nacos/v1/ns/instance", vec![("serviceName", "s"), ("ip", "1.1.1.1"), ("port", "1"), ("clusterName", "bad_cluster")]),
-        ("POST", "/nacos/v1/ns/instance", vec![("serviceName", "@@s"), ("ip", "1.1.1.1"), ("port", "1")]),
-        ("POST", "/nacos/v1/ns/instance", vec![("serviceName", "a@@b@@c"), ("ip", "1.1.1.1"), ("port", "1")]),
-        ("POST", "/nacos/v1/ns/instance", vec![("serviceName", &long), ("ip", "1.1.1.1"), ("port", "1")]),
-        ("POST", "/nacos/v1/ns/instance", vec![("serviceName", "s"), ("ip", "1.1.1.1"), ("port", "1"), ("namespaceId", "bad ns!")]),
-        ("POST", "/nacos/v1/ns/instance", vec![("serviceName", "s"), ("ip", "bad ip"), ("port", "1")]),
-        ("POST", "/nacos/v1/ns/instance", vec![("serviceName", "s"), ("ip", "1.1.1.1"), ("port", "1"), ("healthy", "perhaps")]),
-        ("PUT", "/nacos/v1/ns/instance/beat", vec![("serviceName", "s"), ("beat", "{not json")]),
-        ("PUT", "/nacos/v1/ns/instance/beat", vec![("serviceName", "s"), ("beat", "[]")]),
+        (
+            "POST",
+            "/nacos/v1/ns/instance",
+            vec![("serviceName", "s"), ("port", "1")],
+        ),
+        (
+            "POST",
+            "/nacos/v1/ns/instance",
+            vec![("serviceName", "s"), ("ip", "1.1.1.1")],
+        ),
+        (
+            "POST",
+            "/nacos/v1/ns/instance",
+            vec![("serviceName", "s"), ("ip", "1.1.1.1"), ("port", "abc")],
+        ),
+        (
+            "POST",
+            "/nacos/v1/ns/instance",
+            vec![("serviceName", "s"), ("ip", "1.1.1.1"), ("port", "-1")],
+        ),
+        (
+            "POST",
+            "/nacos/v1/ns/instance",
+            vec![("serviceName", "s"), ("ip", "1.1.1.1"), ("port", "65536")],
+        ),
+        (
+            "POST",
+            "/nacos/v1/ns/instance",
+            vec![
+                ("serviceName", "s"),
+                ("ip", "1.1.1.1"),
+                ("port", "1"),
+                ("weight", "10001"),
+            ],
+        ),
+        (
+            "POST",
+            "/nacos/v1/ns/instance",
+            vec![
+                ("serviceName", "s"),
+                ("ip", "1.1.1.1"),
+                ("port", "1"),
+                ("weight", "-0.5"),
+            ],
+        ),
+        (
+            "POST",
+            "/nacos/v1/ns/instance",
+            vec![
+                ("serviceName", "s"),
+                ("ip", "1.1.1.1"),
+                ("port", "1"),
+                ("weight", "NaN"),
+            ],
+        ),
+        (
+            "POST",
+            "/nacos/v1/ns/instance",
+            vec![
+                ("serviceName", "s"),
+                ("ip", "1.1.1.1"),
+                ("port", "1"),
+                ("metadata", "not json"),
+            ],
+        ),
+        (
+            "POST",
+            "/nacos/v1/ns/instance",
+            vec![
+                ("serviceName", "s"),
+                ("ip", "1.1.1.1"),
+                ("port", "1"),
+                ("metadata", "[1,2]"),
+            ],
+        ),
+        (
+            "POST",
+            "/nacos/v1/ns/instance",
+            vec![
+                ("serviceName", "s"),
+                ("ip", "1.1.1.1"),
+                ("port", "1"),
+                ("metadata", "{\"a\":{\"b\":1}}"),
+            ],
+        ),
+        (
+            "POST",
+            "/nacos/v1/ns/instance",
+            vec![
+                ("serviceName", "s"),
+                ("ip", "1.1.1.1"),
+                ("port", "1"),
+                ("clusterName", "bad_cluster"),
+            ],
+        ),
+        (
+            "POST",
+            "/nacos/v1/ns/instance",
+            vec![("serviceName", "@@s"), ("ip", "1.1.1.1"), ("port", "1")],
+        ),
+        (
+            "POST",
+            "/nacos/v1/ns/instance",
+            vec![("serviceName", "a@@b@@c"), ("ip", "1.1.1.1"), ("port", "1")],
+        ),
+        (
+            "POST",
+            "/nacos/v1/ns/instance",
+            vec![("serviceName", &long), ("ip", "1.1.1.1"), ("port", "1")],
+        ),
+        (
+            "POST",
+            "/nacos/v1/ns/instance",
+            vec![
+                ("serviceName", "s"),
+                ("ip", "1.1.1.1"),
+                ("port", "1"),
+                ("namespaceId", "bad ns!"),
+            ],
+        ),
+        (
+            "POST",
+            "/nacos/v1/ns/instance",
+            vec![("serviceName", "s"), ("ip", "bad ip"), ("port", "1")],
+        ),
+        (
+            "POST",
+            "/nacos/v1/ns/instance",
+            vec![
+                ("serviceName", "s"),
+                ("ip", "1.1.1.1"),
+                ("port", "1"),
+                ("healthy", "perhaps"),
+            ],
+        ),
+        (
+            "PUT",
+            "/nacos/v1/ns/instance/beat",
+            vec![("serviceName", "s"), ("beat", "{not json")],
+        ),
+        (
+            "PUT",
+            "/nacos/v1/ns/instance/beat",
+            vec![("serviceName", "s"), ("beat", "[]")],
+        ),
         ("PUT", "/nacos/v1/ns/instance/beat", vec![]),
         ("GET", "/nacos/v1/ns/instance/list", vec![]),
-        ("GET", "/nacos/v1/ns/instance/list", vec![("serviceName", "s"), ("clusters", "a_b")]),
-        ("GET", "/nacos/v1/ns/instance/list", vec![("serviceName", "s"), ("healthyOnly", "maybe")]),
-        ("POST", "/nacos/v1/ns/service", vec![("serviceName", "s"), ("protectThreshold", "2")]),
-        ("POST", "/nacos/v1/ns/service", vec![("serviceName", "s"), ("protectThreshold", "abc")]),
-        ("POST", "/nacos/v1/ns/service", vec![("serviceName", "s"), ("selector", "junk")]),
+        (
+            "GET",
+            "/nacos/v1/ns/instance/list",
+            vec![("serviceName", "s"), ("clusters", "a_b")],
+        ),
+        (
+            "GET",
+            "/nacos/v1/ns/instance/list",
+            vec![("serviceName", "s"), ("healthyOnly", "maybe")],
+        ),
+        (
+            "POST",
+            "/nacos/v1/ns/service",
+            vec![("serviceName", "s"), ("protectThreshold", "2")],
+        ),
+        (
+            "POST",
+            "/nacos/v1/ns/service",
+            vec![("serviceName", "s"), ("protectThreshold", "abc")],
+        ),
+        (
+            "POST",
+            "/nacos/v1/ns/service",
+            vec![("serviceName", "s"), ("selector", "junk")],
+        ),
         ("GET", "/nacos/v1/ns/service/list", vec![("pageSize", "0")]),
         ("GET", "/nacos/v1/ns/service/list", vec![("pageNo", "x")]),
-        ("PUT", "/nacos/v1/ns/cluster", vec![("serviceName", "keep"), ("clusterName", "DEFAULT"), ("healthChecker", "{\"type\":\"UDP\"}")]),
-        ("PUT", "/nacos/v1/ns/health/instance", vec![("serviceName", "keep"), ("ip", "10.0.0.1"), ("port", "1")]),
+        (
+            "PUT",
+            "/nacos/v1/ns/cluster",
+            vec![
+                ("serviceName", "keep"),
+                ("clusterName", "DEFAULT"),
+                ("healthChecker", "{\"type\":\"UDP\"}"),
+            ],
+        ),
+        (
+            "PUT",
+            "/nacos/v1/ns/health/instance",
+            vec![("serviceName", "keep"), ("ip", "10.0.0.1"), ("port", "1")],
+        ),
         ("GET", "/nacos/v1/cs/configs", vec![]),
         ("GET", "/nacos/v1/cs/configs", vec![("dataId", "d")]),
-        ("POST", "/nacos/v1/cs/configs", vec![("dataId", "d"), ("group", "G")]),
-        ("POST", "/nacos/v1/cs/configs", vec![("dataId", "d"), ("group", "G"), ("content", "  ")]),
-        ("POST", "/nacos/v1/cs/configs", vec![("dataId", "d d"), ("group", "G"), ("content", "c")]),
-        ("POST", "/nacos/v1/cs/configs", vec![("dataId", "d"), ("group", "G/x"), ("content", "c")]),
-        ("POST", "/nacos/v1/cs/configs", vec![("dataId", "d"), ("group", "G"), ("content", "c"), ("tenant", "../etc")]),
-        ("POST", "/nacos/v1/cs/configs", vec![("dataId", "d"), ("group", "G"), ("content", "c"), ("tag", "waytoolongtagname")]),
+        (
+            "POST",
+            "/nacos/v1/cs/configs",
+            vec![("dataId", "d"), ("group", "G")],
+        ),
+        (
+            "POST",
+            "/nacos/v1/cs/configs",
+            vec![("dataId", "d"), ("group", "G"), ("content", "  ")],
+        ),
+        (
+            "POST",
+            "/nacos/v1/cs/configs",
+            vec![("dataId", "d d"), ("group", "G"), ("content", "c")],
+        ),
+        (
+            "POST",
+            "/nacos/v1/cs/configs",
+            vec![("dataId", "d"), ("group", "G/x"), ("content", "c")],
+        ),
+        (
+            "POST",
+            "/nacos/v1/cs/configs",
+            vec![
+                ("dataId", "d"),
+                ("group", "G"),
+                ("content", "c"),
+                ("tenant", "../etc"),
+            ],
+        ),
+        (
+            "POST",
+            "/nacos/v1/cs/configs",
+            vec![
+                ("dataId", "d"),
+                ("group", "G"),
+                ("content", "c"),
+                ("tag", "waytoolongtagname"),
+            ],
+        ),
         ("GET", "/nacos/v1/cs/history", vec![("search", "accurate")]),
-        ("GET", "/nacos/v1/cs/history", vec![("dataId", "keep"), ("group", "G"), ("nid", "x")]),
-        ("GET", "/nacos/v1/cs/history/previous", vec![("dataId", "keep"), ("group", "G")]),
+        (
+            "GET",
+            "/nacos/v1/cs/history",
+            vec![("dataId", "keep"), ("group", "G"), ("nid", "x")],
+        ),
+        (
+            "GET",
+            "/nacos/v1/cs/history/previous",
+            vec![("dataId", "keep"), ("group", "G")],
+        ),
         ("POST", "/nacos/v1/console/namespaces", vec![]),
-        ("POST", "/nacos/v1/console/namespaces", vec![("customNamespaceId", &long), ("namespaceName", "n")]),
-        ("PUT", "/nacos/v1/console/namespaces", vec![("namespace", "nope"), ("namespaceShowName", "n")]),
-        ("POST", "/nacos/v2/ns/instance", vec![("serviceName", "s"), ("ip", "1.1.1.1"), ("port", "99999")]),
+        (
+            "POST",
+            "/nacos/v1/console/namespaces",
+            vec![("customNamespaceId", &long), ("namespaceName", "n")],
+        ),
+        (
+            "PUT",
+            "/nacos/v1/console/namespaces",
+            vec![("namespace", "nope"), ("namespaceShowName", "n")],
+        ),
+        (
+            "POST",
+            "/nacos/v2/ns/instance",
+            vec![("serviceName", "s"), ("ip", "1.1.1.1"), ("port", "99999")],
+        ),
         ("POST", "/nacos/v2/cs/config", vec![("dataId", "d")]),
-        ("GET", "/nacos/v2/core/cluster/node/list", vec![("state", "SLEEPY")]),
+        (
+            "GET",
+            "/nacos/v2/core/cluster/node/list",
+            vec![("state", "SLEEPY")],
+        ),
         ("GET", "/nacos/v1/no/such/endpoint", vec![]),
     ];
     for (method, path, params) in &cases {
         let r = h.call(method, &s.url(path), params, None, &[]).await;
-        assert!((400..500).contains(&r.status), "{method} {path} {params:?} -> {} {}", r.status, r.body);
-        assert!(!r.body.trim().is_empty(), "{method} {path}: a reason is given");
+        assert!(
+            (400..500).contains(&r.status),
+            "{method} {path} {params:?} -> {} {}",
+            r.status,
+            r.body
+        );
+        assert!(
+            !r.body.trim().is_empty(),
+            "{method} {path}: a reason is given"
+        );
         if path.starts_with("/nacos/v2/") {
             let v = r.json();
-            assert!(v["code"].as_u64().unwrap() > 0, "{method} {path}: v2 shape {v}");
-            assert!(v["message"].is_string() && v["data"].is_string(), "{method} {path}: v2 shape {v}");
+            assert!(
+                v["code"].as_u64().unwrap() > 0,
+                "{method} {path}: v2 shape {v}"
+            );
+            assert!(
+                v["message"].is_string() && v["data"].is_string(),
+                "{method} {path}: v2 shape {v}"
+            );
         }
     }
 
     // Bodies that are not forms, not UTF-8, or too large.
-    let r = h.raw("POST", &s.url("/nacos/v1/cs/configs"), "application/x-www-form-urlencoded", vec![0xff, 0xfe, b'=', 0x80]).await;
+    let r = h
+        .raw(
+            "POST",
+            &s.url("/nacos/v1/cs/configs"),
+            "application/x-www-form-urlencoded",
+            vec![0xff, 0xfe, b'=', 0x80],
+        )
+        .await;
     assert!((400..500).contains(&r.status), "{}", r.status);
-    let r = h.raw("POST", &s.url("/nacos/v1/cs/configs"), "application/json", b"{\"dataId\":\"x\"}".to_vec()).await;
+    let r = h
+        .raw(
+            "POST",
+            &s.url("/nacos/v1/cs/configs"),
+            "application/json",
+            b"{\"dataId\":\"x\"}".to_vec(),
+        )
+        .await;
     assert!((400..500).contains(&r.status), "{}", r.status);
     let huge = vec![b'a'; 65 * 1024 * 1024];
-    let r = h.raw("POST", &s.url("/nacos/v1/cs/configs"), "application/x-www-form-urlencoded", huge).await;
+    let r = h
+        .raw(
+            "POST",
+            &s.url("/nacos/v1/cs/configs"),
+            "application/x-www-form-urlencoded",
+            huge,
+        )
+        .await;
     assert_eq!(r.status, 413);
 
     // The server still serves, and stored data is intact.
-    let r = h.get(&s.url("/nacos/v1/cs/configs"), &[("dataId", "keep"), ("group", "G")]).await;
+    let r = h
+        .get(
+            &s.url("/nacos/v1/cs/configs"),
+            &[("dataId", "keep"), ("group", "G")],
+        )
+        .await;
     assert_eq!((r.status, r.body.as_str()), (200, "safe"));
-    let l = h.get(&s.url("/nacos/v1/ns/instance/list"), &[("serviceName", "keep")]).await.json();
+    let l = h
+        .get(
+            &s.url("/nacos/v1/ns/instance/list"),
+            &[("serviceName", "keep")],
+        )
+        .await
+        .json();
     assert_eq!(l["hosts"].as_array().unwrap().len(), 1);
     let m = h.get(&s.url("/metrics"), &[]).await;
-    assert!(m.body.contains("nocas_http_requests_total{class=\"5xx\"} 0"), "{}", m.body);
+    assert!(
+        m.body
+            .contains("nocas_http_requests_total{class=\"5xx\"} 0"),
+        "{}",
+        m.body
+    );
 }

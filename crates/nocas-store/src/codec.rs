@@ -6,7 +6,10 @@ use serde::de::DeserializeOwned;
 
 use crate::error::StoreError;
 
-pub(crate) fn encode<T: Serialize + ?Sized>(what: &'static str, v: &T) -> Result<Vec<u8>, StoreError> {
+pub(crate) fn encode<T: Serialize + ?Sized>(
+    what: &'static str,
+    v: &T,
+) -> Result<Vec<u8>, StoreError> {
     rmp_serde::to_vec_named(v).map_err(|e| StoreError::Codec {
         what,
         detail: e.to_string(),

@@ -31,6 +31,9 @@ pub use error::StoreError;
 pub use snapshot::StateDump;
 pub use state::HistoryPage;
 
+/// Default page cache: 16 MiB.
+pub const DEFAULT_CACHE_BYTES: usize = 16 * 1024 * 1024;
+
 /// The database behind a node. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -44,9 +47,18 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (or creates) the database file at `path`, creating its tables.
+    /// Opens (or creates) the database file at `path`, creating its tables,
+    /// with redb's default page cache.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = Database::create(path)?;
+        Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens the database with a page cache of at most `cache_bytes`. Reads
+    /// are served from memory above this layer, so a small cache suffices.
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
+        let db = Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(path)?;
         let store = Self { db: Arc::new(db) };
         store.create_tables()?;
         Ok(store)

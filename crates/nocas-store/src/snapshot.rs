@@ -12,6 +12,9 @@ use crate::{Store, StoreError};
 
 type Rows = Vec<(String, Vec<u8>)>;
 
+/// A stored snapshot: (metadata, data).
+pub type StoredSnapshot = (Vec<u8>, Vec<u8>);
+
 /// Every state table's rows, as stored.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct StateDump {
@@ -128,7 +131,7 @@ impl Store {
     }
 
     /// The last built snapshot, if any: (metadata, data).
-    pub fn load_snapshot(&self) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn load_snapshot(&self) -> Result<Option<StoredSnapshot>, StoreError> {
         let txn = self.read()?;
         let t = txn.open_table(SNAPSHOT)?;
         let meta = t.get("meta")?.map(|v| v.value().to_vec());
@@ -151,7 +154,8 @@ mod tests {
         assert_eq!(dump.applied_marker(), Some(&b"m1"[..]));
         let bytes = dump.to_bytes().unwrap();
         b.apply(&[], b"old").unwrap();
-        b.install_state(&StateDump::from_bytes(&bytes).unwrap()).unwrap();
+        b.install_state(&StateDump::from_bytes(&bytes).unwrap())
+            .unwrap();
         assert_eq!(b.applied_marker().unwrap().unwrap(), b"m1");
         assert!(b.load_snapshot().unwrap().is_none());
         b.save_snapshot(b"meta", b"data").unwrap();

@@ -54,14 +54,15 @@ impl Store {
         let mut state = DurableState::new();
         for item in txn.open_table(NAMESPACES)?.iter()? {
             let (k, v) = item?;
-            let id = NamespaceId::parse(Some(k.value())).map_err(|_| StoreError::BadKey("namespaces"))?;
+            let id = NamespaceId::parse(Some(k.value()))
+                .map_err(|_| StoreError::BadKey("namespaces"))?;
             let rec: NamespaceRecord = decode("namespace", v.value())?;
             state.restore(Restored::Namespace(id, rec));
         }
         for item in txn.open_table(SERVICES)?.iter()? {
             let (_, v) = item?;
             let (key, rec): (ServiceKey, ServiceRecord) = decode("service", v.value())?;
-            state.restore(Restored::Service(key, rec));
+            state.restore(Restored::Service(key, Box::new(rec)));
         }
         for item in txn.open_table(INSTANCES)?.iter()? {
             let (_, v) = item?;
@@ -71,7 +72,7 @@ impl Store {
         for item in txn.open_table(CONFIGS)?.iter()? {
             let (_, v) = item?;
             let (key, rec): (ConfigKey, ConfigRecord) = decode("config", v.value())?;
-            state.restore(Restored::Config(key, rec));
+            state.restore(Restored::Config(key, Box::new(rec)));
         }
         if let Some(v) = txn.open_table(SM_META)?.get(COUNTERS)? {
             let (next_history_id, next_config_id): (u64, u64) = decode("counters", v.value())?;
@@ -139,7 +140,9 @@ impl Store {
         match prev {
             Some(p) => {
                 let hist = txn.open_table(HISTORY)?;
-                hist.get(p)?.map(|v| decode("history", v.value())).transpose()
+                hist.get(p)?
+                    .map(|v| decode("history", v.value()))
+                    .transpose()
             }
             None => Ok(None),
         }
@@ -183,7 +186,8 @@ fn write_all(txn: &WriteTransaction, writes: &[Write]) -> Result<(), StoreError>
                 let k = tables::instance_key(key, ikey);
                 match inst {
                     Some(inst) => {
-                        instances.insert(k.as_str(), encode("instance", &(key, inst))?.as_slice())?;
+                        instances
+                            .insert(k.as_str(), encode("instance", &(key, inst))?.as_slice())?;
                     }
                     None => {
                         instances.remove(k.as_str())?;
@@ -224,7 +228,10 @@ fn write_all(txn: &WriteTransaction, writes: &[Write]) -> Result<(), StoreError>
                 next_history_id,
                 next_config_id,
             } => {
-                meta.insert(COUNTERS, encode("counters", &(next_history_id, next_config_id))?.as_slice())?;
+                meta.insert(
+                    COUNTERS,
+                    encode("counters", &(next_history_id, next_config_id))?.as_slice(),
+                )?;
             }
         }
     }

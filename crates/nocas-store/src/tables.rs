@@ -60,7 +60,13 @@ pub fn service_key(k: &ServiceKey) -> String {
 
 /// Service key, then `SEP cluster SEP ip SEP port`.
 pub fn instance_key(k: &ServiceKey, i: &InstanceKey) -> String {
-    format!("{}{SEP}{}{SEP}{}{SEP}{}", service_key(k), i.cluster, i.ip, i.port)
+    format!(
+        "{}{SEP}{}{SEP}{}{SEP}{}",
+        service_key(k),
+        i.cluster,
+        i.ip,
+        i.port
+    )
 }
 
 /// `namespace SEP group SEP dataId`.

@@ -40,9 +40,11 @@ pub fn free_port_pair() -> u16 {
 /// Settings for a test server: loopback, free ports, data in `dir`, and
 /// short timers so Nacos's 15 s / 30 s timelines run in well under a second.
 pub fn test_settings(dir: &Path) -> Settings {
-    let mut s = Settings::default();
-    s.data_dir = dir.to_path_buf();
-    s.http_port = free_port_pair();
+    let mut s = Settings {
+        data_dir: dir.to_path_buf(),
+        http_port: free_port_pair(),
+        ..Default::default()
+    };
     s.naming.beat_check_interval_ms = 50;
     s.naming.probe_interval_ms = 100;
     s.naming.probe_timeout_ms = 200;
@@ -131,7 +133,10 @@ where
         if cond().await {
             return;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for: {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -186,7 +191,8 @@ impl Http {
         }
     }
 
-    /// Sends `method url` with `query` parameters and an optional form body.
+    /// Sends `method url` with `query` parameters and an optional form body;
+    /// panics if the request cannot be sent.
     pub async fn call(
         &self,
         method: &str,
@@ -195,6 +201,20 @@ impl Http {
         form: Option<&[(&str, &str)]>,
         headers: &[(&str, &str)],
     ) -> Reply {
+        self.try_call(method, url, query, form, headers)
+            .await
+            .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+    }
+
+    /// Like [`Http::call`], but a failure to send is an error.
+    pub async fn try_call(
+        &self,
+        method: &str,
+        url: &str,
+        query: &[(&str, &str)],
+        form: Option<&[(&str, &str)]>,
+        headers: &[(&str, &str)],
+    ) -> Result<Reply, String> {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut req = self.client.request(method, url).query(query);
         if let Some(form) = form {
@@ -206,15 +226,15 @@ impl Http {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let resp = req.send().await.expect("request sent");
+        let resp = req.send().await.map_err(|e| e.to_string())?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = resp.text().await.expect("body");
-        Reply {
+        let body = resp.text().await.map_err(|e| e.to_string())?;
+        Ok(Reply {
             status,
             body,
             headers,
-        }
+        })
     }
 
     /// GET with query parameters.
@@ -277,7 +297,9 @@ pub fn urlencode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                out.push(b as char)
+            }
             b' ' => out.push('+'),
             _ => out.push_str(&format!("%{b:02X}")),
         }

@@ -36,19 +36,13 @@ pub struct ConfigMeta {
 }
 
 /// Config types Nacos knows; anything else is stored as `text`.
-pub const CONFIG_TYPES: &[&str] = &[
-    "text",
-    "json",
-    "xml",
-    "yaml",
-    "html",
-    "properties",
-    "toml",
-];
+pub const CONFIG_TYPES: &[&str] = &["text", "json", "xml", "yaml", "html", "properties", "toml"];
 
 /// Normalizes a config type: unknown or absent types become `text`.
 pub fn normalize_type(raw: Option<&str>) -> String {
-    let t = raw.map(|s| s.trim().to_ascii_lowercase()).unwrap_or_default();
+    let t = raw
+        .map(|s| s.trim().to_ascii_lowercase())
+        .unwrap_or_default();
     if CONFIG_TYPES.contains(&t.as_str()) {
         t
     } else {
@@ -130,14 +124,14 @@ impl ConfigRecord {
                 tag: Some(t),
             });
         }
-        if let Some(beta) = &self.beta {
-            if beta.ips.iter().any(|ip| ip == client_ip) {
-                return Some(Served {
-                    version: &beta.version,
-                    beta: true,
-                    tag: None,
-                });
-            }
+        if let Some(beta) = &self.beta
+            && beta.ips.iter().any(|ip| ip == client_ip)
+        {
+            return Some(Served {
+                version: &beta.version,
+                beta: true,
+                tag: None,
+            });
         }
         self.formal.as_ref().map(|v| Served {
             version: v,

@@ -173,16 +173,15 @@ impl BeatTimings {
             timeout_ms: get(META_BEAT_TIMEOUT, defaults.timeout_ms)?,
             delete_ms: get(META_DELETE_TIMEOUT, defaults.delete_ms)?,
         };
-        if md.contains_key(META_BEAT_INTERVAL)
+        if (md.contains_key(META_BEAT_INTERVAL)
             || md.contains_key(META_BEAT_TIMEOUT)
-            || md.contains_key(META_DELETE_TIMEOUT)
+            || md.contains_key(META_DELETE_TIMEOUT))
+            && (t.timeout_ms < t.interval_ms || t.delete_ms < t.interval_ms)
         {
-            if t.timeout_ms < t.interval_ms || t.delete_ms < t.interval_ms {
-                return Err(ValidationError::Invalid {
+            return Err(ValidationError::Invalid {
                     field: "metadata",
                     reason: "Instance 'heart beat timeout' and 'ip delete timeout' must greater than 'heart beat interval'".into(),
                 });
-            }
         }
         Ok(t)
     }

@@ -148,7 +148,9 @@ impl Selector {
         }
         serde_json::from_str(s).map_err(|e| ValidationError::Invalid {
             field: "selector",
-            reason: format!("must be {{\"type\":\"none\"}} or {{\"type\":\"label\",\"expression\":...}}: {e}"),
+            reason: format!(
+                "must be {{\"type\":\"none\"}} or {{\"type\":\"label\",\"expression\":...}}: {e}"
+            ),
         })
     }
 }

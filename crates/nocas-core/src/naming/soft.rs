@@ -237,7 +237,11 @@ impl SoftRegistry {
     }
 
     /// Keys of services with instances in a namespace (and group, if given).
-    pub fn service_keys(&self, namespace: &NamespaceId, group: Option<&GroupName>) -> Vec<ServiceKey> {
+    pub fn service_keys(
+        &self,
+        namespace: &NamespaceId,
+        group: Option<&GroupName>,
+    ) -> Vec<ServiceKey> {
         self.services
             .iter()
             .filter(|e| &e.key().namespace == namespace)
@@ -322,8 +326,17 @@ mod tests {
         let k = key();
         let c1 = Owner::Connection(Arc::from("c1"));
         r.register(&k, inst(1), c1.clone(), timings(), 0);
-        r.register(&k, inst(2), Owner::Connection(Arc::from("c2")), timings(), 0);
-        assert!(r.sweep(1_000_000).is_empty(), "connections are not beat-swept");
+        r.register(
+            &k,
+            inst(2),
+            Owner::Connection(Arc::from("c2")),
+            timings(),
+            0,
+        );
+        assert!(
+            r.sweep(1_000_000).is_empty(),
+            "connections are not beat-swept"
+        );
         assert_eq!(r.remove_owner(&c1), vec![k.clone()]);
         assert_eq!(r.service_len(&k), 1);
         assert_eq!(r.instance_count(), 1);

@@ -10,7 +10,11 @@ use crate::naming::soft::SoftRegistry;
 use crate::state::DurableState;
 
 /// Every instance of a service, persistent and ephemeral.
-pub fn all_instances(durable: &DurableState, soft: &SoftRegistry, key: &ServiceKey) -> Vec<Instance> {
+pub fn all_instances(
+    durable: &DurableState,
+    soft: &SoftRegistry,
+    key: &ServiceKey,
+) -> Vec<Instance> {
     let mut out: Vec<Instance> = durable
         .instances(key)
         .map(|m| m.values().cloned().collect())

@@ -59,13 +59,19 @@ fn publish_update_delete_records_history_like_nacos() {
     r.unwrap();
     let h = history(&fx);
     assert_eq!(h.len(), 1);
-    assert_eq!((h[0].op_type, &*h[0].content, h[0].nid), (OpType::Insert, "v1", 1));
+    assert_eq!(
+        (h[0].op_type, &*h[0].content, h[0].nid),
+        (OpType::Insert, "v1", 1)
+    );
     assert_eq!(fx.events, vec![Event::Config(ckey())]);
 
     let (r, fx) = apply(&mut s, 20, Command::PublishConfig(Box::new(publish("v2"))));
     r.unwrap();
     let h = history(&fx);
-    assert_eq!((h[0].op_type, &*h[0].content, h[0].nid), (OpType::Update, "v1", 2));
+    assert_eq!(
+        (h[0].op_type, &*h[0].content, h[0].nid),
+        (OpType::Update, "v1", 2)
+    );
     let formal = s.config(&ckey()).unwrap().formal.clone().unwrap();
     assert_eq!(&*formal.content, "v2");
     assert_eq!((formal.created_ms, formal.modified_ms), (10, 20));
@@ -105,7 +111,9 @@ fn cas_publish() {
     let mut p = publish("v1");
     p.cas_md5 = Some("whatever".into());
     // CAS on a missing config inserts, as Nacos does.
-    apply(&mut s, 1, Command::PublishConfig(Box::new(p))).0.unwrap();
+    apply(&mut s, 1, Command::PublishConfig(Box::new(p)))
+        .0
+        .unwrap();
     let mut p = publish("v2");
     p.cas_md5 = Some("wrong".into());
     let (r, fx) = apply(&mut s, 2, Command::PublishConfig(Box::new(p)));
@@ -113,7 +121,9 @@ fn cas_publish() {
     assert!(fx.writes.is_empty());
     let mut p = publish("v2");
     p.cas_md5 = Some(md5_hex("v1"));
-    apply(&mut s, 3, Command::PublishConfig(Box::new(p))).0.unwrap();
+    apply(&mut s, 3, Command::PublishConfig(Box::new(p)))
+        .0
+        .unwrap();
     assert_eq!(
         &*s.config(&ckey()).unwrap().formal.as_ref().unwrap().content,
         "v2"
@@ -123,13 +133,27 @@ fn cas_publish() {
 #[test]
 fn beta_publish_promote_and_stop() {
     let mut s = DurableState::new();
-    apply(&mut s, 1, Command::PublishConfig(Box::new(publish("formal")))).0.unwrap();
+    apply(
+        &mut s,
+        1,
+        Command::PublishConfig(Box::new(publish("formal"))),
+    )
+    .0
+    .unwrap();
     let mut p = publish("beta");
     p.beta_ips = Some(vec!["9.9.9.9".into()]);
-    apply(&mut s, 2, Command::PublishConfig(Box::new(p))).0.unwrap();
+    apply(&mut s, 2, Command::PublishConfig(Box::new(p)))
+        .0
+        .unwrap();
     let rec = s.config(&ckey()).unwrap();
-    assert_eq!(&*rec.served("9.9.9.9", None).unwrap().version.content, "beta");
-    assert_eq!(&*rec.served("1.1.1.1", None).unwrap().version.content, "formal");
+    assert_eq!(
+        &*rec.served("9.9.9.9", None).unwrap().version.content,
+        "beta"
+    );
+    assert_eq!(
+        &*rec.served("1.1.1.1", None).unwrap().version.content,
+        "formal"
+    );
 
     let promote = Command::PromoteBeta {
         key: ckey(),
@@ -140,19 +164,30 @@ fn beta_publish_promote_and_stop() {
     let rec = s.config(&ckey()).unwrap();
     assert!(rec.beta.is_none());
     assert_eq!(&*rec.formal.as_ref().unwrap().content, "beta");
-    assert_eq!(apply(&mut s, 4, promote).0, Err(CommandError::ConfigNotFound));
+    assert_eq!(
+        apply(&mut s, 4, promote).0,
+        Err(CommandError::ConfigNotFound)
+    );
 
     let mut p = publish("beta2");
     p.beta_ips = Some(vec!["9.9.9.9".into()]);
-    apply(&mut s, 5, Command::PublishConfig(Box::new(p))).0.unwrap();
+    apply(&mut s, 5, Command::PublishConfig(Box::new(p)))
+        .0
+        .unwrap();
     let stop = Command::RemoveBeta {
         key: ckey(),
         src_ip: String::new(),
         src_user: String::new(),
     };
-    assert_eq!(apply(&mut s, 6, stop).0, Ok(Outcome::Removed { existed: true }));
+    assert_eq!(
+        apply(&mut s, 6, stop).0,
+        Ok(Outcome::Removed { existed: true })
+    );
     let rec = s.config(&ckey()).unwrap();
-    assert_eq!(&*rec.served("9.9.9.9", None).unwrap().version.content, "beta");
+    assert_eq!(
+        &*rec.served("9.9.9.9", None).unwrap().version.content,
+        "beta"
+    );
 }
 
 #[test]
@@ -161,7 +196,9 @@ fn tags_are_separate_versions() {
     let tag = ConfigTag::parse(Some("canary")).unwrap();
     let mut p = publish("tagged");
     p.tag = tag.clone();
-    apply(&mut s, 1, Command::PublishConfig(Box::new(p))).0.unwrap();
+    apply(&mut s, 1, Command::PublishConfig(Box::new(p)))
+        .0
+        .unwrap();
     let rec = s.config(&ckey()).unwrap();
     assert!(rec.formal.is_none());
     assert_eq!(
@@ -194,7 +231,10 @@ fn namespaces() {
         desc: String::new(),
     };
     apply(&mut s, 1, create.clone()).0.unwrap();
-    assert!(matches!(apply(&mut s, 1, create).0, Err(CommandError::NamespaceExists(_))));
+    assert!(matches!(
+        apply(&mut s, 1, create).0,
+        Err(CommandError::NamespaceExists(_))
+    ));
     apply(
         &mut s,
         2,
@@ -208,7 +248,14 @@ fn namespaces() {
     .unwrap();
     assert_eq!(s.namespaces()[&id].name, "Dev2");
     assert_eq!(
-        apply(&mut s, 3, Command::DeleteNamespace { id: NamespaceId::public() }).0,
+        apply(
+            &mut s,
+            3,
+            Command::DeleteNamespace {
+                id: NamespaceId::public()
+            }
+        )
+        .0,
         Err(CommandError::PublicNamespace)
     );
     assert_eq!(
@@ -284,7 +331,10 @@ fn persistent_instances_and_services() {
     )
     .0
     .unwrap();
-    assert!(matches!(apply(&mut s, 6, set_health(true)).0, Err(CommandError::NotAllowed(_))));
+    assert!(matches!(
+        apply(&mut s, 6, set_health(true)).0,
+        Err(CommandError::NotAllowed(_))
+    ));
     apply(
         &mut s,
         7,
@@ -313,17 +363,21 @@ fn persistent_instances_and_services() {
         Ok(Outcome::Removed { existed: true })
     );
     assert_eq!(s.instance_count(), 0);
-    apply(&mut s, 9, Command::DeleteService { key: skey() }).0.unwrap();
+    apply(&mut s, 9, Command::DeleteService { key: skey() })
+        .0
+        .unwrap();
     assert!(s.service(&skey()).is_none());
 }
 
 #[test]
 fn restore_rebuilds_state() {
     let mut s = DurableState::new();
-    apply(&mut s, 1, Command::PublishConfig(Box::new(publish("v1")))).0.unwrap();
+    apply(&mut s, 1, Command::PublishConfig(Box::new(publish("v1"))))
+        .0
+        .unwrap();
     let rec = s.config(&ckey()).unwrap().clone();
     let mut t = DurableState::new();
-    t.restore(Restored::Config(ckey(), rec));
+    t.restore(Restored::Config(ckey(), Box::new(rec)));
     t.restore(Restored::Instance(skey(), pinst(1)));
     t.restore(Restored::Counters {
         next_history_id: 7,

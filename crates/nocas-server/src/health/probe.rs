@@ -60,7 +60,11 @@ fn targets(app: &AppRef) -> Vec<Target> {
                     service: key.clone(),
                     instance: ikey.clone(),
                     host: inst.ip.to_string(),
-                    port: if c.use_instance_port { inst.port } else { c.check_port },
+                    port: if c.use_instance_port {
+                        inst.port
+                    } else {
+                        c.check_port
+                    },
                     checker: c.health_checker.clone(),
                     healthy: inst.healthy,
                 });
@@ -94,7 +98,11 @@ async fn probe(client: &reqwest::Client, t: &Target, timeout: Duration) -> Verdi
                 Ok(ip) => SocketAddr::new(ip, t.port).to_string(),
                 Err(_) => format!("{}:{}", t.host, t.port),
             };
-            let path = if path.starts_with('/') { path.clone() } else { format!("/{path}") };
+            let path = if path.starts_with('/') {
+                path.clone()
+            } else {
+                format!("/{path}")
+            };
             let mut req = client
                 .get(format!("http://{host}{path}"))
                 .timeout(timeout)

@@ -16,11 +16,16 @@ use crate::app::AppRef;
 use crate::error::{ApiError, V1, V1Result, V2, V2Reply};
 use crate::http::params::{Paging, Params};
 use crate::http::parse;
-use crate::ops::config::{self as ops, Listened, PublishInput, SearchFilter, SearchMode, ServedConfig};
+use crate::ops::config::{
+    self as ops, Listened, PublishInput, SearchFilter, SearchMode, ServedConfig,
+};
 
 fn no_cache(h: &mut HeaderMap) {
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache,no-store"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache,no-store"),
+    );
     h.insert(header::EXPIRES, HeaderValue::from_static("0"));
 }
 
@@ -56,7 +61,9 @@ fn config_headers(h: &mut HeaderMap, s: &ServedConfig) {
 }
 
 fn src_user(p: &Params) -> String {
-    p.get_any(&["src_user", "srcUser"]).unwrap_or("").to_string()
+    p.get_any(&["src_user", "srcUser"])
+        .unwrap_or("")
+        .to_string()
 }
 
 fn publish_input(p: &Params, tenant_param: &str) -> Result<PublishInput, ApiError> {
@@ -83,7 +90,12 @@ fn served_or_404(app: &AppRef, p: &Params, tenant_param: &str) -> Result<ServedC
     ops::served(app, &key, &p.client_ip, tag.as_ref()).ok_or_else(ops::not_found)
 }
 
-fn search(app: &AppRef, p: &Params, mode_raw: &str, tenant_param: &str) -> Result<Response, ApiError> {
+fn search(
+    app: &AppRef,
+    p: &Params,
+    mode_raw: &str,
+    tenant_param: &str,
+) -> Result<Response, ApiError> {
     let mode = match mode_raw {
         "accurate" => SearchMode::Accurate,
         "blur" => SearchMode::Blur,
@@ -194,7 +206,10 @@ pub async fn v2_remove(State(app): State<AppRef>, p: Params) -> V2Reply<Json<V2R
 }
 
 /// `POST /v2/cs/config/beta/promote`.
-pub async fn v2_promote_beta(State(app): State<AppRef>, p: Params) -> V2Reply<Json<V2Result<bool>>> {
+pub async fn v2_promote_beta(
+    State(app): State<AppRef>,
+    p: Params,
+) -> V2Reply<Json<V2Result<bool>>> {
     let key = parse::config_key(&p, "namespaceId")?;
     ops::promote_beta(&app, key, p.client_ip.clone(), src_user(&p)).await?;
     Ok(Json(V2Result::ok(true)))
@@ -208,15 +223,27 @@ async fn history_page(app: &AppRef, p: &Params, tenant_param: &str) -> Result<Re
     Ok(Json(ops::history_page(app, key, paging).await?).into_response())
 }
 
-async fn history_detail(app: &AppRef, p: &Params, tenant_param: &str) -> Result<nocas_proto::http::HistoryJson, ApiError> {
+async fn history_detail(
+    app: &AppRef,
+    p: &Params,
+    tenant_param: &str,
+) -> Result<nocas_proto::http::HistoryJson, ApiError> {
     let key = parse::config_key(p, tenant_param)?;
-    let nid = p.u64_opt("nid")?.ok_or(ValidationError::Missing { field: "nid" })?;
+    let nid = p
+        .u64_opt("nid")?
+        .ok_or(ValidationError::Missing { field: "nid" })?;
     ops::history_detail(app, key, nid).await
 }
 
-async fn history_previous(app: &AppRef, p: &Params, tenant_param: &str) -> Result<nocas_proto::http::HistoryJson, ApiError> {
+async fn history_previous(
+    app: &AppRef,
+    p: &Params,
+    tenant_param: &str,
+) -> Result<nocas_proto::http::HistoryJson, ApiError> {
     let key = parse::config_key(p, tenant_param)?;
-    let id = p.u64_opt("id")?.ok_or(ValidationError::Missing { field: "id" })?;
+    let id = p
+        .u64_opt("id")?
+        .ok_or(ValidationError::Missing { field: "id" })?;
     ops::history_previous(app, key, id).await
 }
 
@@ -248,12 +275,20 @@ pub async fn v2_history_list(State(app): State<AppRef>, p: Params) -> V2Reply<Re
 
 /// `GET /v2/cs/history`.
 pub async fn v2_history(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
-    Ok(Json(V2Result::ok(history_detail(&app, &p, "namespaceId").await.map_err(V2)?)).into_response())
+    Ok(Json(V2Result::ok(
+        history_detail(&app, &p, "namespaceId").await.map_err(V2)?,
+    ))
+    .into_response())
 }
 
 /// `GET /v2/cs/history/previous`.
 pub async fn v2_history_previous(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
-    Ok(Json(V2Result::ok(history_previous(&app, &p, "namespaceId").await.map_err(V2)?)).into_response())
+    Ok(Json(V2Result::ok(
+        history_previous(&app, &p, "namespaceId")
+            .await
+            .map_err(V2)?,
+    ))
+    .into_response())
 }
 
 /// `GET /v2/cs/history/configs`.
@@ -344,11 +379,10 @@ pub async fn v1_listener(State(app): State<AppRef>, p: Params) -> V1Result<Respo
     let items = parse_listening(raw, app.settings.limits.max_listen_keys)?;
     let cfg = &app.settings.config;
     let timeout = p.header("Long-Pulling-Timeout").map(|v| {
-        v.parse::<u64>()
-            .map_err(|_| ValidationError::Invalid {
-                field: "Long-Pulling-Timeout",
-                reason: format!("'{v}' is not a number of milliseconds"),
-            })
+        v.parse::<u64>().map_err(|_| ValidationError::Invalid {
+            field: "Long-Pulling-Timeout",
+            reason: format!("'{v}' is not a number of milliseconds"),
+        })
     });
     let timeout = timeout.transpose()?;
     let no_hangup = p
@@ -370,7 +404,9 @@ pub async fn v1_listener(State(app): State<AppRef>, p: Params) -> V1Result<Respo
     );
     let deadline = tokio::time::Instant::now() + hold;
     // Register first, then look: a change in between still wakes us.
-    let watch = app.hub.watch_configs(items.iter().map(|l| l.key.clone()).collect());
+    let watch = app
+        .hub
+        .watch_configs(items.iter().map(|l| l.key.clone()).collect());
     loop {
         let changed = ops::changed(&app, &items, &client_ip);
         if !changed.is_empty() || app.hub.is_closing() {

@@ -74,7 +74,10 @@ pub async fn v2_namespace_get(State(app): State<AppRef>, p: Params) -> V2Reply<R
 }
 
 /// `POST /v2/console/namespace`.
-pub async fn v2_namespace_create(State(app): State<AppRef>, p: Params) -> V2Reply<Json<V2Result<bool>>> {
+pub async fn v2_namespace_create(
+    State(app): State<AppRef>,
+    p: Params,
+) -> V2Reply<Json<V2Result<bool>>> {
     let name = ops::check_name(p.get("namespaceName"))?;
     let desc = ops::check_desc(p.get("namespaceDesc"))?;
     ops::create(&app, p.get("namespaceId"), name, desc).await?;
@@ -82,7 +85,10 @@ pub async fn v2_namespace_create(State(app): State<AppRef>, p: Params) -> V2Repl
 }
 
 /// `PUT /v2/console/namespace`.
-pub async fn v2_namespace_update(State(app): State<AppRef>, p: Params) -> V2Reply<Json<V2Result<bool>>> {
+pub async fn v2_namespace_update(
+    State(app): State<AppRef>,
+    p: Params,
+) -> V2Reply<Json<V2Result<bool>>> {
     let id = NamespaceId::parse(Some(p.required("namespaceId")?))?;
     let name = ops::check_name(p.get("namespaceName"))?;
     let desc = ops::check_desc(p.get("namespaceDesc"))?;
@@ -91,7 +97,10 @@ pub async fn v2_namespace_update(State(app): State<AppRef>, p: Params) -> V2Repl
 }
 
 /// `DELETE /v2/console/namespace`.
-pub async fn v2_namespace_delete(State(app): State<AppRef>, p: Params) -> V2Reply<Json<V2Result<bool>>> {
+pub async fn v2_namespace_delete(
+    State(app): State<AppRef>,
+    p: Params,
+) -> V2Reply<Json<V2Result<bool>>> {
     let id = NamespaceId::parse(Some(p.required("namespaceId")?))?;
     ops::delete(&app, id).await?;
     Ok(Json(V2Result::ok(true)))
@@ -260,7 +269,11 @@ pub async fn prometheus(State(app): State<AppRef>) -> Response {
             ephemeral_instances: app.soft.instance_count() as i64,
             persistent_instances: state.instance_count() as i64,
             services: services as i64,
-            configs: state.configs().values().filter(|r| r.formal.is_some()).count() as i64,
+            configs: state
+                .configs()
+                .values()
+                .filter(|r| r.formal.is_some())
+                .count() as i64,
             namespaces: state.namespaces().len() as i64 + 1,
             long_polls: app.hub.held_watchers() as i64,
             grpc_connections: 0,

@@ -83,7 +83,9 @@ pub fn router(app: AppRef) -> Router {
     let v1_cs = Router::new()
         .route(
             "/configs",
-            get(config::v1_get).post(config::v1_publish).delete(config::v1_remove),
+            get(config::v1_get)
+                .post(config::v1_publish)
+                .delete(config::v1_remove),
         )
         .route("/configs/listener", post(config::v1_listener))
         .route("/configs/beta/promote", post(config::v1_promote_beta))
@@ -93,7 +95,9 @@ pub fn router(app: AppRef) -> Router {
     let v2_cs = Router::new()
         .route(
             "/config",
-            get(config::v2_get).post(config::v2_publish).delete(config::v2_remove),
+            get(config::v2_get)
+                .post(config::v2_publish)
+                .delete(config::v2_remove),
         )
         .route("/config/beta/promote", post(config::v2_promote_beta))
         .route("/history/list", get(config::v2_history_list))
@@ -112,7 +116,10 @@ pub fn router(app: AppRef) -> Router {
                 .put(console::v1_update_namespace)
                 .delete(console::v1_delete_namespace),
         )
-        .route("/v2/console/namespace/list", get(console::v2_namespace_list))
+        .route(
+            "/v2/console/namespace/list",
+            get(console::v2_namespace_list),
+        )
         .route(
             "/v2/console/namespace",
             get(console::v2_namespace_get)
@@ -127,7 +134,10 @@ pub fn router(app: AppRef) -> Router {
         .route("/v1/core/cluster/nodes", get(console::v1_nodes))
         .route("/v2/core/cluster/node/self", get(console::v2_node_self))
         .route("/v2/core/cluster/node/list", get(console::v2_node_list))
-        .route("/v2/core/cluster/node/self/health", get(console::v2_node_health))
+        .route(
+            "/v2/core/cluster/node/self/health",
+            get(console::v2_node_health),
+        )
         .route("/v1/auth/login", post(console::login_without_auth))
         .route("/v1/auth/users/login", post(console::login_without_auth))
         .route("/actuator/prometheus", get(console::prometheus));

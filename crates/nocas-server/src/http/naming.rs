@@ -67,7 +67,10 @@ fn do_detail(app: &AppRef, p: &Params) -> Result<nocas_proto::http::InstanceDeta
     let key = parse::service_key(p)?;
     let ikey = parse::instance_key(p)?;
     let inst = ops::find(app, &key, &ikey).ok_or_else(|| {
-        ApiError::NotFound(format!("no matched ip found! {ikey} in service {}", key.grouped_name()))
+        ApiError::NotFound(format!(
+            "no matched ip found! {ikey} in service {}",
+            key.grouped_name()
+        ))
     })?;
     if p.bool_or("healthyOnly", false)? && !inst.healthy {
         return Err(ApiError::NotFound(format!("no healthy ip found! {ikey}")));
@@ -75,12 +78,23 @@ fn do_detail(app: &AppRef, p: &Params) -> Result<nocas_proto::http::InstanceDeta
     Ok(ops::instance_detail(&key, &inst))
 }
 
-fn do_list(app: &AppRef, p: &Params, cluster_param: &str) -> Result<nocas_proto::http::ServiceInfoJson, ApiError> {
+fn do_list(
+    app: &AppRef,
+    p: &Params,
+    cluster_param: &str,
+) -> Result<nocas_proto::http::ServiceInfoJson, ApiError> {
     let key = parse::service_key(p)?;
     let raw = p.get(cluster_param).unwrap_or("");
     let clusters = ClusterName::parse_list(Some(raw))?;
     let healthy_only = p.bool_or("healthyOnly", false)?;
-    Ok(ops::service_view(app, &key, raw, &clusters, healthy_only, ViewName::Grouped))
+    Ok(ops::service_view(
+        app,
+        &key,
+        raw,
+        &clusters,
+        healthy_only,
+        ViewName::Grouped,
+    ))
 }
 
 async fn do_beat(app: &AppRef, p: &Params) -> Result<nocas_proto::http::BeatJson, ApiError> {
@@ -147,25 +161,37 @@ pub async fn v1_health(State(app): State<AppRef>, p: Params) -> V1Result<Respons
 }
 
 /// `POST /v2/ns/instance`.
-pub async fn v2_register(State(app): State<AppRef>, p: Params) -> V2Reply<Json<V2Result<&'static str>>> {
+pub async fn v2_register(
+    State(app): State<AppRef>,
+    p: Params,
+) -> V2Reply<Json<V2Result<&'static str>>> {
     do_register(&app, &p).await.map_err(V2)?;
     Ok(v2_ok("ok"))
 }
 
 /// `DELETE /v2/ns/instance`.
-pub async fn v2_deregister(State(app): State<AppRef>, p: Params) -> V2Reply<Json<V2Result<&'static str>>> {
+pub async fn v2_deregister(
+    State(app): State<AppRef>,
+    p: Params,
+) -> V2Reply<Json<V2Result<&'static str>>> {
     do_deregister(&app, &p).await.map_err(V2)?;
     Ok(v2_ok("ok"))
 }
 
 /// `PUT /v2/ns/instance`.
-pub async fn v2_update(State(app): State<AppRef>, p: Params) -> V2Reply<Json<V2Result<&'static str>>> {
+pub async fn v2_update(
+    State(app): State<AppRef>,
+    p: Params,
+) -> V2Reply<Json<V2Result<&'static str>>> {
     do_update(&app, &p).await.map_err(V2)?;
     Ok(v2_ok("ok"))
 }
 
 /// `PATCH /v2/ns/instance`.
-pub async fn v2_patch(State(app): State<AppRef>, p: Params) -> V2Reply<Json<V2Result<&'static str>>> {
+pub async fn v2_patch(
+    State(app): State<AppRef>,
+    p: Params,
+) -> V2Reply<Json<V2Result<&'static str>>> {
     do_patch(&app, &p).await.map_err(V2)?;
     Ok(v2_ok("ok"))
 }
@@ -174,17 +200,21 @@ pub async fn v2_patch(State(app): State<AppRef>, p: Params) -> V2Reply<Json<V2Re
 pub async fn v2_detail(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
     let d = do_detail(&app, &p).map_err(V2)?;
     let mut v = serde_json::to_value(&d).map_err(|e| V2(ApiError::Internal(e.to_string())))?;
-    if let Some(obj) = v.as_object_mut() {
-        if let Some(s) = obj.remove("service") {
-            obj.insert("serviceName".into(), s);
-        }
+    if let Some(obj) = v.as_object_mut()
+        && let Some(s) = obj.remove("service")
+    {
+        obj.insert("serviceName".into(), s);
     }
     Ok(v2_ok(v).into_response())
 }
 
 /// `GET /v2/ns/instance/list`.
 pub async fn v2_list(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
-    let cluster_param = if p.get("clusters").is_some() { "clusters" } else { "clusterName" };
+    let cluster_param = if p.get("clusters").is_some() {
+        "clusters"
+    } else {
+        "clusterName"
+    };
     Ok(v2_ok(do_list(&app, &p, cluster_param).map_err(V2)?).into_response())
 }
 
@@ -194,40 +224,66 @@ pub async fn v2_beat(State(app): State<AppRef>, p: Params) -> V2Reply<Response> 
 }
 
 /// `PUT /v2/ns/health/instance`.
-pub async fn v2_health(State(app): State<AppRef>, p: Params) -> V2Reply<Json<V2Result<&'static str>>> {
+pub async fn v2_health(
+    State(app): State<AppRef>,
+    p: Params,
+) -> V2Reply<Json<V2Result<&'static str>>> {
     do_health(&app, &p).await.map_err(V2)?;
     Ok(v2_ok("ok"))
 }
 
 // ----- services ---------------------------------------------------------
 
-fn service_fields(
-    app: &AppRef,
-    p: &Params,
-) -> Result<(Option<f64>, Option<nocas_core::naming::Metadata>, Option<Selector>), ApiError> {
-    let threshold = p.f64_opt("protectThreshold")?.map(check_threshold).transpose()?;
+/// The optional fields of a service create or update.
+struct ServiceFields {
+    threshold: Option<f64>,
+    metadata: Option<nocas_core::naming::Metadata>,
+    selector: Option<Selector>,
+}
+
+fn service_fields(app: &AppRef, p: &Params) -> Result<ServiceFields, ApiError> {
+    let threshold = p
+        .f64_opt("protectThreshold")?
+        .map(check_threshold)
+        .transpose()?;
     let metadata = match p.raw("metadata") {
-        Some(raw) => Some(parse_metadata("metadata", Some(raw), &app.metadata_limits())?),
+        Some(raw) => Some(parse_metadata(
+            "metadata",
+            Some(raw),
+            &app.metadata_limits(),
+        )?),
         None => None,
     };
     let selector = match p.get("selector") {
         Some(raw) => Some(Selector::parse(Some(raw))?),
         None => None,
     };
-    Ok((threshold, metadata, selector))
+    Ok(ServiceFields {
+        threshold,
+        metadata,
+        selector,
+    })
 }
 
 async fn do_create_service(app: &AppRef, p: &Params) -> Result<(), ApiError> {
     let key = parse::service_key(p)?;
-    let (t, m, s) = service_fields(app, p)?;
+    let f = service_fields(app, p)?;
     let ephemeral = p.bool_opt("ephemeral")?;
-    ops::create_service(app, &key, t.unwrap_or(0.0), m.unwrap_or_default(), s.unwrap_or_default(), ephemeral).await
+    ops::create_service(
+        app,
+        &key,
+        f.threshold.unwrap_or(0.0),
+        f.metadata.unwrap_or_default(),
+        f.selector.unwrap_or_default(),
+        ephemeral,
+    )
+    .await
 }
 
 async fn do_update_service(app: &AppRef, p: &Params) -> Result<(), ApiError> {
     let key = parse::service_key(p)?;
-    let (t, m, s) = service_fields(app, p)?;
-    ops::update_service(app, &key, t, m, s).await
+    let f = service_fields(app, p)?;
+    ops::update_service(app, &key, f.threshold, f.metadata, f.selector).await
 }
 
 async fn do_delete_service(app: &AppRef, p: &Params) -> Result<(), ApiError> {
@@ -235,7 +291,11 @@ async fn do_delete_service(app: &AppRef, p: &Params) -> Result<(), ApiError> {
     ops::delete_service(app, &key).await
 }
 
-fn list_names(app: &AppRef, p: &Params, default_size: usize) -> Result<(usize, Vec<String>), ApiError> {
+fn list_names(
+    app: &AppRef,
+    p: &Params,
+    default_size: usize,
+) -> Result<(usize, Vec<String>), ApiError> {
     let ns = NamespaceId::parse(p.get("namespaceId"))?;
     let group = GroupName::parse(p.get("groupName"))?;
     let paging = Paging::from_params(p, default_size, app.settings.limits.max_page_size)?;
@@ -275,19 +335,28 @@ pub async fn v1_list_services(State(app): State<AppRef>, p: Params) -> V1Result<
 }
 
 /// `POST /v2/ns/service`.
-pub async fn v2_create_service(State(app): State<AppRef>, p: Params) -> V2Reply<Json<V2Result<&'static str>>> {
+pub async fn v2_create_service(
+    State(app): State<AppRef>,
+    p: Params,
+) -> V2Reply<Json<V2Result<&'static str>>> {
     do_create_service(&app, &p).await.map_err(V2)?;
     Ok(v2_ok("ok"))
 }
 
 /// `PUT /v2/ns/service`.
-pub async fn v2_update_service(State(app): State<AppRef>, p: Params) -> V2Reply<Json<V2Result<&'static str>>> {
+pub async fn v2_update_service(
+    State(app): State<AppRef>,
+    p: Params,
+) -> V2Reply<Json<V2Result<&'static str>>> {
     do_update_service(&app, &p).await.map_err(V2)?;
     Ok(v2_ok("ok"))
 }
 
 /// `DELETE /v2/ns/service`.
-pub async fn v2_delete_service(State(app): State<AppRef>, p: Params) -> V2Reply<Json<V2Result<&'static str>>> {
+pub async fn v2_delete_service(
+    State(app): State<AppRef>,
+    p: Params,
+) -> V2Reply<Json<V2Result<&'static str>>> {
     do_delete_service(&app, &p).await.map_err(V2)?;
     Ok(v2_ok("ok"))
 }
@@ -337,12 +406,21 @@ pub async fn v1_catalog_services(State(app): State<AppRef>, p: Params) -> V1Resu
         let state = app.node.state().read();
         view::service_keys(&state, &app.soft, &ns, None)
             .into_iter()
-            .filter(|k| name_filter.as_deref().is_none_or(|f| k.service.as_str().contains(f)))
-            .filter(|k| group_filter.as_deref().is_none_or(|f| k.group.as_str().contains(f)))
+            .filter(|k| {
+                name_filter
+                    .as_deref()
+                    .is_none_or(|f| k.service.as_str().contains(f))
+            })
+            .filter(|k| {
+                group_filter
+                    .as_deref()
+                    .is_none_or(|f| k.group.as_str().contains(f))
+            })
             .map(|k| {
                 let all = view::all_instances(&state, &app.soft, &k);
                 let healthy = all.iter().filter(|i| i.healthy).count();
-                let clusters: std::collections::BTreeSet<_> = all.iter().map(|i| i.cluster.clone()).collect();
+                let clusters: std::collections::BTreeSet<_> =
+                    all.iter().map(|i| i.cluster.clone()).collect();
                 let threshold = state.service(&k).map_or(0.0, |r| r.protect_threshold);
                 let triggered = !all.is_empty() && (healthy as f64 / all.len() as f64) <= threshold;
                 CatalogServiceJson {
@@ -366,7 +444,10 @@ pub async fn v1_catalog_services(State(app): State<AppRef>, p: Params) -> V1Resu
 
 fn catalog_instances(app: &AppRef, p: &Params) -> Result<serde_json::Value, ApiError> {
     let key = parse::service_key(p)?;
-    let cluster = p.get("clusterName").map(|c| ClusterName::parse(Some(c))).transpose()?;
+    let cluster = p
+        .get("clusterName")
+        .map(|c| ClusterName::parse(Some(c)))
+        .transpose()?;
     let paging = Paging::from_params(p, 100, app.settings.limits.max_page_size)?;
     let grouped = key.grouped_name();
     let mut all = {

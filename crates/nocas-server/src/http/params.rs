@@ -44,7 +44,10 @@ impl<S: Send + Sync> FromRequest<S> for Params {
         let form_body = headers
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_none_or(|ct| ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+            .is_none_or(|ct| {
+                ct.to_ascii_lowercase()
+                    .starts_with("application/x-www-form-urlencoded")
+            });
         let body = Bytes::from_request(req, state).await.map_err(|rej| {
             let err = if rej.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::TooLarge("request body is larger than the configured limit".into())
@@ -131,7 +134,8 @@ impl Params {
 
     /// A required non-blank value.
     pub fn required(&self, name: &'static str) -> Result<&str, ValidationError> {
-        self.get(name).ok_or(ValidationError::Missing { field: name })
+        self.get(name)
+            .ok_or(ValidationError::Missing { field: name })
     }
 
     /// An optional boolean.

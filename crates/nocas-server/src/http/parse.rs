@@ -102,7 +102,11 @@ pub fn beat(
         _ => p.raw("port").map(str::to_owned),
     };
     let port = parse_port(port_str.as_deref())?;
-    let cluster = ClusterName::parse(s("cluster").as_deref().or(p.get_any(&["clusterName", "cluster"])))?;
+    let cluster = ClusterName::parse(
+        s("cluster")
+            .as_deref()
+            .or(p.get_any(&["clusterName", "cluster"])),
+    )?;
     let weight = match v.get("weight").and_then(|w| w.as_f64()) {
         Some(w) => check_weight(w)?,
         None => 1.0,
@@ -182,7 +186,13 @@ mod tests {
         assert!(!i.enabled);
         assert_eq!(i.cluster.as_str(), "C1");
         assert_eq!(i.metadata["v"], "1");
-        for (k, v) in [("port", "x"), ("port", "70000"), ("weight", "10001"), ("metadata", "[1]"), ("healthy", "perhaps")] {
+        for (k, v) in [
+            ("port", "x"),
+            ("port", "70000"),
+            ("weight", "10001"),
+            ("metadata", "[1]"),
+            ("healthy", "perhaps"),
+        ] {
             let mut pairs = vec![("ip", "1.1.1.1"), ("port", "1")];
             pairs.retain(|(pk, _)| *pk != k);
             pairs.push((k, v));

@@ -8,7 +8,9 @@ use nocas_core::command::{Command, Publish};
 use nocas_core::config::{ConfigMeta, ConfigRecord, HistoryRecord, md5_hex};
 use nocas_core::error::{CommandError, ValidationError};
 use nocas_core::names::{ConfigKey, ConfigTag, NamespaceId};
-use nocas_proto::http::{ConfigAllInfoJson, ConfigInfoWrapperJson, ConfigItemJson, HistoryJson, Page};
+use nocas_proto::http::{
+    ConfigAllInfoJson, ConfigInfoWrapperJson, ConfigItemJson, HistoryJson, Page,
+};
 
 use crate::app::App;
 use crate::error::ApiError;
@@ -34,7 +36,12 @@ pub struct ServedConfig {
 }
 
 /// What a client at `client_ip` reading with `tag` is served.
-pub fn served(app: &App, key: &ConfigKey, client_ip: &str, tag: Option<&ConfigTag>) -> Option<ServedConfig> {
+pub fn served(
+    app: &App,
+    key: &ConfigKey,
+    client_ip: &str,
+    tag: Option<&ConfigTag>,
+) -> Option<ServedConfig> {
     let state = app.node.state().read();
     let s = state.config(key)?.served(client_ip, tag)?;
     Some(ServedConfig {
@@ -72,7 +79,9 @@ pub struct PublishInput {
 /// Validates and publishes.
 pub async fn publish(app: &App, input: PublishInput) -> Result<(), ApiError> {
     if input.content.trim().is_empty() {
-        return Err(ApiError::Invalid(ValidationError::Blank { field: "content" }));
+        return Err(ApiError::Invalid(ValidationError::Blank {
+            field: "content",
+        }));
     }
     let max = app.settings.limits.max_config_bytes;
     if input.content.len() > max {
@@ -104,7 +113,13 @@ pub async fn publish(app: &App, input: PublishInput) -> Result<(), ApiError> {
 }
 
 /// Removes the formal (or a tagged) version. Removing nothing is fine.
-pub async fn remove(app: &App, key: ConfigKey, tag: Option<ConfigTag>, src_ip: String, src_user: String) -> Result<(), ApiError> {
+pub async fn remove(
+    app: &App,
+    key: ConfigKey,
+    tag: Option<ConfigTag>,
+    src_ip: String,
+    src_user: String,
+) -> Result<(), ApiError> {
     app.write(Command::RemoveConfig {
         key,
         tag,
@@ -116,14 +131,34 @@ pub async fn remove(app: &App, key: ConfigKey, tag: Option<ConfigTag>, src_ip: S
 }
 
 /// Stops a beta. Stopping none is fine.
-pub async fn remove_beta(app: &App, key: ConfigKey, src_ip: String, src_user: String) -> Result<(), ApiError> {
-    app.write(Command::RemoveBeta { key, src_ip, src_user }).await?;
+pub async fn remove_beta(
+    app: &App,
+    key: ConfigKey,
+    src_ip: String,
+    src_user: String,
+) -> Result<(), ApiError> {
+    app.write(Command::RemoveBeta {
+        key,
+        src_ip,
+        src_user,
+    })
+    .await?;
     Ok(())
 }
 
 /// Promotes the beta to the formal version.
-pub async fn promote_beta(app: &App, key: ConfigKey, src_ip: String, src_user: String) -> Result<(), ApiError> {
-    app.write(Command::PromoteBeta { key, src_ip, src_user }).await?;
+pub async fn promote_beta(
+    app: &App,
+    key: ConfigKey,
+    src_ip: String,
+    src_user: String,
+) -> Result<(), ApiError> {
+    app.write(Command::PromoteBeta {
+        key,
+        src_ip,
+        src_user,
+    })
+    .await?;
     Ok(())
 }
 
@@ -251,7 +286,13 @@ fn item_json(key: &ConfigKey, rec: &ConfigRecord) -> Option<ConfigItemJson> {
 }
 
 /// Searches formal configs of a namespace.
-pub fn search(app: &App, namespace: &NamespaceId, mode: SearchMode, f: &SearchFilter, paging: Paging) -> Page<ConfigItemJson> {
+pub fn search(
+    app: &App,
+    namespace: &NamespaceId,
+    mode: SearchMode,
+    f: &SearchFilter,
+    paging: Paging,
+) -> Page<ConfigItemJson> {
     let state = app.node.state().read();
     let hits: Vec<(&ConfigKey, &ConfigRecord)> = state
         .configs()
@@ -266,7 +307,11 @@ pub fn search(app: &App, namespace: &NamespaceId, mode: SearchMode, f: &SearchFi
             f.app_name.as_deref().is_none_or(|a| v.meta.app_name == a)
                 && f.config_tags.as_deref().is_none_or(|want| {
                     want.split(',').map(str::trim).all(|t| {
-                        v.meta.config_tags.split(',').map(str::trim).any(|have| have == t)
+                        v.meta
+                            .config_tags
+                            .split(',')
+                            .map(str::trim)
+                            .any(|have| have == t)
                     })
                 })
         })
@@ -320,8 +365,15 @@ async fn store_call<T: Send + 'static>(
 }
 
 /// A page of a config's history, newest first.
-pub async fn history_page(app: &App, key: ConfigKey, paging: Paging) -> Result<Page<HistoryJson>, ApiError> {
-    let page = store_call(app, move |s| s.history_page(&key, paging.page_no, paging.page_size)).await?;
+pub async fn history_page(
+    app: &App,
+    key: ConfigKey,
+    paging: Paging,
+) -> Result<Page<HistoryJson>, ApiError> {
+    let page = store_call(app, move |s| {
+        s.history_page(&key, paging.page_no, paging.page_size)
+    })
+    .await?;
     Ok(Page {
         total_count: page.total,
         page_number: paging.page_no,
@@ -335,23 +387,32 @@ pub async fn history_detail(app: &App, key: ConfigKey, nid: u64) -> Result<Histo
     let rec = store_call(app, move |s| s.history(nid)).await?;
     match rec {
         Some(h) if h.key == key => Ok(history_json(&h, true)),
-        _ => Err(ApiError::NotFound(format!("certain config history for nid = {nid} not exist"))),
+        _ => Err(ApiError::NotFound(format!(
+            "certain config history for nid = {nid} not exist"
+        ))),
     }
 }
 
 /// The version before the current one: the newest update or delete entry of
 /// the config whose id is `config_id` (Nacos's `previous`).
-pub async fn history_previous(app: &App, key: ConfigKey, config_id: u64) -> Result<HistoryJson, ApiError> {
+pub async fn history_previous(
+    app: &App,
+    key: ConfigKey,
+    config_id: u64,
+) -> Result<HistoryJson, ApiError> {
     let found = store_call(app, move |s| {
         let page = s.history_page(&key, 1, usize::MAX)?;
-        Ok(page.items.into_iter().find(|h| {
-            h.config_id == config_id && h.op_type != nocas_core::config::OpType::Insert
-        }))
+        Ok(page
+            .items
+            .into_iter()
+            .find(|h| h.config_id == config_id && h.op_type != nocas_core::config::OpType::Insert))
     })
     .await?;
-    found
-        .map(|h| history_json(&h, true))
-        .ok_or_else(|| ApiError::NotFound(format!("previous config history for id = {config_id} not exist")))
+    found.map(|h| history_json(&h, true)).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "previous config history for id = {config_id} not exist"
+        ))
+    })
 }
 
 /// The configs of a namespace (`/history/configs`).

@@ -63,7 +63,10 @@ pub fn check_name(raw: Option<&str>) -> Result<String, ValidationError> {
             max: MAX_NAMESPACE_NAME_LEN,
         });
     }
-    if name.chars().any(|c| "@#$%^&*".contains(c) || c.is_control()) {
+    if name
+        .chars()
+        .any(|c| "@#$%^&*".contains(c) || c.is_control())
+    {
         return Err(ValidationError::InvalidChars {
             field: "namespaceName",
             allowed: "characters other than @#$%^&*",
@@ -85,12 +88,19 @@ pub fn check_desc(raw: Option<&str>) -> Result<String, ValidationError> {
 }
 
 /// Creates a namespace; a blank id gets a generated UUID. Returns the id.
-pub async fn create(app: &App, id: Option<&str>, name: String, desc: String) -> Result<NamespaceId, ApiError> {
+pub async fn create(
+    app: &App,
+    id: Option<&str>,
+    name: String,
+    desc: String,
+) -> Result<NamespaceId, ApiError> {
     let id = match id.map(str::trim).filter(|s| !s.is_empty()) {
         Some(raw) => {
             let id = NamespaceId::parse(Some(raw))?;
             if id.is_public() {
-                return Err(ApiError::Command(CommandError::NamespaceExists(raw.to_string())));
+                return Err(ApiError::Command(CommandError::NamespaceExists(
+                    raw.to_string(),
+                )));
             }
             id
         }
@@ -106,8 +116,14 @@ pub async fn create(app: &App, id: Option<&str>, name: String, desc: String) -> 
 }
 
 /// Renames a namespace.
-pub async fn update(app: &App, id: NamespaceId, name: String, desc: String) -> Result<(), ApiError> {
-    app.write(Command::UpdateNamespace { id, name, desc }).await?;
+pub async fn update(
+    app: &App,
+    id: NamespaceId,
+    name: String,
+    desc: String,
+) -> Result<(), ApiError> {
+    app.write(Command::UpdateNamespace { id, name, desc })
+        .await?;
     Ok(())
 }
 

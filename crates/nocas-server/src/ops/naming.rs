@@ -38,7 +38,12 @@ fn mismatch(key: &ServiceKey, service_kind: &str, instance_kind: &str) -> ApiErr
 
 /// Registers (or replaces) an instance. Ephemeral instances go to the soft
 /// registry under `owner`; persistent ones through the log.
-pub async fn register(app: &App, key: &ServiceKey, instance: Instance, owner: Owner) -> Result<(), ApiError> {
+pub async fn register(
+    app: &App,
+    key: &ServiceKey,
+    instance: Instance,
+    owner: Owner,
+) -> Result<(), ApiError> {
     if instance.ephemeral {
         let timings = BeatTimings::for_metadata(&instance.metadata, app.beat_defaults())?;
         let has_persistent = app
@@ -69,7 +74,12 @@ pub async fn register(app: &App, key: &ServiceKey, instance: Instance, owner: Ow
 
 /// Removes an instance, looking first where `ephemeral` says and then in the
 /// other store (SDKs often omit the flag). Removing nothing is fine.
-pub async fn deregister(app: &App, key: &ServiceKey, ikey: &InstanceKey, ephemeral: bool) -> Result<(), ApiError> {
+pub async fn deregister(
+    app: &App,
+    key: &ServiceKey,
+    ikey: &InstanceKey,
+    ephemeral: bool,
+) -> Result<(), ApiError> {
     let in_durable = || {
         app.node
             .state()
@@ -77,11 +87,9 @@ pub async fn deregister(app: &App, key: &ServiceKey, ikey: &InstanceKey, ephemer
             .instances(key)
             .is_some_and(|m| m.contains_key(ikey))
     };
-    if ephemeral || !in_durable() {
-        if app.soft.deregister(key, ikey) {
-            app.hub.service_changed(key);
-            return Ok(());
-        }
+    if (ephemeral || !in_durable()) && app.soft.deregister(key, ikey) {
+        app.hub.service_changed(key);
+        return Ok(());
     }
     if in_durable() {
         app.write(Command::DeregisterInstance {
@@ -94,7 +102,12 @@ pub async fn deregister(app: &App, key: &ServiceKey, ikey: &InstanceKey, ephemer
 }
 
 /// Changes some fields of an existing instance (wherever it lives).
-pub async fn patch(app: &App, key: &ServiceKey, ikey: &InstanceKey, patch: InstancePatch) -> Result<(), ApiError> {
+pub async fn patch(
+    app: &App,
+    key: &ServiceKey,
+    ikey: &InstanceKey,
+    patch: InstancePatch,
+) -> Result<(), ApiError> {
     let timings = match &patch.metadata {
         Some(md) => Some(BeatTimings::for_metadata(md, app.beat_defaults())?),
         None => None,
@@ -146,7 +159,12 @@ pub struct BeatInfo {
 }
 
 /// Handles an HTTP beat.
-pub async fn beat(app: &App, key: &ServiceKey, ikey: &InstanceKey, info: Option<BeatInfo>) -> Result<BeatJson, ApiError> {
+pub async fn beat(
+    app: &App,
+    key: &ServiceKey,
+    ikey: &InstanceKey,
+    info: Option<BeatInfo>,
+) -> Result<BeatJson, ApiError> {
     let light = app.settings.naming.light_beat_enabled;
     if let Some(ack) = app.soft.beat(key, ikey, now_ms()) {
         if ack.recovered {
@@ -160,7 +178,8 @@ pub async fn beat(app: &App, key: &ServiceKey, ikey: &InstanceKey, info: Option<
     }
     match info {
         Some(info) => {
-            let interval = BeatTimings::for_metadata(&info.instance.metadata, app.beat_defaults())?.interval_ms;
+            let interval = BeatTimings::for_metadata(&info.instance.metadata, app.beat_defaults())?
+                .interval_ms;
             register(app, key, info.instance, Owner::Beat).await?;
             Ok(BeatJson {
                 client_beat_interval: interval,
@@ -178,7 +197,12 @@ pub async fn beat(app: &App, key: &ServiceKey, ikey: &InstanceKey, info: Option<
 
 /// Sets a persistent instance's health by hand (clusters without an active
 /// checker only). Unknown instances are ignored, as in Nacos.
-pub async fn set_health(app: &App, key: &ServiceKey, ikey: &InstanceKey, healthy: bool) -> Result<(), ApiError> {
+pub async fn set_health(
+    app: &App,
+    key: &ServiceKey,
+    ikey: &InstanceKey,
+    healthy: bool,
+) -> Result<(), ApiError> {
     let exists = app
         .node
         .state()
@@ -197,11 +221,13 @@ pub async fn set_health(app: &App, key: &ServiceKey, ikey: &InstanceKey, healthy
         })
         .await
     {
-        Err(ApiError::Command(CommandError::NotAllowed(_))) => Err(ApiError::Command(CommandError::NotAllowed(format!(
-            "health check is still working, service: {}, cluster: {}",
-            key.grouped_name(),
-            ikey.cluster
-        )))),
+        Err(ApiError::Command(CommandError::NotAllowed(_))) => {
+            Err(ApiError::Command(CommandError::NotAllowed(format!(
+                "health check is still working, service: {}, cluster: {}",
+                key.grouped_name(),
+                ikey.cluster
+            ))))
+        }
         other => other.map(|_| ()),
     }
 }
@@ -361,14 +387,22 @@ pub async fn update_service(
 /// Deletes a service: it must have no instances.
 pub async fn delete_service(app: &App, key: &ServiceKey) -> Result<(), ApiError> {
     if soft_kind(app, key) {
-        return Err(ApiError::Command(CommandError::ServiceNotEmpty(key.grouped_name())));
+        return Err(ApiError::Command(CommandError::ServiceNotEmpty(
+            key.grouped_name(),
+        )));
     }
-    app.write(Command::DeleteService { key: key.clone() }).await?;
+    app.write(Command::DeleteService { key: key.clone() })
+        .await?;
     Ok(())
 }
 
 /// Sets a cluster's health checker and metadata.
-pub async fn update_cluster(app: &App, key: &ServiceKey, cluster: ClusterName, record: ClusterRecord) -> Result<(), ApiError> {
+pub async fn update_cluster(
+    app: &App,
+    key: &ServiceKey,
+    cluster: ClusterName,
+    record: ClusterRecord,
+) -> Result<(), ApiError> {
     let in_soft = soft_kind(app, key);
     app.write(Command::UpdateCluster {
         key: key.clone(),
@@ -400,7 +434,10 @@ fn cluster_json(name: &str, rec: Option<&ClusterRecord>) -> ClusterJson {
 
 /// A service's record (or the defaults, for one known only by instances)
 /// and its clusters. `None` if the service does not exist.
-fn service_parts(app: &App, key: &ServiceKey) -> Option<(ServiceRecord, BTreeMap<String, ClusterJson>)> {
+fn service_parts(
+    app: &App,
+    key: &ServiceKey,
+) -> Option<(ServiceRecord, BTreeMap<String, ClusterJson>)> {
     let state = app.node.state().read();
     if !view::service_exists(&state, &app.soft, key) {
         return None;
@@ -525,7 +562,8 @@ pub fn existed(o: Outcome) -> bool {
 
 /// Number of distinct services (with a record or any instance).
 pub fn service_count(app: &App, state: &nocas_core::state::DurableState) -> usize {
-    let mut keys: std::collections::HashSet<ServiceKey> = state.all_services().keys().cloned().collect();
+    let mut keys: std::collections::HashSet<ServiceKey> =
+        state.all_services().keys().cloned().collect();
     keys.extend(state.all_instances().map(|(k, _)| k.clone()));
     let durable = keys.len();
     durable

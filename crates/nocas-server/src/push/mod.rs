@@ -51,9 +51,7 @@ impl Drop for ConfigWatch<'_> {
             if let Some(mut m) = self.hub.config_watchers.get_mut(key) {
                 m.remove(&self.id);
             }
-            self.hub
-                .config_watchers
-                .remove_if(key, |_, m| m.is_empty());
+            self.hub.config_watchers.remove_if(key, |_, m| m.is_empty());
         }
         self.hub.held.fetch_sub(1, Ordering::Relaxed);
     }
@@ -173,7 +171,8 @@ mod tests {
             let w = hub.watch_configs(vec![key("a"), key("b")]);
             assert_eq!(hub.held_watchers(), 1);
             hub.publish(&[Event::Config(key("c"))]);
-            let woke = tokio::time::timeout(std::time::Duration::from_millis(20), w.changed()).await;
+            let woke =
+                tokio::time::timeout(std::time::Duration::from_millis(20), w.changed()).await;
             assert!(woke.is_err(), "unrelated key must not wake");
             hub.publish(&[Event::Config(key("b"))]);
             // The permit is stored even if nobody waits yet.

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs the whole test suite, after setting up what the interop tests need:
+# a Python virtualenv with the official Nacos Python SDK and the npm `nacos`
+# package. Safe to run again: set-up steps are skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Official Python SDK, HTTP v1 client (nacos.NacosClient). Its HTTP client
+# needs only the standard library, so its gRPC dependencies are skipped.
+if [ ! -x .venv/sdk-v1/bin/python ]; then
+  python3 -m venv .venv/sdk-v1
+fi
+.venv/sdk-v1/bin/python -c 'import nacos' 2>/dev/null ||
+  .venv/sdk-v1/bin/pip install --quiet --disable-pip-version-check --no-deps 'nacos-sdk-python==2.0.11'
+
+# Official Node.js SDK (npm `nacos`, HTTP v1), pinned by package-lock.json.
+if [ ! -d tests/interop/node/node_modules/nacos ]; then
+  (cd tests/interop/node && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+cargo test --workspace --all-targets "$@"
+cargo test --workspace --doc

@@ -1,0 +1,76 @@
+//! The official HTTP-v1 SDKs, driven as applications use them, against the
+//! real binary: `nacos-sdk-python` 2.0.x (`nacos.NacosClient`) and the npm
+//! `nacos` 2.x package. `scripts/test.sh` installs both; without them these
+//! tests fail and say so.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use nocas_testkit::ServerProcess;
+
+const BIN: &str = env!("CARGO_BIN_EXE_nocas");
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A server with a short `cacheMillis`, so polling SDKs refresh quickly.
+fn server(dir: &Path) -> ServerProcess {
+    let cfg = dir.join("nocas.toml");
+    std::fs::write(&cfg, "[naming]\ncache_millis = 1000\n").unwrap();
+    let data = dir.join("data");
+    ServerProcess::spawn(Path::new(BIN), &data, &["--config", cfg.to_str().unwrap()])
+}
+
+/// Runs an SDK script with a deadline; panics with its output unless it passes.
+fn run_script(mut cmd: Command, what: &str, server: &ServerProcess) {
+    cmd.env("NOCAS_ADDR", server.http.to_string())
+        .env("NOCAS_TOTAL_TIMEOUT", "120");
+    let started = Instant::now();
+    let out = cmd.output().unwrap_or_else(|e| {
+        panic!("cannot run the {what} (run scripts/test.sh to install it): {e}")
+    });
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("RESULT: PASS"),
+        "{what} failed ({:?}, {:?}):\n{stdout}\n{stderr}",
+        out.status,
+        started.elapsed()
+    );
+    assert!(started.elapsed() < Duration::from_secs(150));
+}
+
+#[test]
+fn python_sdk_v1_naming_config_and_watcher() {
+    let python = root().join(".venv/sdk-v1/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/test.sh, which creates the SDK virtualenv",
+        python.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let mut cmd = Command::new(python);
+    cmd.arg(root().join("tests/interop/python/v1_sdk.py"))
+        .current_dir(dir.path());
+    run_script(cmd, "Python SDK v1 script", &server);
+}
+
+#[test]
+fn node_sdk_naming_subscribe_config_and_listener() {
+    let modules = root().join("tests/interop/node/node_modules");
+    assert!(
+        modules.join("nacos").exists(),
+        "{} is missing: run scripts/test.sh, which installs the npm packages",
+        modules.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let mut cmd = Command::new("node");
+    cmd.arg(root().join("tests/interop/node/v1_sdk.js"))
+        .env("NODE_PATH", &modules)
+        .current_dir(dir.path());
+    run_script(cmd, "Node SDK script", &server);
+}
