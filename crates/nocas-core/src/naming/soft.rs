@@ -160,53 +160,45 @@ impl SoftRegistry {
     /// ones unhealthy and removes those silent past their delete timeout.
     /// Returns the services that changed.
     pub fn sweep(&self, now: Millis) -> Vec<ServiceKey> {
-        let mut changed = Vec::new();
-        let mut removed_total = 0usize;
-        for mut entry in self.services.iter_mut() {
-            let svc = entry.value_mut();
-            let mut service_changed = false;
-            let before = svc.instances.len();
-            svc.instances.retain(|_, si| {
-                if si.owner != Owner::Beat {
-                    return true;
-                }
-                let silent = now - si.last_beat_ms;
-                if silent > si.timings.delete_ms {
-                    service_changed = true;
-                    return false;
-                }
-                if silent > si.timings.timeout_ms && si.instance.healthy {
-                    si.instance.healthy = false;
-                    service_changed = true;
-                }
-                true
-            });
-            removed_total += before - svc.instances.len();
-            if service_changed {
-                changed.push(entry.key().clone());
+        self.update_all(|si| {
+            if si.owner != Owner::Beat {
+                return (true, false);
             }
-        }
-        if removed_total > 0 {
-            self.count.fetch_sub(removed_total, Ordering::Relaxed);
-            for key in &changed {
-                self.services.remove_if(key, |_, s| s.instances.is_empty());
+            let silent = now - si.last_beat_ms;
+            if silent > si.timings.delete_ms {
+                return (false, true);
             }
-        }
-        changed
+            if silent > si.timings.timeout_ms && si.instance.healthy {
+                si.instance.healthy = false;
+                return (true, true);
+            }
+            (true, false)
+        })
     }
 
     /// Removes every instance of `owner` (a closed connection). Returns the
     /// services that changed.
     pub fn remove_owner(&self, owner: &Owner) -> Vec<ServiceKey> {
+        self.update_all(|si| (&si.owner != owner, false))
+    }
+
+    /// Visits every instance; `f` says whether to keep it and whether it
+    /// changed it. Keeps the count and drops emptied services. Returns the
+    /// services that changed.
+    fn update_all(&self, mut f: impl FnMut(&mut SoftInstance) -> (bool, bool)) -> Vec<ServiceKey> {
         let mut changed = Vec::new();
         let mut removed_total = 0usize;
         for mut entry in self.services.iter_mut() {
             let svc = entry.value_mut();
             let before = svc.instances.len();
-            svc.instances.retain(|_, si| &si.owner != owner);
-            let removed = before - svc.instances.len();
-            if removed > 0 {
-                removed_total += removed;
+            let mut touched = false;
+            svc.instances.retain(|_, si| {
+                let (keep, modified) = f(si);
+                touched |= modified || !keep;
+                keep
+            });
+            removed_total += before - svc.instances.len();
+            if touched {
                 changed.push(entry.key().clone());
             }
         }

@@ -18,6 +18,7 @@ use nocas_core::names::ServiceKey;
 use nocas_core::naming::{HealthChecker, InstanceKey};
 
 use crate::app::AppRef;
+use crate::health::Ticker;
 
 /// One thing to probe.
 #[derive(Debug, Clone)]
@@ -123,7 +124,7 @@ async fn probe(client: &reqwest::Client, t: &Target, timeout: Duration) -> Verdi
 }
 
 /// Probes every `probe_interval_ms` until stopped.
-pub async fn run(app: AppRef, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub async fn run(app: AppRef, stop: tokio::sync::watch::Receiver<bool>) {
     let n = app.settings.naming.clone();
     let timeout = Duration::from_millis(n.probe_timeout_ms);
     let client = match reqwest::Client::builder().no_proxy().build() {
@@ -135,13 +136,8 @@ pub async fn run(app: AppRef, mut stop: tokio::sync::watch::Receiver<bool>) {
     };
     // Consecutive (failures, successes) per instance.
     let mut streaks: HashMap<(ServiceKey, InstanceKey), (u32, u32)> = HashMap::new();
-    let mut tick = tokio::time::interval(Duration::from_millis(n.probe_interval_ms));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.changed() => return,
-        }
+    let mut ticker = Ticker::new(n.probe_interval_ms, stop);
+    while ticker.next().await {
         if !app.node.is_leader() {
             streaks.clear();
             continue;

@@ -2,20 +2,13 @@
 //! the beat timeout, removed after the delete timeout (per-instance metadata
 //! overrides both).
 
-use std::time::Duration;
-
 use crate::app::{AppRef, now_ms};
+use crate::health::Ticker;
 
 /// Sweeps every `beat_check_interval_ms` until stopped.
-pub async fn run(app: AppRef, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let every = Duration::from_millis(app.settings.naming.beat_check_interval_ms);
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.changed() => return,
-        }
+pub async fn run(app: AppRef, stop: tokio::sync::watch::Receiver<bool>) {
+    let mut ticker = Ticker::new(app.settings.naming.beat_check_interval_ms, stop);
+    while ticker.next().await {
         let changed = app.soft.sweep(now_ms());
         if !changed.is_empty() {
             tracing::debug!(services = changed.len(), "beat timeline changed services");
