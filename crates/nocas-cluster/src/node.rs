@@ -209,14 +209,14 @@ impl Node {
         self.raft.metrics().borrow().current_leader == Some(self.id)
     }
 
-    /// Stops Raft and makes every applied change durable.
+    /// Stops Raft, makes every applied change durable and closes the store.
     pub async fn shutdown(&self) -> Result<(), ClusterError> {
         self.raft
             .shutdown()
             .await
             .map_err(|e| ClusterError::Raft(e.to_string()))?;
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.sync())
+        tokio::task::spawn_blocking(move || store.close())
             .await
             .map_err(|e| ClusterError::Storage(e.to_string()))?
             .map_err(|e| ClusterError::Storage(e.to_string()))

@@ -7,4 +7,5 @@
 //!
 //! Architecture invariant: data definitions only, no logic and no I/O.
 
+pub mod grpc;
 pub mod http;

@@ -12,6 +12,7 @@ use nocas_core::naming::soft::SoftRegistry;
 use nocas_core::naming::{BeatTimings, MetadataLimits};
 
 use crate::error::ApiError;
+use crate::grpc::conn::Connections;
 use crate::metrics::Metrics;
 use crate::push::Hub;
 use crate::settings::Settings;
@@ -26,6 +27,8 @@ pub struct App {
     pub soft: SoftRegistry,
     /// Listeners and subscribers waiting for changes.
     pub hub: Arc<Hub>,
+    /// gRPC client connections.
+    pub conns: Connections,
     /// Prometheus metrics.
     pub metrics: Metrics,
     /// When the process started serving.
@@ -45,6 +48,27 @@ pub fn now_ms() -> Millis {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as Millis)
         .unwrap_or(0)
+}
+
+/// Wall-clock milliseconds that never repeat or go backwards within this
+/// process: clients drop a service view whose `lastRefTime` is not newer
+/// than the one they hold.
+pub fn monotonic_ms() -> Millis {
+    static LAST: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    let now = now_ms();
+    let mut prev = LAST.load(std::sync::atomic::Ordering::Relaxed);
+    loop {
+        let next = now.max(prev + 1);
+        match LAST.compare_exchange_weak(
+            prev,
+            next,
+            std::sync::atomic::Ordering::Relaxed,
+            std::sync::atomic::Ordering::Relaxed,
+        ) {
+            Ok(_) => return next,
+            Err(p) => prev = p,
+        }
+    }
 }
 
 impl App {

@@ -13,6 +13,7 @@
 
 pub mod app;
 pub mod error;
+pub mod grpc;
 pub mod health;
 pub mod http;
 pub mod metrics;
@@ -75,7 +76,9 @@ pub enum ServerError {
 pub struct Running {
     app: AppRef,
     stop: watch::Sender<bool>,
+    grpc_stop: watch::Sender<bool>,
     http: JoinHandle<std::io::Result<()>>,
+    grpc: JoinHandle<()>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -98,10 +101,22 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
         addr: wanted,
         source,
     })?;
-    let grpc_addr = SocketAddr::new(
+    let grpc_wanted = SocketAddr::new(
         settings.bind,
         settings.effective_grpc_port(http_addr.port())?,
     );
+    let grpc_listener = grpc::bind(grpc_wanted)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: grpc_wanted,
+            source,
+        })?;
+    let grpc_addr = grpc_listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind {
+            addr: grpc_wanted,
+            source,
+        })?;
 
     let db_path = settings.data_dir.join("nocas.redb");
     let cache = settings.storage.cache_bytes;
@@ -116,6 +131,7 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
         node,
         soft: SoftRegistry::new(),
         hub,
+        conns: grpc::conn::Connections::new(),
         metrics: Metrics::new(),
         started,
         http_addr,
@@ -126,7 +142,15 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
         tokio::spawn(health::sweeper::run(app.clone(), stop_rx.clone())),
         tokio::spawn(health::probe::run(app.clone(), stop_rx.clone())),
         tokio::spawn(health::purge_history(app.clone(), stop_rx.clone())),
+        tokio::spawn(grpc::push::detect(app.clone(), stop_rx.clone())),
     ];
+    let (grpc_stop, grpc_stop_rx) = watch::channel(false);
+    let grpc_app = app.clone();
+    let grpc = tokio::spawn(async move {
+        if let Err(e) = grpc::serve(grpc_app, grpc_listener, grpc_stop_rx).await {
+            tracing::error!(error = %e, "gRPC server failed");
+        }
+    });
     let router = http::router(app.clone());
     let mut http_stop = stop_rx.clone();
     let http = tokio::spawn(async move {
@@ -143,7 +167,9 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
     Ok(Running {
         app,
         stop,
+        grpc_stop,
         http,
+        grpc,
         tasks,
     })
 }
@@ -164,12 +190,22 @@ impl Running {
         self.app.grpc_addr
     }
 
-    /// Stops accepting requests, answers held long polls, waits (bounded)
-    /// for requests in flight, stops background tasks and the Raft node,
-    /// and makes every applied change durable.
+    /// Tells gRPC clients to reconnect elsewhere, stops accepting requests,
+    /// answers held long polls, waits (bounded) for requests in flight,
+    /// stops background tasks and the Raft node, and makes every applied
+    /// change durable.
     pub async fn shutdown(self) -> Result<(), ServerError> {
+        grpc::push::reset_all(&self.app).await;
+        let _ = self.grpc_stop.send(true);
         let _ = self.stop.send(true);
         self.app.hub.close();
+        let mut grpc = self.grpc;
+        if tokio::time::timeout(Duration::from_secs(5), &mut grpc)
+            .await
+            .is_err()
+        {
+            grpc.abort();
+        }
         let mut http = self.http;
         if tokio::time::timeout(Duration::from_secs(10), &mut http)
             .await

@@ -58,6 +58,51 @@ pub struct Settings {
     pub raft: RaftSettings,
     /// Embedded storage.
     pub storage: StorageSettings,
+    /// gRPC connections and pushes.
+    pub grpc: GrpcSettings,
+}
+
+/// gRPC connections and pushes (Nacos defaults).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GrpcSettings {
+    /// Largest gRPC message either way (a 10 MiB config is larger once
+    /// JSON-escaped).
+    pub max_message_bytes: usize,
+    /// A push not acknowledged within this is sent again.
+    pub push_timeout_ms: u64,
+    /// Times a push is sent again before giving up.
+    pub push_retries: u32,
+    /// Messages waiting to be sent to one connection; a client that lets it
+    /// fill up is disconnected.
+    pub push_queue: usize,
+    /// How long a unary call waits for its connection's setup before it
+    /// is refused as unregistered (301).
+    pub setup_grace_ms: u64,
+    /// How often connections are checked for silence.
+    pub detect_interval_ms: u64,
+    /// Silence after which a connection is probed (`ClientDetectionRequest`).
+    pub idle_ms: u64,
+    /// Time a probed connection has to answer before it is dropped.
+    pub detect_timeout_ms: u64,
+    /// On shutdown, time given to clients to acknowledge `ConnectResetRequest`.
+    pub reset_wait_ms: u64,
+}
+
+impl Default for GrpcSettings {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 32 * 1024 * 1024,
+            push_timeout_ms: 3_000,
+            push_retries: 3,
+            push_queue: 1_024,
+            setup_grace_ms: 1_000,
+            detect_interval_ms: 3_000,
+            idle_ms: 20_000,
+            detect_timeout_ms: 5_000,
+            reset_wait_ms: 1_000,
+        }
+    }
 }
 
 /// Embedded storage.
@@ -89,6 +134,7 @@ impl Default for Settings {
             config: ConfigSettings::default(),
             raft: RaftSettings::default(),
             storage: StorageSettings::default(),
+            grpc: GrpcSettings::default(),
         }
     }
 }
@@ -235,7 +281,15 @@ impl Settings {
     /// Checks values that would make the server misbehave.
     pub fn validate(&self) -> Result<(), SettingsError> {
         let n = &self.naming;
-        let checks: [(&str, bool); 9] = [
+        let g = &self.grpc;
+        let checks: [(&str, bool); 13] = [
+            ("grpc.push_queue > 0", g.push_queue > 0),
+            (
+                "grpc.max_message_bytes >= limits.max_config_bytes",
+                g.max_message_bytes >= self.limits.max_config_bytes,
+            ),
+            ("grpc.detect_interval_ms > 0", g.detect_interval_ms > 0),
+            ("grpc.push_timeout_ms > 0", g.push_timeout_ms > 0),
             ("naming.beat_interval_ms > 0", n.beat_interval_ms > 0),
             (
                 "naming.beat_timeout_ms >= beat_interval_ms",

@@ -16,6 +16,9 @@ pub enum StoreError {
         /// The codec's message.
         detail: String,
     },
+    /// The store was closed.
+    #[error("the store is closed")]
+    Closed,
     /// A stored key has an unexpected form.
     #[error("malformed key in table {0}")]
     BadKey(&'static str),

@@ -25,6 +25,7 @@ pub mod tables;
 use std::path::Path;
 use std::sync::Arc;
 
+use parking_lot::RwLock;
 use redb::{Database, ReadableDatabase};
 
 pub use error::StoreError;
@@ -34,10 +35,11 @@ pub use state::HistoryPage;
 /// Default page cache: 16 MiB.
 pub const DEFAULT_CACHE_BYTES: usize = 16 * 1024 * 1024;
 
-/// The database behind a node. Cheap to clone.
+/// The database behind a node. Cheap to clone; [`Store::close`] releases
+/// the file for every clone.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<Database>,
+    db: Arc<RwLock<Option<Arc<Database>>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -59,13 +61,15 @@ impl Store {
         let db = Database::builder()
             .set_cache_size(cache_bytes)
             .create(path)?;
-        let store = Self { db: Arc::new(db) };
+        let store = Self {
+            db: Arc::new(RwLock::new(Some(Arc::new(db)))),
+        };
         store.create_tables()?;
         Ok(store)
     }
 
     fn create_tables(&self) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.write()?;
         tables::create_all(&txn)?;
         txn.commit()?;
         Ok(())
@@ -73,12 +77,30 @@ impl Store {
 
     /// Makes every earlier commit durable (one fsync).
     pub fn sync(&self) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.write()?;
         txn.commit()?;
         Ok(())
     }
 
+    /// Makes earlier commits durable and closes the database file (for
+    /// every clone); later calls fail with [`StoreError::Closed`].
+    pub fn close(&self) -> Result<(), StoreError> {
+        if self.db.read().is_some() {
+            self.sync()?;
+        }
+        self.db.write().take();
+        Ok(())
+    }
+
+    fn db(&self) -> Result<Arc<Database>, StoreError> {
+        self.db.read().clone().ok_or(StoreError::Closed)
+    }
+
+    fn write(&self) -> Result<redb::WriteTransaction, StoreError> {
+        Ok(self.db()?.begin_write()?)
+    }
+
     fn read(&self) -> Result<redb::ReadTransaction, StoreError> {
-        Ok(self.db.begin_read()?)
+        Ok(self.db()?.begin_read()?)
     }
 }

@@ -9,7 +9,7 @@ impl Store {
     /// Appends (or overwrites) log entries and fsyncs before returning.
     /// Also makes every earlier applied-state commit durable.
     pub fn append_log(&self, entries: &[(u64, Vec<u8>)]) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.write()?;
         {
             let mut t = txn.open_table(RAFT_LOG)?;
             for (index, bytes) in entries {
@@ -51,7 +51,7 @@ impl Store {
 
     /// Deletes entries with `index >= since`, durably.
     pub fn truncate_log(&self, since: u64) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.write()?;
         {
             let mut t = txn.open_table(RAFT_LOG)?;
             t.retain_in(since.., |_, _| false)?;
@@ -63,7 +63,7 @@ impl Store {
     /// Records the purge marker and deletes entries with `index <= upto`,
     /// in one durable transaction.
     pub fn purge_log(&self, upto: u64, purged_marker: &[u8]) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.write()?;
         {
             let mut m = txn.open_table(RAFT_META)?;
             m.insert("purged", purged_marker)?;
@@ -83,7 +83,7 @@ impl Store {
 
     /// Stores a Raft metadata value; `durable` fsyncs before returning.
     pub fn put_raft_meta(&self, key: &str, value: &[u8], durable: bool) -> Result<(), StoreError> {
-        let mut txn = self.db.begin_write()?;
+        let mut txn = self.write()?;
         if !durable {
             txn.set_durability(Durability::None)?;
         }

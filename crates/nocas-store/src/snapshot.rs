@@ -88,7 +88,7 @@ impl Store {
 
     /// Replaces the applied state with a dump, durably.
     pub fn install_state(&self, dump: &StateDump) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.write()?;
         for (def, rows) in [
             (SM_META, &dump.sm_meta),
             (NAMESPACES, &dump.namespaces),
@@ -120,7 +120,7 @@ impl Store {
 
     /// Stores the last built snapshot (metadata and data), durably.
     pub fn save_snapshot(&self, meta: &[u8], data: &[u8]) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.write()?;
         {
             let mut t = txn.open_table(SNAPSHOT)?;
             t.insert("meta", meta)?;

@@ -30,7 +30,7 @@ impl Store {
     /// Persists one applied batch (its writes and the `applied` marker) in
     /// one transaction, without waiting for an fsync.
     pub fn apply(&self, writes: &[Write], applied: &[u8]) -> Result<(), StoreError> {
-        let mut txn = self.db.begin_write()?;
+        let mut txn = self.write()?;
         txn.set_durability(Durability::None)?;
         write_all(&txn, writes)?;
         {

@@ -13,7 +13,7 @@
 //! Every mutating call returns whether the visible service changed, so the
 //! caller can push exactly the services that did.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -63,6 +63,9 @@ struct SoftService {
 #[derive(Debug, Default)]
 pub struct SoftRegistry {
     services: DashMap<ServiceKey, SoftService>,
+    /// What each connection owns, so closing one is O(what it owns).
+    /// Beat-owned instances are not indexed: the sweeper visits them all.
+    owned: DashMap<Owner, HashSet<(ServiceKey, InstanceKey)>>,
     count: AtomicUsize,
 }
 
@@ -88,6 +91,10 @@ impl SoftRegistry {
         match svc.instances.get_mut(&ikey) {
             Some(existing) => {
                 let changed = existing.instance != instance;
+                if existing.owner != owner {
+                    self.unindex(&existing.owner, key, &ikey);
+                    self.index(&owner, key, &ikey);
+                }
                 existing.instance = instance;
                 existing.owner = owner;
                 existing.last_beat_ms = now;
@@ -95,6 +102,7 @@ impl SoftRegistry {
                 changed
             }
             None => {
+                self.index(&owner, key, &ikey);
                 svc.instances.insert(
                     ikey,
                     SoftInstance {
@@ -110,13 +118,64 @@ impl SoftRegistry {
         }
     }
 
+    /// Replaces everything `owner` has in a service with `instances` (Nacos's
+    /// batch registration). Returns whether the service changed.
+    pub fn replace_owned(
+        &self,
+        key: &ServiceKey,
+        owner: &Owner,
+        instances: Vec<(Instance, BeatTimings)>,
+        now: Millis,
+    ) -> bool {
+        let keep: HashSet<InstanceKey> = instances.iter().map(|(i, _)| i.key()).collect();
+        let stale: Vec<InstanceKey> = match self.services.get(key) {
+            Some(svc) => svc
+                .instances
+                .iter()
+                .filter(|(k, si)| &si.owner == owner && !keep.contains(*k))
+                .map(|(k, _)| k.clone())
+                .collect(),
+            None => Vec::new(),
+        };
+        let mut changed = false;
+        for ikey in &stale {
+            changed |= self.deregister(key, ikey);
+        }
+        for (inst, timings) in instances {
+            changed |= self.register(key, inst, owner.clone(), timings, now);
+        }
+        changed
+    }
+
+    fn index(&self, owner: &Owner, key: &ServiceKey, ikey: &InstanceKey) {
+        if *owner != Owner::Beat {
+            self.owned
+                .entry(owner.clone())
+                .or_default()
+                .insert((key.clone(), ikey.clone()));
+        }
+    }
+
+    fn unindex(&self, owner: &Owner, key: &ServiceKey, ikey: &InstanceKey) {
+        if *owner != Owner::Beat {
+            if let Some(mut set) = self.owned.get_mut(owner) {
+                set.remove(&(key.clone(), ikey.clone()));
+            }
+            self.owned.remove_if(owner, |_, set| set.is_empty());
+        }
+    }
+
     /// Removes an instance; returns whether it existed.
     pub fn deregister(&self, key: &ServiceKey, ikey: &InstanceKey) -> bool {
         let removed = {
             let Some(mut svc) = self.services.get_mut(key) else {
                 return false;
             };
-            svc.instances.remove(ikey).is_some()
+            let removed = svc.instances.remove(ikey);
+            if let Some(si) = &removed {
+                self.unindex(&si.owner, key, ikey);
+            }
+            removed.is_some()
         };
         if removed {
             self.count.fetch_sub(1, Ordering::Relaxed);
@@ -179,7 +238,33 @@ impl SoftRegistry {
     /// Removes every instance of `owner` (a closed connection). Returns the
     /// services that changed.
     pub fn remove_owner(&self, owner: &Owner) -> Vec<ServiceKey> {
-        self.update_all(|si| (&si.owner != owner, false))
+        if *owner == Owner::Beat {
+            return self.update_all(|_| (false, false));
+        }
+        let Some((_, held)) = self.owned.remove(owner) else {
+            return Vec::new();
+        };
+        let mut changed: Vec<ServiceKey> = Vec::new();
+        for (key, ikey) in held {
+            let removed = match self.services.get_mut(&key) {
+                Some(mut svc) => {
+                    let mine = svc
+                        .instances
+                        .get(&ikey)
+                        .is_some_and(|si| &si.owner == owner);
+                    mine && svc.instances.remove(&ikey).is_some()
+                }
+                None => false,
+            };
+            if removed {
+                self.count.fetch_sub(1, Ordering::Relaxed);
+                self.services.remove_if(&key, |_, s| s.instances.is_empty());
+                if !changed.contains(&key) {
+                    changed.push(key);
+                }
+            }
+        }
+        changed
     }
 
     /// Visits every instance; `f` says whether to keep it and whether it
@@ -332,6 +417,24 @@ mod tests {
         assert_eq!(r.remove_owner(&c1), vec![k.clone()]);
         assert_eq!(r.service_len(&k), 1);
         assert_eq!(r.instance_count(), 1);
+    }
+
+    #[test]
+    fn batch_replaces_what_the_owner_has() {
+        let r = SoftRegistry::new();
+        let k = key();
+        let c = Owner::Connection(Arc::from("c"));
+        r.register(&k, inst(9), Owner::Beat, timings(), 0);
+        assert!(r.replace_owned(&k, &c, vec![(inst(1), timings()), (inst(2), timings())], 0));
+        assert!(r.replace_owned(&k, &c, vec![(inst(2), timings()), (inst(3), timings())], 0));
+        let mut ports = Vec::new();
+        r.for_each_instance(&k, |si| ports.push(si.instance.port));
+        ports.sort();
+        assert_eq!(ports, vec![2, 3, 9]);
+        assert!(!r.replace_owned(&k, &c, vec![(inst(2), timings()), (inst(3), timings())], 0));
+        assert_eq!(r.remove_owner(&c), vec![k.clone()]);
+        assert_eq!(r.instance_count(), 1);
+        assert!(r.owned.is_empty());
     }
 
     #[test]

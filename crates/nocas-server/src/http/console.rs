@@ -276,7 +276,7 @@ pub async fn prometheus(State(app): State<AppRef>) -> Response {
                 .count() as i64,
             namespaces: state.namespaces().len() as i64 + 1,
             long_polls: app.hub.held_watchers() as i64,
-            grpc_connections: 0,
+            grpc_connections: app.conns.count() as i64,
             last_applied: status.last_applied.unwrap_or(0) as i64,
             term: status.term as i64,
         }

@@ -327,7 +327,7 @@ pub fn service_view(
         clusters: clusters_raw.to_string(),
         cache_millis: app.settings.naming.cache_millis as i64,
         hosts,
-        last_ref_time: now_ms(),
+        last_ref_time: crate::app::monotonic_ms(),
         checksum: String::new(),
         all_ips: false,
         reach_protection_threshold: selected.reach_protection_threshold,

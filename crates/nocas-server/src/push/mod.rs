@@ -1,17 +1,17 @@
 //! The push hub: who waits for which change, and waking them.
 //!
-//! Config watchers (HTTP long polls today) are indexed by config key, so an
-//! applied change wakes exactly the watchers of that key; a woken watcher
-//! re-checks its own MD5s (beta- and IP-aware) and answers only on a real
-//! difference. Naming changes bump a per-service revision that readers and
-//! subscribers use.
+//! One index for every kind of listener. Config listeners (HTTP long polls
+//! and gRPC connections) are indexed by config key, service subscribers
+//! (gRPC connections) by service key, so an applied change reaches exactly
+//! the listeners of that key, whichever front end the change came through.
+//! A woken long poll re-checks its own MD5s; a connection queues a push.
 //!
 //! The hub is the state machine's event sink: it is called on the apply
-//! path, so everything here is non-blocking and O(watchers of the key).
+//! path, so everything here is non-blocking and O(listeners of the key).
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use dashmap::DashMap;
 use tokio::sync::Notify;
@@ -19,18 +19,37 @@ use tokio::sync::Notify;
 use nocas_core::command::{Event, EventSink};
 use nocas_core::names::{ConfigKey, ServiceKey};
 
+/// Something told about changes of the keys it registered for (a client
+/// connection). Calls must not block.
+pub trait Subscriber: Send + Sync {
+    /// Its id from [`Hub::next_id`].
+    fn id(&self) -> u64;
+    /// A config it listens to may have changed.
+    fn config_changed(&self, key: &ConfigKey);
+    /// A service it subscribes to changed.
+    fn service_changed(&self, key: &ServiceKey);
+}
+
+#[derive(Clone)]
+enum ConfigListener {
+    /// A held long poll, woken to re-check.
+    Poll(Arc<Notify>),
+    /// A subscriber (connection).
+    Sub(Arc<dyn Subscriber>),
+}
+
 /// Listeners and subscribers of this node.
 #[derive(Default)]
 pub struct Hub {
-    config_watchers: DashMap<ConfigKey, HashMap<u64, Arc<Notify>>>,
+    config_listeners: DashMap<ConfigKey, HashMap<u64, ConfigListener>>,
+    service_subscribers: DashMap<ServiceKey, HashMap<u64, Arc<dyn Subscriber>>>,
     next_id: AtomicU64,
     held: AtomicUsize,
-    service_revisions: DashMap<ServiceKey, u64>,
-    naming_revision: AtomicU64,
-    closing: std::sync::atomic::AtomicBool,
+    subscriptions: AtomicUsize,
+    closing: AtomicBool,
 }
 
-/// A registered config watcher; unregisters itself when dropped.
+/// A registered long poll; unregisters itself when dropped.
 pub struct ConfigWatch<'a> {
     hub: &'a Hub,
     id: u64,
@@ -48,10 +67,7 @@ impl ConfigWatch<'_> {
 impl Drop for ConfigWatch<'_> {
     fn drop(&mut self) {
         for key in &self.keys {
-            if let Some(mut m) = self.hub.config_watchers.get_mut(key) {
-                m.remove(&self.id);
-            }
-            self.hub.config_watchers.remove_if(key, |_, m| m.is_empty());
+            self.hub.unlisten_config(key, self.id);
         }
         self.hub.held.fetch_sub(1, Ordering::Relaxed);
     }
@@ -63,16 +79,21 @@ impl Hub {
         Self::default()
     }
 
-    /// Registers a watcher of `keys`. Register before checking the current
+    /// A fresh id for a listener or subscriber.
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Registers a long poll on `keys`. Register before checking the current
     /// MD5s, so that no change between check and wait is missed.
     pub fn watch_configs(&self, keys: Vec<ConfigKey>) -> ConfigWatch<'_> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = self.next_id();
         let notify = Arc::new(Notify::new());
         for key in &keys {
-            self.config_watchers
+            self.config_listeners
                 .entry(key.clone())
                 .or_default()
-                .insert(id, notify.clone());
+                .insert(id, ConfigListener::Poll(notify.clone()));
         }
         self.held.fetch_add(1, Ordering::Relaxed);
         ConfigWatch {
@@ -83,10 +104,67 @@ impl Hub {
         }
     }
 
-    /// Starts shutting down: every watcher is woken and should answer now.
+    /// Long polls currently held.
+    pub fn held_watchers(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    /// Adds a subscriber as listener of a config.
+    pub fn listen_config(&self, key: &ConfigKey, sub: Arc<dyn Subscriber>) {
+        self.config_listeners
+            .entry(key.clone())
+            .or_default()
+            .insert(sub.id(), ConfigListener::Sub(sub));
+    }
+
+    /// Removes listener `id` of a config.
+    pub fn unlisten_config(&self, key: &ConfigKey, id: u64) {
+        if let Some(mut m) = self.config_listeners.get_mut(key) {
+            m.remove(&id);
+        }
+        self.config_listeners.remove_if(key, |_, m| m.is_empty());
+    }
+
+    /// Subscribes to a service's changes.
+    pub fn subscribe_service(&self, key: &ServiceKey, sub: Arc<dyn Subscriber>) {
+        let added = self
+            .service_subscribers
+            .entry(key.clone())
+            .or_default()
+            .insert(sub.id(), sub)
+            .is_none();
+        if added {
+            self.subscriptions.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Removes subscriber `id` of a service.
+    pub fn unsubscribe_service(&self, key: &ServiceKey, id: u64) {
+        let removed = match self.service_subscribers.get_mut(key) {
+            Some(mut m) => m.remove(&id).is_some(),
+            None => false,
+        };
+        if removed {
+            self.subscriptions.fetch_sub(1, Ordering::Relaxed);
+        }
+        self.service_subscribers.remove_if(key, |_, m| m.is_empty());
+    }
+
+    /// Service subscriptions held.
+    pub fn subscription_count(&self) -> usize {
+        self.subscriptions.load(Ordering::Relaxed)
+    }
+
+    /// Starts shutting down: every long poll is woken and should answer now.
     pub fn close(&self) {
         self.closing.store(true, Ordering::SeqCst);
-        self.wake_all_configs();
+        for m in self.config_listeners.iter() {
+            for l in m.values() {
+                if let ConfigListener::Poll(n) = l {
+                    n.notify_one();
+                }
+            }
+        }
     }
 
     /// Whether the server is shutting down.
@@ -94,43 +172,52 @@ impl Hub {
         self.closing.load(Ordering::SeqCst)
     }
 
-    /// Watchers currently registered.
-    pub fn held_watchers(&self) -> usize {
-        self.held.load(Ordering::Relaxed)
-    }
-
-    fn wake_config(&self, key: &ConfigKey) {
-        if let Some(m) = self.config_watchers.get(key) {
-            for n in m.values() {
-                n.notify_one();
+    fn config_changed(&self, key: &ConfigKey) {
+        let listeners: Vec<ConfigListener> = match self.config_listeners.get(key) {
+            Some(m) => m.values().cloned().collect(),
+            None => return,
+        };
+        for l in listeners {
+            match l {
+                ConfigListener::Poll(n) => n.notify_one(),
+                ConfigListener::Sub(s) => s.config_changed(key),
             }
         }
     }
 
-    fn wake_all_configs(&self) {
-        for m in self.config_watchers.iter() {
-            for n in m.values() {
-                n.notify_one();
-            }
-        }
-    }
-
-    /// Records that a service's instances or record changed.
+    /// Tells a service's subscribers that it changed.
     pub fn service_changed(&self, key: &ServiceKey) {
-        let rev = self.naming_revision.fetch_add(1, Ordering::Relaxed) + 1;
-        self.service_revisions.insert(key.clone(), rev);
+        let subs: Vec<Arc<dyn Subscriber>> = match self.service_subscribers.get(key) {
+            Some(m) => m.values().cloned().collect(),
+            None => return,
+        };
+        for s in subs {
+            s.service_changed(key);
+        }
     }
 
-    /// Records changes of several services.
+    /// Tells several services' subscribers.
     pub fn services_changed(&self, keys: &[ServiceKey]) {
         for k in keys {
             self.service_changed(k);
         }
     }
 
-    /// A number that grows whenever the service changes (0 if never seen).
-    pub fn service_revision(&self, key: &ServiceKey) -> u64 {
-        self.service_revisions.get(key).map_or(0, |r| *r)
+    fn everything_changed(&self) {
+        let configs: Vec<ConfigKey> = self
+            .config_listeners
+            .iter()
+            .map(|e| e.key().clone())
+            .collect();
+        for k in &configs {
+            self.config_changed(k);
+        }
+        let services: Vec<ServiceKey> = self
+            .service_subscribers
+            .iter()
+            .map(|e| e.key().clone())
+            .collect();
+        self.services_changed(&services);
     }
 }
 
@@ -138,14 +225,10 @@ impl EventSink for Hub {
     fn publish(&self, events: &[Event]) {
         for e in events {
             match e {
-                Event::Config(k) => self.wake_config(k),
+                Event::Config(k) => self.config_changed(k),
                 Event::Service(k) => self.service_changed(k),
                 Event::Namespace(_) => {}
-                Event::All => {
-                    self.wake_all_configs();
-                    self.naming_revision.fetch_add(1, Ordering::Relaxed);
-                    self.service_revisions.clear();
-                }
+                Event::All => self.everything_changed(),
             }
         }
     }
@@ -153,8 +236,10 @@ impl EventSink for Hub {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
     use super::*;
-    use nocas_core::names::{ConfigGroup, DataId, NamespaceId};
+    use nocas_core::names::{ConfigGroup, DataId, GroupName, NamespaceId, ServiceName};
 
     fn key(d: &str) -> ConfigKey {
         ConfigKey::new(
@@ -165,7 +250,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn watchers_wake_on_their_keys_only_and_clean_up() {
+    async fn long_polls_wake_on_their_keys_only_and_clean_up() {
         let hub = Hub::new();
         {
             let w = hub.watch_configs(vec![key("a"), key("b")]);
@@ -181,6 +266,54 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(hub.held_watchers(), 0);
-        assert!(hub.config_watchers.is_empty());
+        assert!(hub.config_listeners.is_empty());
+    }
+
+    struct Rec {
+        id: u64,
+        seen: Mutex<Vec<String>>,
+    }
+
+    impl Subscriber for Rec {
+        fn id(&self) -> u64 {
+            self.id
+        }
+        fn config_changed(&self, key: &ConfigKey) {
+            self.seen.lock().unwrap().push(format!("c:{}", key.data_id));
+        }
+        fn service_changed(&self, key: &ServiceKey) {
+            self.seen.lock().unwrap().push(format!("s:{}", key.service));
+        }
+    }
+
+    #[test]
+    fn subscribers_get_their_keys() {
+        let hub = Hub::new();
+        let rec = Arc::new(Rec {
+            id: hub.next_id(),
+            seen: Mutex::default(),
+        });
+        let svc = ServiceKey::new(
+            NamespaceId::public(),
+            GroupName::default_group(),
+            ServiceName::parse("s1").unwrap(),
+        );
+        hub.listen_config(&key("a"), rec.clone());
+        hub.subscribe_service(&svc, rec.clone());
+        assert_eq!(hub.subscription_count(), 1);
+        hub.publish(&[
+            Event::Config(key("a")),
+            Event::Config(key("z")),
+            Event::Service(svc.clone()),
+        ]);
+        hub.publish(&[Event::All]);
+        assert_eq!(
+            *rec.seen.lock().unwrap(),
+            vec!["c:a", "s:s1", "c:a", "s:s1"]
+        );
+        hub.unlisten_config(&key("a"), rec.id);
+        hub.unsubscribe_service(&svc, rec.id);
+        assert_eq!(hub.subscription_count(), 0);
+        assert!(hub.config_listeners.is_empty() && hub.service_subscribers.is_empty());
     }
 }

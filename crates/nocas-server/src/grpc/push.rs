@@ -1,0 +1,233 @@
+//! Server-to-client traffic on the bi-stream: pushes of changed services
+//! and configs (acknowledged, retried, never out of order), detection of
+//! silent connections, resets on shutdown, and closing connections.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use nocas_core::names::ClusterName;
+use nocas_proto::grpc::{
+    BaseRequest, ConfigChangeNotifyRequest, ConnectResetRequest, NotifySubscriberRequest, Payload,
+    RequestBase, payload,
+};
+
+use crate::app::{App, AppRef, now_ms};
+use crate::grpc::conn::{Connection, Connections, Dirty, SendError};
+use crate::health::Ticker;
+use crate::ops::naming::{ViewName, service_view};
+
+/// Closes a connection: forgets it and releases its instances,
+/// subscriptions and listeners. Safe to call more than once.
+pub fn close(app: &App, conn: &Connection, reason: &str) {
+    if !app.conns.remove(conn, reason) {
+        return;
+    }
+    let (subs, listens) = Connections::held_keys(conn);
+    for k in &subs {
+        app.hub.unsubscribe_service(k, conn.hub_id);
+    }
+    for k in &listens {
+        app.hub.unlisten_config(k, conn.hub_id);
+    }
+    let changed = app.soft.remove_owner(&conn.owner());
+    app.hub.services_changed(&changed);
+    tracing::info!(conn_id = %conn.id, reason, instances_services = changed.len(), "connection closed");
+}
+
+/// A push body whose request id is set per attempt.
+enum PushBody {
+    Service(NotifySubscriberRequest),
+    Config(ConfigChangeNotifyRequest),
+}
+
+impl PushBody {
+    fn payload(&mut self, request_id: String) -> Payload {
+        let base = RequestBase {
+            request_id: Some(request_id),
+            ..Default::default()
+        };
+        match self {
+            Self::Service(b) => {
+                b.base = RequestBase {
+                    module: Some("naming".into()),
+                    ..base
+                };
+                payload("NotifySubscriberRequest", b, Default::default())
+            }
+            Self::Config(b) => {
+                b.base = RequestBase {
+                    module: Some("config".into()),
+                    ..base
+                };
+                payload("ConfigChangeNotifyRequest", b, Default::default())
+            }
+        }
+    }
+}
+
+fn build(app: &App, conn: &Connection, d: &Dirty) -> Option<PushBody> {
+    match d {
+        Dirty::Service(key) => {
+            let clusters_raw = conn.subscription(key)?;
+            let clusters = ClusterName::parse_list(Some(&clusters_raw)).unwrap_or_default();
+            let view = service_view(app, key, &clusters_raw, &clusters, false, ViewName::Plain);
+            Some(PushBody::Service(NotifySubscriberRequest {
+                base: RequestBase::default(),
+                namespace: key.namespace.to_string(),
+                service_name: key.service.to_string(),
+                group_name: key.group.to_string(),
+                service_info: view,
+            }))
+        }
+        Dirty::Config(key) => {
+            let tenant = conn.listen_tenant(key)?;
+            Some(PushBody::Config(ConfigChangeNotifyRequest {
+                base: RequestBase::default(),
+                data_id: key.data_id.to_string(),
+                group: key.group.to_string(),
+                tenant,
+            }))
+        }
+    }
+}
+
+/// Sends one push, and again (up to the retry limit) while it is not
+/// acknowledged and no newer push of the same key was sent.
+async fn deliver(app: AppRef, conn: Arc<Connection>, d: Dirty, seq: u64, mut body: PushBody) {
+    let g = &app.settings.grpc;
+    for _ in 0..=g.push_retries {
+        if conn.is_closed() || conn.push_seq.lock().get(&d) != Some(&seq) {
+            return;
+        }
+        let rid = conn.next_request_id();
+        let ack = conn.expect_ack(&rid);
+        match conn.send(body.payload(rid.clone())) {
+            Ok(()) => {}
+            Err(SendError::Full) => {
+                close(&app, &conn, "push queue overflow: client too slow");
+                return;
+            }
+            Err(SendError::Closed) => return,
+        }
+        match tokio::time::timeout(Duration::from_millis(g.push_timeout_ms), ack).await {
+            Ok(Ok(_)) => return,
+            _ => conn.forget_ack(&rid),
+        }
+    }
+    tracing::warn!(conn_id = %conn.id, ?d, "push not acknowledged after retries");
+}
+
+/// Sends the pushes a connection is due, in order, until it closes.
+pub async fn run(app: AppRef, conn: Arc<Connection>) {
+    loop {
+        while let Some(d) = conn.next_dirty() {
+            if conn.is_closed() {
+                return;
+            }
+            let Some(body) = build(&app, &conn, &d) else {
+                continue;
+            };
+            let seq = {
+                let mut seqs = conn.push_seq.lock();
+                let s = seqs.entry(d.clone()).or_insert(0);
+                *s += 1;
+                *s
+            };
+            tokio::spawn(deliver(app.clone(), conn.clone(), d, seq, body));
+        }
+        if conn.is_closed() {
+            return;
+        }
+        conn.wake.notified().await;
+    }
+}
+
+/// Sends a request on the stream and waits (bounded) for its answer.
+async fn ask(
+    conn: &Connection,
+    type_name: &str,
+    mut body: serde_json::Value,
+    wait: Duration,
+) -> Result<bool, SendError> {
+    let rid = conn.next_request_id();
+    if let Some(obj) = body.as_object_mut() {
+        obj.insert("requestId".into(), serde_json::Value::String(rid.clone()));
+    }
+    let ack = conn.expect_ack(&rid);
+    conn.send(payload(type_name, &body, Default::default()))?;
+    let answered = matches!(tokio::time::timeout(wait, ack).await, Ok(Ok(_)));
+    if !answered {
+        conn.forget_ack(&rid);
+    }
+    Ok(answered)
+}
+
+/// Probes connections silent for `idle_ms` with `ClientDetectionRequest` and
+/// closes those that do not answer within `detect_timeout_ms`.
+pub async fn detect(app: AppRef, stop: tokio::sync::watch::Receiver<bool>) {
+    let g = app.settings.grpc.clone();
+    let mut ticker = Ticker::new(g.detect_interval_ms, stop);
+    while ticker.next().await {
+        let now = now_ms();
+        for conn in app.conns.registered() {
+            if now - conn.last_active_ms() < g.idle_ms as i64
+                || conn.probing.swap(true, Ordering::SeqCst)
+            {
+                continue;
+            }
+            let app = app.clone();
+            let wait = Duration::from_millis(g.detect_timeout_ms);
+            tokio::spawn(async move {
+                let body = serde_json::to_value(BaseRequest {
+                    base: RequestBase {
+                        module: Some("internal".into()),
+                        ..Default::default()
+                    },
+                })
+                .unwrap_or_default();
+                match ask(&conn, "ClientDetectionRequest", body, wait).await {
+                    Ok(true) => conn.touch(),
+                    Ok(false) => close(&app, &conn, "no answer to ClientDetectionRequest"),
+                    Err(SendError::Full) => {
+                        close(&app, &conn, "push queue overflow: client too slow")
+                    }
+                    Err(SendError::Closed) => close(&app, &conn, "stream gone"),
+                }
+                conn.probing.store(false, Ordering::SeqCst);
+            });
+        }
+    }
+}
+
+/// Tells every client to reconnect elsewhere (graceful shutdown), waits up
+/// to `reset_wait_ms` for their answers, then closes every connection.
+pub async fn reset_all(app: &App) {
+    let wait = Duration::from_millis(app.settings.grpc.reset_wait_ms);
+    let conns = app.conns.registered();
+    let asks = conns.iter().map(|conn| {
+        let body = serde_json::to_value(ConnectResetRequest {
+            base: RequestBase {
+                module: Some("internal".into()),
+                ..Default::default()
+            },
+            connection_id: Some(conn.id.to_string()),
+            ..Default::default()
+        })
+        .unwrap_or_default();
+        ask(conn, "ConnectResetRequest", body, wait)
+    });
+    let answered = futures::future::join_all(asks)
+        .await
+        .into_iter()
+        .filter(|r| matches!(r, Ok(true)))
+        .count();
+    tracing::info!(
+        connections = conns.len(),
+        answered,
+        "sent ConnectResetRequest to every client"
+    );
+    for conn in conns {
+        close(app, &conn, "server shutting down");
+    }
+}
