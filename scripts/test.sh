@@ -13,6 +13,13 @@ fi
 .venv/sdk-v1/bin/python -c 'import nacos' 2>/dev/null ||
   .venv/sdk-v1/bin/pip install --quiet --disable-pip-version-check --no-deps 'nacos-sdk-python==2.0.11'
 
+# Official Python SDK 3.x, gRPC client (v2.nacos), with its dependencies.
+if [ ! -x .venv/sdk-v3/bin/python ]; then
+  python3 -m venv .venv/sdk-v3
+fi
+.venv/sdk-v3/bin/python -c 'import v2.nacos' 2>/dev/null ||
+  .venv/sdk-v3/bin/pip install --quiet --disable-pip-version-check 'nacos-sdk-python==3.2.0'
+
 # Official Node.js SDK (npm `nacos`, HTTP v1), pinned by package-lock.json.
 if [ ! -d tests/interop/node/node_modules/nacos ]; then
   (cd tests/interop/node && npm ci --no-audit --no-fund --loglevel=error)

@@ -1,7 +1,8 @@
-//! The official HTTP-v1 SDKs, driven as applications use them, against the
-//! real binary: `nacos-sdk-python` 2.0.x (`nacos.NacosClient`) and the npm
-//! `nacos` 2.x package. `scripts/test.sh` installs both; without them these
-//! tests fail and say so.
+//! The official SDKs of other languages, driven by scripts as applications
+//! use them, against the real binary: over HTTP v1, `nacos-sdk-python` 2.0.x
+//! (`nacos.NacosClient`) and the npm `nacos` 2.x package; over gRPC,
+//! `nacos-sdk-python` 3.x (its `v2.nacos` API). `scripts/test.sh` installs
+//! them; without them these tests fail and say so.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -73,4 +74,20 @@ fn node_sdk_naming_subscribe_config_and_listener() {
         .env("NODE_PATH", &modules)
         .current_dir(dir.path());
     run_script(cmd, "Node SDK script", &server);
+}
+
+#[test]
+fn python_sdk_v3_grpc_naming_push_config_and_listener() {
+    let python = root().join(".venv/sdk-v3/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/test.sh, which creates the SDK virtualenv",
+        python.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let mut cmd = Command::new(python);
+    cmd.arg(root().join("tests/interop/python/v3_grpc.py"))
+        .current_dir(dir.path());
+    run_script(cmd, "Python SDK v3 (gRPC) script", &server);
 }
