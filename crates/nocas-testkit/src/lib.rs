@@ -5,6 +5,8 @@
 //! neighbour (HTTP + 1000) is free too, and a start that loses a race for a
 //! port is retried on another.
 
+pub mod grpc;
+
 use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
