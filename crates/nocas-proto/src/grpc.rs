@@ -291,15 +291,16 @@ pub struct SubscribeServiceRequest {
     pub clusters: Option<String>,
 }
 
-/// `QueryServiceResponse` / `SubscribeServiceResponse`.
+/// `QueryServiceResponse` / `SubscribeServiceResponse`. The view is
+/// generic so a server can embed a view serialized once for many readers.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct ServiceInfoResponse {
+pub struct ServiceInfoResponse<S = ServiceInfoJson> {
     /// Base fields.
     #[serde(flatten)]
     pub base: ResponseBase,
     /// The service view.
-    pub service_info: ServiceInfoJson,
+    pub service_info: S,
 }
 
 /// `ServiceListRequest`.
@@ -330,10 +331,11 @@ pub struct ServiceListResponse {
     pub service_names: Vec<String>,
 }
 
-/// `NotifySubscriberRequest` (server push).
+/// `NotifySubscriberRequest` (server push); the view is generic as in
+/// [`ServiceInfoResponse`].
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct NotifySubscriberRequest {
+pub struct NotifySubscriberRequest<S = ServiceInfoJson> {
     /// Base fields.
     #[serde(flatten)]
     pub base: RequestBase,
@@ -344,7 +346,7 @@ pub struct NotifySubscriberRequest {
     /// Group.
     pub group_name: String,
     /// The full view.
-    pub service_info: ServiceInfoJson,
+    pub service_info: S,
 }
 
 /// Fields of every config request.

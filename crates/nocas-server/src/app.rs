@@ -29,6 +29,8 @@ pub struct App {
     pub hub: Arc<Hub>,
     /// gRPC client connections.
     pub conns: Connections,
+    /// Serialized service views, shared until the service changes.
+    pub views: crate::ops::naming::ViewCache,
     /// Prometheus metrics.
     pub metrics: Metrics,
     /// When the process started serving.

@@ -132,6 +132,7 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
         soft: SoftRegistry::new(),
         hub,
         conns: grpc::conn::Connections::new(),
+        views: Default::default(),
         metrics: Metrics::new(),
         started,
         http_addr,

@@ -296,6 +296,17 @@ impl SoftRegistry {
         changed
     }
 
+    /// What a (connection) owner holds.
+    pub fn owned_by(&self, owner: &Owner) -> Vec<(ServiceKey, InstanceKey)> {
+        let mut v: Vec<_> = self
+            .owned
+            .get(owner)
+            .map(|set| set.iter().cloned().collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
     /// Calls `f` with each instance of a service.
     pub fn for_each_instance(&self, key: &ServiceKey, mut f: impl FnMut(&SoftInstance)) {
         if let Some(svc) = self.services.get(key) {

@@ -274,6 +274,30 @@ impl Connection {
         self.listens.lock().get(key).cloned()
     }
 
+    /// Subscribed services and their cluster filters.
+    pub fn subscriptions(&self) -> Vec<(ServiceKey, String)> {
+        let mut v: Vec<_> = self
+            .subscriptions
+            .lock()
+            .iter()
+            .map(|(k, c)| (k.clone(), c.clone()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Listened configs and the tenant as sent.
+    pub fn listens(&self) -> Vec<(ConfigKey, String)> {
+        let mut v: Vec<_> = self
+            .listens
+            .lock()
+            .iter()
+            .map(|(k, t)| (k.clone(), t.clone()))
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Configs listened to.
     pub fn listen_count(&self) -> usize {
         self.listens.lock().len()

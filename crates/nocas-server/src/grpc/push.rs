@@ -15,7 +15,8 @@ use nocas_proto::grpc::{
 use crate::app::{App, AppRef, now_ms};
 use crate::grpc::conn::{Connection, Connections, Dirty, SendError};
 use crate::health::Ticker;
-use crate::ops::naming::{ViewName, service_view};
+use crate::ops::naming::{ViewName, cached_view};
+use serde_json::value::RawValue;
 
 /// Closes a connection: forgets it and releases its instances,
 /// subscriptions and listeners. Safe to call more than once.
@@ -37,7 +38,7 @@ pub fn close(app: &App, conn: &Connection, reason: &str) {
 
 /// A push body whose request id is set per attempt.
 enum PushBody {
-    Service(NotifySubscriberRequest),
+    Service(NotifySubscriberRequest<Arc<RawValue>>),
     Config(ConfigChangeNotifyRequest),
 }
 
@@ -71,7 +72,8 @@ fn build(app: &App, conn: &Connection, d: &Dirty) -> Option<PushBody> {
         Dirty::Service(key) => {
             let clusters_raw = conn.subscription(key)?;
             let clusters = ClusterName::parse_list(Some(&clusters_raw)).unwrap_or_default();
-            let view = service_view(app, key, &clusters_raw, &clusters, false, ViewName::Plain);
+            let view =
+                cached_view(app, key, &clusters_raw, &clusters, false, ViewName::Plain).ok()?;
             Some(PushBody::Service(NotifySubscriberRequest {
                 base: RequestBase::default(),
                 namespace: key.namespace.to_string(),

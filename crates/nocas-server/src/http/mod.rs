@@ -6,6 +6,7 @@
 //! [`crate::error`] renders failures. Handlers never touch durable state
 //! except through `ops`, which writes through the Raft log.
 
+pub mod clients;
 pub mod config;
 pub mod console;
 pub mod naming;
@@ -79,7 +80,11 @@ pub fn router(app: AppRef) -> Router {
         .route("/health/instance", put(naming::v2_health))
         .route("/operator/metrics", get(naming::v2_operator_metrics))
         .route("/operator/switches", get(naming::v2_switches))
-        .route("/catalog/instances", get(naming::v2_catalog_instances));
+        .route("/catalog/instances", get(naming::v2_catalog_instances))
+        .route("/client/list", get(clients::list))
+        .route("/client", get(clients::detail))
+        .route("/client/publish/list", get(clients::published))
+        .route("/client/subscribe/list", get(clients::subscribed));
     let v1_cs = Router::new()
         .route(
             "/configs",
@@ -100,6 +105,7 @@ pub fn router(app: AppRef) -> Router {
                 .delete(config::v2_remove),
         )
         .route("/config/beta/promote", post(config::v2_promote_beta))
+        .route("/client/listen/list", get(clients::listening))
         .route("/history/list", get(config::v2_history_list))
         .route("/history", get(config::v2_history))
         .route("/history/previous", get(config::v2_history_previous))

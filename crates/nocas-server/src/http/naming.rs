@@ -82,19 +82,12 @@ fn do_list(
     app: &AppRef,
     p: &Params,
     cluster_param: &str,
-) -> Result<nocas_proto::http::ServiceInfoJson, ApiError> {
+) -> Result<std::sync::Arc<serde_json::value::RawValue>, ApiError> {
     let key = parse::service_key(p)?;
     let raw = p.get(cluster_param).unwrap_or("");
     let clusters = ClusterName::parse_list(Some(raw))?;
     let healthy_only = p.bool_or("healthyOnly", false)?;
-    Ok(ops::service_view(
-        app,
-        &key,
-        raw,
-        &clusters,
-        healthy_only,
-        ViewName::Grouped,
-    ))
+    ops::cached_view(app, &key, raw, &clusters, healthy_only, ViewName::Grouped)
 }
 
 async fn do_beat(app: &AppRef, p: &Params) -> Result<nocas_proto::http::BeatJson, ApiError> {
@@ -146,7 +139,12 @@ pub async fn v1_detail(State(app): State<AppRef>, p: Params) -> V1Result<Respons
 
 /// `GET /v1/ns/instance/list`.
 pub async fn v1_list(State(app): State<AppRef>, p: Params) -> V1Result<Response> {
-    Ok(Json(do_list(&app, &p, "clusters").map_err(V1)?).into_response())
+    let view = do_list(&app, &p, "clusters").map_err(V1)?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        view.get().to_owned(),
+    )
+        .into_response())
 }
 
 /// `PUT /v1/ns/instance/beat`.

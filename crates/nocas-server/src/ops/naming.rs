@@ -281,7 +281,7 @@ pub fn instance_detail(key: &ServiceKey, inst: &Instance) -> InstanceDetailJson 
 }
 
 /// How a service view is named.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ViewName {
     /// `group@@service` (HTTP).
     Grouped,
@@ -333,6 +333,57 @@ pub fn service_view(
         reach_protection_threshold: selected.reach_protection_threshold,
         valid: true,
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ViewKey {
+    key: ServiceKey,
+    clusters: String,
+    healthy_only: bool,
+    naming: ViewName,
+}
+
+/// Service views serialized once per change and shared by every reader
+/// and subscriber until the service changes again.
+#[derive(Default)]
+pub struct ViewCache {
+    map: dashmap::DashMap<ViewKey, ((u64, u64), Arc<serde_json::value::RawValue>)>,
+}
+
+/// Most views kept; beyond it the cache starts over.
+const MAX_CACHED_VIEWS: usize = 100_000;
+
+/// The serialized view a reader gets (see [`service_view`]), from the cache
+/// when the service has not changed since it was made.
+pub fn cached_view(
+    app: &App,
+    key: &ServiceKey,
+    clusters_raw: &str,
+    clusters: &[ClusterName],
+    healthy_only: bool,
+    naming: ViewName,
+) -> Result<Arc<serde_json::value::RawValue>, ApiError> {
+    let vk = ViewKey {
+        key: key.clone(),
+        clusters: clusters_raw.to_string(),
+        healthy_only,
+        naming,
+    };
+    let rev = app.hub.service_revision(key);
+    if let Some(hit) = app.views.map.get(&vk) {
+        if hit.0 == rev {
+            return Ok(hit.1.clone());
+        }
+    }
+    let view = service_view(app, key, clusters_raw, clusters, healthy_only, naming);
+    let raw: Arc<serde_json::value::RawValue> = serde_json::value::to_raw_value(&view)
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .into();
+    if app.views.map.len() >= MAX_CACHED_VIEWS {
+        app.views.map.clear();
+    }
+    app.views.map.insert(vk, (rev, raw.clone()));
+    Ok(raw)
 }
 
 /// Whether the service has live ephemeral instances (decides the kind of

@@ -44,6 +44,9 @@ pub struct Hub {
     config_listeners: DashMap<ConfigKey, HashMap<u64, ConfigListener>>,
     service_subscribers: DashMap<ServiceKey, HashMap<u64, Arc<dyn Subscriber>>>,
     next_id: AtomicU64,
+    service_revs: DashMap<ServiceKey, u64>,
+    rev_counter: AtomicU64,
+    epoch: AtomicU64,
     held: AtomicUsize,
     subscriptions: AtomicUsize,
     closing: AtomicBool,
@@ -185,8 +188,16 @@ impl Hub {
         }
     }
 
-    /// Tells a service's subscribers that it changed.
+    /// A value that differs whenever the service's view may have changed.
+    pub fn service_revision(&self, key: &ServiceKey) -> (u64, u64) {
+        let rev = self.service_revs.get(key).map_or(0, |r| *r);
+        (self.epoch.load(Ordering::SeqCst), rev)
+    }
+
+    /// Records a service change and tells its subscribers.
     pub fn service_changed(&self, key: &ServiceKey) {
+        let rev = self.rev_counter.fetch_add(1, Ordering::SeqCst) + 1;
+        self.service_revs.insert(key.clone(), rev);
         let subs: Vec<Arc<dyn Subscriber>> = match self.service_subscribers.get(key) {
             Some(m) => m.values().cloned().collect(),
             None => return,
@@ -204,6 +215,7 @@ impl Hub {
     }
 
     fn everything_changed(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
         let configs: Vec<ConfigKey> = self
             .config_listeners
             .iter()

@@ -1,0 +1,125 @@
+//! A minimal Nacos 2.x gRPC client for load generation: one HTTP/2
+//! connection, `ServerCheckRequest`, the bi-stream with
+//! `ConnectionSetupRequest`, acknowledgement of every push, and unary calls.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use nocas_proto::grpc::{BiRequestStreamClient, Payload, RequestClient, parts, payload};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Channel, Endpoint};
+
+/// A push as received: its type, body and arrival time.
+pub struct Push {
+    /// Type name.
+    pub kind: String,
+    /// JSON body.
+    pub body: Value,
+    /// Arrival.
+    pub at: Instant,
+}
+
+/// One client connection.
+pub struct Conn {
+    unary: RequestClient<Channel>,
+    _to_server: mpsc::Sender<Payload>,
+}
+
+impl Conn {
+    /// Connects, checks the server and sets the connection up; pushes
+    /// (acknowledged automatically) go to `pushes`.
+    pub async fn open(
+        grpc: SocketAddr,
+        pushes: Option<mpsc::UnboundedSender<Push>>,
+    ) -> anyhow::Result<Self> {
+        let channel = Endpoint::from_shared(format!("http://{grpc}"))?
+            .connect_timeout(Duration::from_secs(10))
+            .connect()
+            .await
+            .with_context(|| format!("connect {grpc}"))?;
+        let mut unary = RequestClient::new(channel.clone());
+        let resp = unary
+            .request(payload(
+                "ServerCheckRequest",
+                &json!({"headers": {}}),
+                HashMap::new(),
+            ))
+            .await?
+            .into_inner();
+        if parts(&resp).0 != "ServerCheckResponse" {
+            bail!("server check failed: {}", parts(&resp).0);
+        }
+        let (tx, rx) = mpsc::channel::<Payload>(256);
+        let setup = json!({
+            "clientVersion": "Nocas-Bench:0.1",
+            "tenant": "",
+            "labels": {"source": "sdk", "module": "naming"},
+            "headers": {},
+        });
+        tx.send(payload("ConnectionSetupRequest", &setup, HashMap::new()))
+            .await?;
+        let mut inbound = BiRequestStreamClient::new(channel)
+            .request_bi_stream(ReceiverStream::new(rx))
+            .await?
+            .into_inner();
+        let ack_tx = tx.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(p)) = inbound.next().await {
+                let at = Instant::now();
+                let (t, b) = parts(&p);
+                let body: Value = serde_json::from_slice(b).unwrap_or(Value::Null);
+                if t.ends_with("Request") {
+                    let ack = json!({"resultCode": 200, "errorCode": 0, "success": true, "requestId": body["requestId"]});
+                    let _ = ack_tx
+                        .send(payload(
+                            &t.replace("Request", "Response"),
+                            &ack,
+                            HashMap::new(),
+                        ))
+                        .await;
+                }
+                if let Some(p) = &pushes {
+                    let _ = p.send(Push {
+                        kind: t.to_string(),
+                        body,
+                        at,
+                    });
+                }
+            }
+        });
+        let mut conn = Self {
+            unary,
+            _to_server: tx,
+        };
+        // The setup travels on the stream; wait until the server has it.
+        for _ in 0..200 {
+            let (t, _) = conn
+                .call("HealthCheckRequest", json!({"headers": {}}))
+                .await?;
+            if t == "HealthCheckResponse" {
+                return Ok(conn);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        bail!("connection never registered")
+    }
+
+    /// A unary call; returns the response type and body.
+    pub async fn call(&mut self, type_name: &str, body: Value) -> anyhow::Result<(String, Value)> {
+        let resp = self
+            .unary
+            .request(payload(type_name, &body, HashMap::new()))
+            .await?
+            .into_inner();
+        let (t, b) = parts(&resp);
+        Ok((
+            t.to_string(),
+            serde_json::from_slice(b).unwrap_or(Value::Null),
+        ))
+    }
+}
