@@ -222,7 +222,7 @@ async fn connections_scenario(
         rss_before_kib: before,
         rss_after_kib: after,
         bytes_per_connection: per,
-        connections_per_gib: if per == 0 { 0 } else { (1u64 << 30) / per },
+        connections_per_gib: (1u64 << 30).checked_div(per).unwrap_or(0),
     };
     drop(conns);
     Ok(result)

@@ -370,10 +370,10 @@ pub fn cached_view(
         naming,
     };
     let rev = app.hub.service_revision(key);
-    if let Some(hit) = app.views.map.get(&vk) {
-        if hit.0 == rev {
-            return Ok(hit.1.clone());
-        }
+    if let Some(hit) = app.views.map.get(&vk)
+        && hit.0 == rev
+    {
+        return Ok(hit.1.clone());
     }
     let view = service_view(app, key, clusters_raw, clusters, healthy_only, naming);
     let raw: Arc<serde_json::value::RawValue> = serde_json::value::to_raw_value(&view)
