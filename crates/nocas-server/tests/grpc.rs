@@ -537,17 +537,17 @@ async fn a_client_that_stops_reading_is_disconnected_not_buffered() {
         }
     })
     .await;
-    let l = h
-        .get(
-            &s.url("/nacos/v1/ns/instance/list"),
-            &[("serviceName", "mine")],
-        )
-        .await
-        .json();
-    assert!(
-        l["hosts"].as_array().unwrap().is_empty(),
-        "its instances went with it"
-    );
+    wait_until(WAIT, "its instances went with it", || async {
+        let l = h
+            .get(
+                &s.url("/nacos/v1/ns/instance/list"),
+                &[("serviceName", "mine")],
+            )
+            .await
+            .json();
+        l["hosts"].as_array().unwrap().is_empty()
+    })
+    .await;
     // Reconnecting gets the full current view.
     let mut again = ready_client(&s, true).await;
     let (_, b) = again
@@ -571,4 +571,40 @@ async fn graceful_shutdown_sends_connect_reset() {
         .expect("reset pushed");
     assert!(reset["requestId"].is_string());
     stopping.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grpc_publish_wakes_an_http_long_poll() {
+    let s = TestServer::start_with(|st| st.config.long_poll_min_ms = 10_000).await;
+    let h = Http::new();
+    let mut c = ready_client(&s, true).await;
+    let listening = "lp\u{2}G\u{2}\u{2}dev\u{1}".to_string();
+    let poll = {
+        let h = h.clone();
+        let url = s.url("/nacos/v1/cs/configs/listener");
+        tokio::spawn(async move {
+            h.call(
+                "POST",
+                &url,
+                &[],
+                Some(&[("Listening-Configs", &listening)]),
+                &[("Long-Pulling-Timeout", "30000")],
+            )
+            .await
+        })
+    };
+    let app = s.running().app().clone();
+    wait_until(WAIT, "poll held", || async { app.hub.held_watchers() == 1 }).await;
+    let (_, b) = c
+        .call(
+            "ConfigPublishRequest",
+            json!({"dataId": "lp", "group": "G", "tenant": "dev", "content": "v"}),
+        )
+        .await;
+    assert_eq!(b["resultCode"], 200);
+    let r = tokio::time::timeout(WAIT, poll)
+        .await
+        .expect("poll answered before its timeout")
+        .unwrap();
+    assert_eq!(r.body, "lp%02G%02dev%01\n");
 }
