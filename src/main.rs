@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use nocas_server::Settings;
+use nocas_server::{MemberAddr, Settings};
 
 #[derive(Parser)]
 #[command(
@@ -27,6 +27,38 @@ struct Cli {
 enum Command {
     /// Run a server (standalone: embedded storage, no other service needed).
     Server(ServerArgs),
+    /// Look at or change a running cluster's membership.
+    Cluster(ClusterArgs),
+}
+
+#[derive(Args)]
+struct ClusterArgs {
+    /// HTTP address of any member.
+    #[arg(long, env = "NOCAS_SERVER", default_value = "127.0.0.1:8848")]
+    server: String,
+    #[command(subcommand)]
+    action: ClusterAction,
+}
+
+#[derive(Subcommand)]
+enum ClusterAction {
+    /// List members with their state, the leader, term and last applied entry.
+    List,
+    /// Add a member (it catches up, then votes).
+    Add {
+        /// Its address, `host:http` or `host:http:raft`.
+        #[arg(long)]
+        member: String,
+        /// Its node id (default: the next free one).
+        #[arg(long)]
+        node_id: Option<u64>,
+    },
+    /// Remove a member.
+    Remove {
+        /// Its node id.
+        #[arg(long)]
+        node_id: u64,
+    },
 }
 
 #[derive(Args)]
@@ -46,6 +78,25 @@ struct ServerArgs {
     /// gRPC port [default: HTTP port + 1000].
     #[arg(long, env = "NOCAS_GRPC_PORT")]
     grpc_port: Option<u16>,
+    /// This node's id: its 1-based position in the member list [default: 1].
+    #[arg(long, env = "NOCAS_NODE_ID")]
+    node_id: Option<u64>,
+    /// Cluster members, `host:http[:raft]`, comma separated (node N is the Nth).
+    #[arg(long, env = "NOCAS_MEMBERS")]
+    members: Option<String>,
+    /// File with one member per line (like Nacos's cluster.conf).
+    #[arg(long, env = "NOCAS_CLUSTER_CONF")]
+    cluster_conf: Option<PathBuf>,
+    /// This node's Raft port [default: from its member entry, or HTTP - 1000].
+    #[arg(long, env = "NOCAS_RAFT_PORT")]
+    raft_port: Option<u16>,
+    /// Join a running cluster (then add this node with `nocas cluster add`)
+    /// instead of forming a new one with the member list.
+    #[arg(long, env = "NOCAS_JOIN")]
+    join: bool,
+    /// Secret every node-to-node call must carry.
+    #[arg(long, env = "NOCAS_CLUSTER_SECRET")]
+    cluster_secret: Option<String>,
     /// Log filter (tracing `EnvFilter` syntax).
     #[arg(long, env = "NOCAS_LOG", default_value = "info,openraft=warn")]
     log: String,
@@ -68,6 +119,32 @@ impl ServerArgs {
         }
         if let Some(p) = self.grpc_port {
             s.grpc_port = Some(p);
+        }
+        if let Some(path) = &self.cluster_conf {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read cluster conf {}", path.display()))?;
+            s.cluster.members = MemberAddr::parse_list(&text)?
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+        }
+        if let Some(m) = &self.members {
+            s.cluster.members = MemberAddr::parse_list(m)?
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+        }
+        if let Some(id) = self.node_id {
+            s.cluster.node_id = id;
+        }
+        if let Some(p) = self.raft_port {
+            s.cluster.raft_port = Some(p);
+        }
+        if self.join {
+            s.cluster.join = true;
+        }
+        if let Some(secret) = &self.cluster_secret {
+            s.cluster.secret = Some(secret.clone());
         }
         Ok(s)
     }
@@ -112,9 +189,71 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    let base = format!("http://{}/nacos/v2/core/cluster", args.server);
+    let resp = match args.action {
+        ClusterAction::List => http.get(format!("{base}/node/list")).send().await?,
+        ClusterAction::Add { member, node_id } => {
+            let mut form = vec![("address", member)];
+            if let Some(id) = node_id {
+                form.push(("nodeId", id.to_string()));
+            }
+            http.post(format!("{base}/node")).form(&form).send().await?
+        }
+        ClusterAction::Remove { node_id } => {
+            http.delete(format!("{base}/node"))
+                .query(&[("nodeId", node_id.to_string())])
+                .send()
+                .await?
+        }
+    };
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.context("unexpected answer")?;
+    if !status.is_success() {
+        anyhow::bail!("{status}: {}", body["data"].as_str().unwrap_or_default());
+    }
+    match body["data"].as_array() {
+        Some(members) => {
+            println!(
+                "{:<6} {:<24} {:<6} {:<10} {:<7} {:<6} {:<10}",
+                "id", "address", "state", "role", "leader", "term", "applied"
+            );
+            for m in members {
+                let e = &m["extendInfo"];
+                let r = &e["raftMetaData"];
+                let v = |x: &serde_json::Value| match x {
+                    serde_json::Value::Null => "-".to_string(),
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                println!(
+                    "{:<6} {:<24} {:<6} {:<10} {:<7} {:<6} {:<10}",
+                    v(&e["nodeId"]),
+                    v(&m["address"]),
+                    v(&m["state"]),
+                    v(&r["state"]),
+                    v(&r["leader"]),
+                    v(&r["term"]),
+                    v(&r["lastApplied"]),
+                );
+            }
+        }
+        None => println!("{}", body["data"]),
+    }
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Cluster(args) => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            rt.block_on(cluster(args))
+        }
         Command::Server(args) => {
             let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
                 .with_context(|| format!("invalid log filter '{}'", args.log))?;

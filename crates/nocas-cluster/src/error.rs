@@ -3,8 +3,14 @@
 use thiserror::Error;
 
 /// Why a write could not be carried out.
-#[derive(Debug, Clone, Error)]
+#[derive(Debug, Clone, Error, serde::Serialize, serde::Deserialize)]
 pub enum ClusterError {
+    /// The cluster configuration is invalid.
+    #[error("cluster configuration: {0}")]
+    Config(String),
+    /// A peer could not be reached, or answered with an error.
+    #[error("peer: {0}")]
+    Peer(String),
     /// This node is not the leader and cannot forward (single node: none).
     #[error("no leader: the cluster has no quorum or is electing a leader")]
     NoLeader,

@@ -3,8 +3,11 @@
 //! [`types`] declares the Raft types (an entry is a [`Batch`] of commands),
 //! [`log_store`] and [`state_machine`] implement openraft's storage traits
 //! over `nocas-store`, [`proposer`] batches concurrent writes into one entry
-//! (group commit), [`network`] is the node-to-node transport, and [`node`]
-//! runs it all. A standalone server is a one-member cluster.
+//! (group commit), [`peer`], [`network`] and [`peer_server`] are the
+//! node-to-node protocol (Raft RPCs, forwarded writes, membership changes),
+//! [`soft_sync`] replicates ephemeral instances between owners and peers,
+//! [`members`] parses member addresses, and [`node`] runs it all. A
+//! standalone server is a one-member cluster.
 //!
 //! Architecture invariant: nothing here knows a Nacos wire format; the
 //! state machine is the only writer of the durable state.
@@ -17,12 +20,19 @@
 
 mod error;
 pub mod log_store;
+pub mod members;
 pub mod network;
 pub mod node;
+pub mod peer;
+pub mod peer_server;
 mod proposer;
+pub mod soft_sync;
 pub mod state_machine;
 pub mod types;
 
 pub use error::ClusterError;
-pub use node::{Node, NodeStatus, RaftSettings};
+pub use members::MemberAddr;
+pub use node::{Node, NodeConfig, NodeStatus, RaftSettings};
+pub use peer::MembershipOp;
+pub use soft_sync::SoftSettings;
 pub use state_machine::{SharedState, StateMachine};

@@ -1,33 +1,52 @@
-//! Node-to-node transport.
-//!
-//! A standalone node is a one-member cluster and never talks to peers; this
-//! transport reports every peer unreachable. Multi-node transport plugs in
-//! here without touching the rest of the layer.
+//! Raft transport over the peer protocol ([`crate::peer`]): append, vote and
+//! chunked snapshot installation, each a POST to the target's Raft port.
 
 use openraft::BasicNode;
-use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
+use crate::members::MemberAddr;
+use crate::peer::{PeerClient, PeerError};
 use crate::types::{NodeId, TypeConfig};
 
-/// Transport for a node without peers.
-#[derive(Debug, Clone, Default)]
-pub struct NoPeers;
+/// Path of AppendEntries.
+pub const APPEND: &str = "/raft/append";
+/// Path of RequestVote.
+pub const VOTE: &str = "/raft/vote";
+/// Path of InstallSnapshot.
+pub const SNAPSHOT: &str = "/raft/snapshot";
 
-fn unreachable<E: std::error::Error>(target: NodeId) -> RPCError<NodeId, BasicNode, E> {
-    let err = std::io::Error::other(format!("node {target} is not a member this node can reach"));
-    RPCError::Unreachable(Unreachable::new(&err))
+/// Creates links to peers.
+#[derive(Clone, Debug)]
+pub struct PeerNetwork {
+    client: PeerClient,
 }
 
-impl RaftNetworkFactory<TypeConfig> for NoPeers {
+impl PeerNetwork {
+    /// A network over `client`.
+    pub fn new(client: PeerClient) -> Self {
+        Self { client }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     type Network = PeerLink;
 
-    async fn new_client(&mut self, target: NodeId, _node: &BasicNode) -> Self::Network {
-        PeerLink { target }
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Self::Network {
+        PeerLink {
+            target,
+            addr: MemberAddr::from_node(node),
+            raw: node.addr.clone(),
+            client: self.client.clone(),
+        }
     }
 }
 
@@ -35,33 +54,70 @@ impl RaftNetworkFactory<TypeConfig> for NoPeers {
 #[derive(Debug)]
 pub struct PeerLink {
     target: NodeId,
+    addr: Option<MemberAddr>,
+    raw: String,
+    client: PeerClient,
+}
+
+impl PeerLink {
+    async fn rpc<Q, R, E>(
+        &self,
+        path: &str,
+        req: &Q,
+        option: &RPCOption,
+    ) -> Result<R, RPCError<NodeId, BasicNode, E>>
+    where
+        Q: Serialize,
+        R: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let Some(addr) = &self.addr else {
+            let e = std::io::Error::other(format!(
+                "node {} has a bad address '{}'",
+                self.target, self.raw
+            ));
+            return Err(RPCError::Unreachable(Unreachable::new(&e)));
+        };
+        let res: Result<Result<R, E>, PeerError> =
+            self.client.call(addr, path, req, option.hard_ttl()).await;
+        match res {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(remote)) => Err(RPCError::RemoteError(RemoteError::new(self.target, remote))),
+            Err(PeerError::Unreachable(m)) => Err(RPCError::Unreachable(Unreachable::new(
+                &std::io::Error::other(m),
+            ))),
+            Err(PeerError::Failed(m)) => Err(RPCError::Network(NetworkError::new(
+                &std::io::Error::other(m),
+            ))),
+        }
+    }
 }
 
 impl RaftNetwork<TypeConfig> for PeerLink {
     async fn append_entries(
         &mut self,
-        _rpc: AppendEntriesRequest<TypeConfig>,
-        _option: RPCOption,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        Err(unreachable(self.target))
+        self.rpc(APPEND, &rpc, &option).await
     }
 
     async fn install_snapshot(
         &mut self,
-        _rpc: InstallSnapshotRequest<TypeConfig>,
-        _option: RPCOption,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
     ) -> Result<
         InstallSnapshotResponse<NodeId>,
         RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
     > {
-        Err(unreachable(self.target))
+        self.rpc(SNAPSHOT, &rpc, &option).await
     }
 
     async fn vote(
         &mut self,
-        _rpc: VoteRequest<NodeId>,
-        _option: RPCOption,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        Err(unreachable(self.target))
+        self.rpc(VOTE, &rpc, &option).await
     }
 }

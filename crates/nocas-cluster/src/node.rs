@@ -1,24 +1,36 @@
-//! A running Raft node: start-up (load, initialize, elect, catch up),
-//! writes through the proposer, status, shutdown.
+//! A running node: start-up, writes (proposed here when leading, forwarded
+//! to the leader otherwise), membership changes, status, shutdown.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use openraft::{BasicNode, Config, ServerState, SnapshotPolicy};
+use openraft::{Config, ServerState, SnapshotPolicy};
+use serde::{Deserialize, Serialize};
 
 use nocas_core::command::{Command, CommandResult, EventSink};
+use nocas_core::naming::soft::SoftRegistry;
 use nocas_store::Store;
 
 use crate::error::ClusterError;
 use crate::log_store::LogStore;
-use crate::network::NoPeers;
+use crate::members::{MemberAddr, numbered};
+use crate::network::PeerNetwork;
+use crate::peer::{MembershipOp, PeerClient, PeerError};
 use crate::proposer::Proposer;
+use crate::soft_sync::{SoftReplicator, SoftSettings};
 use crate::state_machine::{SharedState, StateMachine};
 use crate::types::{NodeId, Raft};
 
+/// Path of forwarded writes.
+pub const WRITE: &str = "/raft/write";
+/// Path of membership changes.
+pub const MEMBERS: &str = "/raft/members";
+/// Path of a node's status.
+pub const STATUS: &str = "/raft/status";
+
 /// Timers and limits of the consensus layer.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RaftSettings {
     /// Leader heartbeat interval (ms).
@@ -35,10 +47,15 @@ pub struct RaftSettings {
     pub max_batch: usize,
     /// Most commands waiting to be proposed.
     pub queue: usize,
-    /// Time a write may take before it fails (ms).
+    /// Time a write may take before it fails (ms); also bounds how long a
+    /// write waits for a leader.
     pub write_timeout_ms: u64,
-    /// Time start-up may take to elect and catch up (ms).
+    /// Time a standalone start-up may take to elect and catch up (ms).
     pub startup_timeout_ms: u64,
+    /// Timeout of one Raft RPC to a peer (ms).
+    pub rpc_timeout_ms: u64,
+    /// Largest snapshot chunk sent to a peer (bytes).
+    pub snapshot_chunk_bytes: u64,
 }
 
 impl Default for RaftSettings {
@@ -51,14 +68,35 @@ impl Default for RaftSettings {
             keep_logs: 1_000,
             max_batch: 4096,
             queue: 65_536,
-            write_timeout_ms: 5_000,
+            write_timeout_ms: 4_000,
             startup_timeout_ms: 30_000,
+            rpc_timeout_ms: 3_000,
+            snapshot_chunk_bytes: 4 * 1024 * 1024,
         }
     }
 }
 
-/// Where the node stands.
+/// How to start a node.
 #[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// This node's id.
+    pub id: NodeId,
+    /// This node's addresses.
+    pub me: MemberAddr,
+    /// The initial members (this node included); one member = standalone.
+    pub members: Vec<MemberAddr>,
+    /// Shared secret of node-to-node calls.
+    pub secret: Option<String>,
+    /// Join an existing cluster (wait to be added) instead of forming one.
+    pub join: bool,
+    /// Raft timers.
+    pub raft: RaftSettings,
+    /// Soft-state replication timers.
+    pub soft: SoftSettings,
+}
+
+/// Where a node stands.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NodeStatus {
     /// This node's id.
     pub id: NodeId,
@@ -72,153 +110,410 @@ pub struct NodeStatus {
     pub last_log_index: Option<u64>,
     /// Index of the last applied entry.
     pub last_applied: Option<u64>,
-    /// Members and their addresses.
+    /// Members and their addresses (`host:http:raft`).
     pub members: Vec<(NodeId, String)>,
+    /// Voting members.
+    pub voters: Vec<NodeId>,
 }
 
-/// A running node.
-pub struct Node {
+struct Inner {
     id: NodeId,
+    me: MemberAddr,
     raft: Raft,
     state: SharedState,
     store: Store,
     proposer: Proposer,
     write_timeout: Duration,
+    peers: PeerClient,
+    replicator: Option<Arc<SoftReplicator>>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+/// A running node (cheap to clone).
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<Inner>,
+}
+
+fn raft_err(e: impl std::fmt::Display) -> ClusterError {
+    ClusterError::Raft(e.to_string())
+}
+
+fn storage_err(e: impl std::fmt::Display) -> ClusterError {
+    ClusterError::Storage(e.to_string())
 }
 
 impl Node {
-    /// Starts node `id` (advertised at `addr`) over `store`, initializing a
-    /// one-member cluster on first start, and returns once it leads and has
-    /// applied everything in its log.
+    /// Starts a node over `store`. A standalone node initializes a
+    /// one-member cluster on first start and returns once it leads and has
+    /// applied its log. A cluster node initializes the configured membership
+    /// on first start (every node may: they agree) and returns at once, so
+    /// it serves reads even while it has no quorum.
     pub async fn start(
-        id: NodeId,
-        addr: String,
+        cfg: NodeConfig,
         store: Store,
         sink: Arc<dyn EventSink>,
-        settings: &RaftSettings,
+        soft: Arc<SoftRegistry>,
     ) -> Result<Self, ClusterError> {
+        let s = &cfg.raft;
         let config = Config {
             cluster_name: "nocas".into(),
-            heartbeat_interval: settings.heartbeat_ms,
-            election_timeout_min: settings.election_min_ms,
-            election_timeout_max: settings.election_max_ms,
-            snapshot_policy: SnapshotPolicy::LogsSinceLast(settings.snapshot_after_logs),
-            max_in_snapshot_log_to_keep: settings.keep_logs,
+            heartbeat_interval: s.heartbeat_ms,
+            election_timeout_min: s.election_min_ms,
+            election_timeout_max: s.election_max_ms,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(s.snapshot_after_logs),
+            max_in_snapshot_log_to_keep: s.keep_logs,
+            snapshot_max_chunk_size: s.snapshot_chunk_bytes,
+            install_snapshot_timeout: s.rpc_timeout_ms.max(s.election_max_ms),
             ..Default::default()
         }
         .validate()
-        .map_err(|e| ClusterError::Raft(e.to_string()))?;
-        let sm = StateMachine::open(store.clone(), sink)
+        .map_err(raft_err)?;
+        let sm = StateMachine::open(store.clone(), sink.clone())
             .await
-            .map_err(|e| ClusterError::Storage(e.to_string()))?;
+            .map_err(storage_err)?;
         let state = sm.state();
         let last_log = {
-            let s = store.clone();
-            tokio::task::spawn_blocking(move || s.last_log())
+            let st = store.clone();
+            tokio::task::spawn_blocking(move || st.last_log())
                 .await
-                .map_err(|e| ClusterError::Storage(e.to_string()))?
-                .map_err(|e| ClusterError::Storage(e.to_string()))?
+                .map_err(storage_err)?
+                .map_err(storage_err)?
                 .map(|(i, _)| i)
         };
+        let peers = PeerClient::new(cfg.secret.clone());
         let raft = Raft::new(
-            id,
+            cfg.id,
             Arc::new(config),
-            NoPeers,
+            PeerNetwork::new(peers.clone()),
             LogStore::new(store.clone()),
             sm,
         )
         .await
-        .map_err(|e| ClusterError::Raft(e.to_string()))?;
-        let fatal = |e: openraft::error::Fatal<u64>| ClusterError::Raft(e.to_string());
-        if !raft.is_initialized().await.map_err(fatal)? {
-            let members = BTreeMap::from([(id, BasicNode { addr })]);
-            raft.initialize(members)
-                .await
-                .map_err(|e| ClusterError::Raft(e.to_string()))?;
-        } else {
-            // A sole member need not wait out an election timeout.
-            raft.trigger().elect().await.map_err(fatal)?;
-        }
-        let timeout = Some(Duration::from_millis(settings.startup_timeout_ms));
-        raft.wait(timeout)
-            .state(ServerState::Leader, "become leader")
-            .await
-            .map_err(|e| ClusterError::Raft(e.to_string()))?;
-        if let Some(last) = last_log {
+        .map_err(raft_err)?;
+        let standalone = cfg.members.len() <= 1;
+        let initialized = raft.is_initialized().await.map_err(raft_err)?;
+        if standalone {
+            if !initialized {
+                let members = BTreeMap::from([(cfg.id, cfg.me.to_node())]);
+                raft.initialize(members).await.map_err(raft_err)?;
+            } else {
+                // A sole member need not wait out an election timeout.
+                raft.trigger().elect().await.map_err(raft_err)?;
+            }
+            let timeout = Some(Duration::from_millis(s.startup_timeout_ms));
             raft.wait(timeout)
-                .applied_index_at_least(Some(last), "apply the log")
+                .state(ServerState::Leader, "become leader")
                 .await
-                .map_err(|e| ClusterError::Raft(e.to_string()))?;
+                .map_err(raft_err)?;
+            if let Some(last) = last_log {
+                raft.wait(timeout)
+                    .applied_index_at_least(Some(last), "apply the log")
+                    .await
+                    .map_err(raft_err)?;
+            }
+        } else if !initialized && !cfg.join {
+            let members: BTreeMap<NodeId, openraft::BasicNode> = numbered(&cfg.members)
+                .into_iter()
+                .map(|(id, m)| (id, m.to_node()))
+                .collect();
+            if let Err(e) = raft.initialize(members).await {
+                // Another node got there first: fine, the log will tell us.
+                tracing::info!(error = %e, "cluster already initialized elsewhere");
+            }
         }
-        let proposer = Proposer::spawn(raft.clone(), settings.queue, settings.max_batch);
-        Ok(Self {
-            id,
-            raft,
-            state,
-            store,
-            proposer,
-            write_timeout: Duration::from_millis(settings.write_timeout_ms),
-        })
+        let proposer = Proposer::spawn(raft.clone(), s.queue, s.max_batch);
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let replicator = if standalone {
+            None
+        } else {
+            Some(SoftReplicator::new(
+                cfg.id,
+                soft,
+                sink,
+                peers.clone(),
+                cfg.soft.clone(),
+            ))
+        };
+        let node = Self {
+            inner: Arc::new(Inner {
+                id: cfg.id,
+                me: cfg.me,
+                raft,
+                state,
+                store,
+                proposer,
+                write_timeout: Duration::from_millis(s.write_timeout_ms),
+                peers,
+                replicator,
+                stop,
+            }),
+        };
+        if let Some(rep) = node.inner.replicator.clone() {
+            let n = node.clone();
+            tokio::spawn(rep.run(move || n.members(), stop_rx));
+        }
+        Ok(node)
     }
 
-    /// Applies a command through the log and returns its result.
+    /// Applies a command through the log (here if leading, else at the
+    /// leader) and returns its result; fails with `NoLeader` if no leader
+    /// answers within the write timeout.
     pub async fn write(&self, cmd: Command) -> Result<CommandResult, ClusterError> {
-        match tokio::time::timeout(self.write_timeout, self.proposer.propose(cmd)).await {
+        let deadline = Instant::now() + self.inner.write_timeout;
+        match tokio::time::timeout_at(deadline.into(), self.write_until(cmd, deadline)).await {
             Ok(r) => r,
-            Err(_) => Err(ClusterError::Timeout(self.write_timeout.as_millis() as u64)),
+            Err(_) => Err(ClusterError::NoLeader),
+        }
+    }
+
+    async fn write_until(
+        &self,
+        cmd: Command,
+        deadline: Instant,
+    ) -> Result<CommandResult, ClusterError> {
+        let mut metrics = self.inner.raft.metrics();
+        loop {
+            let leader = metrics.borrow().current_leader;
+            match leader {
+                Some(l) if l == self.inner.id => {
+                    match self.inner.proposer.propose(cmd.clone()).await {
+                        // Leadership moved before the entry was appended: retry.
+                        Err(ClusterError::NoLeader) => {}
+                        r => return r,
+                    }
+                }
+                Some(l) => {
+                    if let Some(addr) = self.member_addr(l) {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        let r: Result<Result<CommandResult, ClusterError>, PeerError> =
+                            self.inner.peers.call(&addr, WRITE, &cmd, left).await;
+                        match r {
+                            Ok(Err(ClusterError::NoLeader)) | Err(PeerError::Unreachable(_)) => {}
+                            Ok(r) => return r,
+                            Err(PeerError::Failed(m)) => return Err(ClusterError::Peer(m)),
+                        }
+                    }
+                }
+                None => {}
+            }
+            // Wait for news of a leader (or a moment, then look again).
+            let _ = tokio::time::timeout(Duration::from_millis(50), metrics.changed()).await;
+        }
+    }
+
+    /// Applies a command here, without forwarding (the leader's side of a
+    /// forwarded write).
+    pub async fn write_local(&self, cmd: Command) -> Result<CommandResult, ClusterError> {
+        if !self.is_leader() {
+            return Err(ClusterError::NoLeader);
+        }
+        match tokio::time::timeout(self.inner.write_timeout, self.inner.proposer.propose(cmd)).await
+        {
+            Ok(r) => r,
+            Err(_) => Err(ClusterError::Timeout(
+                self.inner.write_timeout.as_millis() as u64
+            )),
         }
     }
 
     /// The durable state, for reads.
     pub fn state(&self) -> &SharedState {
-        &self.state
+        &self.inner.state
     }
 
     /// The store, for reads that do not live in memory (history).
     pub fn store(&self) -> &Store {
-        &self.store
+        &self.inner.store
+    }
+
+    /// The Raft handle (for the peer server).
+    pub fn raft(&self) -> &Raft {
+        &self.inner.raft
     }
 
     /// This node's id.
     pub fn id(&self) -> NodeId {
-        self.id
+        self.inner.id
     }
 
-    /// Where the node stands.
+    /// This node's addresses.
+    pub fn me(&self) -> &MemberAddr {
+        &self.inner.me
+    }
+
+    /// Whether this node is one of several.
+    pub fn is_clustered(&self) -> bool {
+        self.inner.replicator.is_some()
+    }
+
+    /// The soft-state replicator (cluster nodes only).
+    pub fn replicator(&self) -> Option<&Arc<SoftReplicator>> {
+        self.inner.replicator.as_ref()
+    }
+
+    /// This node's ephemeral instances changed in `keys`: replicate.
+    pub fn soft_changed(&self, keys: &[nocas_core::names::ServiceKey]) {
+        if let Some(r) = &self.inner.replicator {
+            r.local_changed(keys);
+        }
+    }
+
+    /// Forwards a beat to the node that owns the instance.
+    pub async fn forward_beat(
+        &self,
+        owner: NodeId,
+        key: &nocas_core::names::ServiceKey,
+        instance: &nocas_core::naming::InstanceKey,
+    ) -> Option<nocas_core::naming::soft::BeatAck> {
+        let addr = self.member_addr(owner)?;
+        let msg = crate::peer::SoftBeat {
+            key: key.clone(),
+            instance: instance.clone(),
+        };
+        self.inner
+            .peers
+            .call(
+                &addr,
+                crate::soft_sync::BEAT,
+                &msg,
+                self.inner.write_timeout,
+            )
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Members in the current membership, with their addresses.
+    pub fn members(&self) -> Vec<(NodeId, MemberAddr)> {
+        let m = self.inner.raft.metrics().borrow().membership_config.clone();
+        m.membership()
+            .nodes()
+            .filter_map(|(id, n)| MemberAddr::from_node(n).map(|a| (*id, a)))
+            .collect()
+    }
+
+    fn member_addr(&self, id: NodeId) -> Option<MemberAddr> {
+        self.members()
+            .into_iter()
+            .find(|(m, _)| *m == id)
+            .map(|(_, a)| a)
+    }
+
+    /// Where this node stands.
     pub fn status(&self) -> NodeStatus {
-        let m = self.raft.metrics().borrow().clone();
+        let m = self.inner.raft.metrics().borrow().clone();
         let members = m
             .membership_config
             .membership()
             .nodes()
             .map(|(id, n)| (*id, n.addr.clone()))
             .collect();
+        let voters = m.membership_config.membership().voter_ids().collect();
         NodeStatus {
-            id: self.id,
+            id: self.inner.id,
             state: format!("{:?}", m.state),
             leader: m.current_leader,
             term: m.current_term,
             last_log_index: m.last_log_index,
             last_applied: m.last_applied.map(|l| l.index),
             members,
+            voters,
         }
+    }
+
+    /// Asks another member for its status.
+    pub async fn peer_status(&self, addr: &MemberAddr, timeout: Duration) -> Option<NodeStatus> {
+        self.inner.peers.call(addr, STATUS, &(), timeout).await.ok()
     }
 
     /// Whether this node leads.
     pub fn is_leader(&self) -> bool {
-        self.raft.metrics().borrow().current_leader == Some(self.id)
+        self.inner.raft.metrics().borrow().current_leader == Some(self.inner.id)
     }
 
-    /// Stops Raft, makes every applied change durable and closes the store.
-    pub async fn shutdown(&self) -> Result<(), ClusterError> {
-        self.raft
-            .shutdown()
+    /// Changes the membership: at the leader, or forwarded to it.
+    pub async fn change_membership(&self, op: MembershipOp) -> Result<(), ClusterError> {
+        let deadline = Instant::now() + self.inner.write_timeout * 3;
+        loop {
+            let leader = self.inner.raft.metrics().borrow().current_leader;
+            match leader {
+                Some(l) if l == self.inner.id => return self.change_membership_here(op).await,
+                Some(l) => {
+                    if let Some(addr) = self.member_addr(l) {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        let r: Result<Result<(), ClusterError>, PeerError> =
+                            self.inner.peers.call(&addr, MEMBERS, &op, left).await;
+                        match r {
+                            Ok(Err(ClusterError::NoLeader)) | Err(PeerError::Unreachable(_)) => {}
+                            Ok(r) => return r,
+                            Err(PeerError::Failed(m)) => return Err(ClusterError::Peer(m)),
+                        }
+                    }
+                }
+                None => {}
+            }
+            if Instant::now() >= deadline {
+                return Err(ClusterError::NoLeader);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The leader's side of a membership change.
+    pub async fn change_membership_here(&self, op: MembershipOp) -> Result<(), ClusterError> {
+        if !self.is_leader() {
+            return Err(ClusterError::NoLeader);
+        }
+        let raft = &self.inner.raft;
+        let voters: BTreeSet<NodeId> = self.status().voters.into_iter().collect();
+        match op {
+            MembershipOp::Add { id, addr } => {
+                let addr = MemberAddr::parse(&addr)?;
+                raft.add_learner(id, addr.to_node(), true)
+                    .await
+                    .map_err(raft_err)?;
+                let mut v = voters;
+                v.insert(id);
+                raft.change_membership(v, false).await.map_err(raft_err)?;
+            }
+            MembershipOp::Remove { id } => {
+                let mut v = voters;
+                if !v.remove(&id) {
+                    return Err(ClusterError::Config(format!("node {id} is not a voter")));
+                }
+                if v.is_empty() {
+                    return Err(ClusterError::Config("cannot remove the last member".into()));
+                }
+                raft.change_membership(v, false).await.map_err(raft_err)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A digest of the applied state's content (equal on nodes that applied
+    /// the same log), with the index it was taken at.
+    pub async fn state_digest(&self) -> Result<(Option<u64>, String), ClusterError> {
+        let store = self.inner.store.clone();
+        tokio::task::spawn_blocking(move || store.content_digest())
             .await
-            .map_err(|e| ClusterError::Raft(e.to_string()))?;
-        let store = self.store.clone();
+            .map_err(storage_err)?
+            .map_err(storage_err)
+            .map(|d| (self.status().last_applied, d))
+    }
+
+    /// Stops Raft and replication, makes every applied change durable and
+    /// closes the store.
+    pub async fn shutdown(&self) -> Result<(), ClusterError> {
+        let _ = self.inner.stop.send(true);
+        if let Some(r) = &self.inner.replicator {
+            r.set_peers(&[]);
+        }
+        self.inner.raft.shutdown().await.map_err(raft_err)?;
+        let store = self.inner.store.clone();
         tokio::task::spawn_blocking(move || store.close())
             .await
-            .map_err(|e| ClusterError::Storage(e.to_string()))?
-            .map_err(|e| ClusterError::Storage(e.to_string()))
+            .map_err(storage_err)?
+            .map_err(storage_err)
     }
 }

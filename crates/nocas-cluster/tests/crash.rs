@@ -12,10 +12,11 @@ use std::process::{Command as Proc, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nocas_cluster::{Node, RaftSettings};
+use nocas_cluster::{MemberAddr, Node, NodeConfig, RaftSettings};
 use nocas_core::command::{Command, Event, EventSink, Publish};
 use nocas_core::config::{ConfigMeta, md5_hex};
 use nocas_core::names::{ConfigGroup, ConfigKey, DataId, NamespaceId};
+use nocas_core::naming::soft::SoftRegistry;
 use nocas_store::Store;
 
 const CHILD_ENV: &str = "NOCAS_CRASH_CHILD_DIR";
@@ -63,12 +64,21 @@ fn settings() -> RaftSettings {
 
 async fn start(dir: &Path) -> Node {
     let store = Store::open(&dir.join("nocas.redb")).unwrap();
+    let me = MemberAddr::parse("127.0.0.1:18848:17848").unwrap();
+    let cfg = NodeConfig {
+        id: 1,
+        me: me.clone(),
+        members: vec![me],
+        secret: None,
+        join: false,
+        raft: settings(),
+        soft: Default::default(),
+    };
     Node::start(
-        1,
-        "127.0.0.1:0".into(),
+        cfg,
         store,
         Arc::new(NullSink),
-        &settings(),
+        Arc::new(SoftRegistry::new()),
     )
     .await
     .unwrap()

@@ -24,7 +24,7 @@ pub struct App {
     /// The Raft node holding durable state.
     pub node: Node,
     /// Ephemeral instances owned by this node's clients.
-    pub soft: SoftRegistry,
+    pub soft: Arc<SoftRegistry>,
     /// Listeners and subscribers waiting for changes.
     pub hub: Arc<Hub>,
     /// gRPC client connections.
@@ -87,6 +87,13 @@ impl App {
             timeout_ms: n.beat_timeout_ms as i64,
             delete_ms: n.delete_timeout_ms as i64,
         }
+    }
+
+    /// This node's ephemeral instances changed in `keys`: tell subscribers
+    /// and replicate to peers.
+    pub fn soft_changed(&self, keys: &[nocas_core::names::ServiceKey]) {
+        self.hub.services_changed(keys);
+        self.node.soft_changed(keys);
     }
 
     /// Metadata limits from the settings.

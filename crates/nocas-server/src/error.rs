@@ -46,9 +46,11 @@ pub enum ApiError {
 impl From<ClusterError> for ApiError {
     fn from(e: ClusterError) -> Self {
         match e {
-            ClusterError::NoLeader | ClusterError::Timeout(_) | ClusterError::ShuttingDown => {
-                Self::Unavailable(e.to_string())
-            }
+            ClusterError::NoLeader
+            | ClusterError::Timeout(_)
+            | ClusterError::ShuttingDown
+            | ClusterError::Peer(_) => Self::Unavailable(e.to_string()),
+            ClusterError::Config(_) => Self::BadRequest(e.to_string()),
             ClusterError::Storage(_) | ClusterError::Raft(_) => Self::Internal(e.to_string()),
         }
     }

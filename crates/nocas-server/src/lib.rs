@@ -30,7 +30,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use nocas_cluster::{ClusterError, Node};
+use nocas_cluster::{ClusterError, Node, NodeConfig};
 use nocas_core::naming::soft::SoftRegistry;
 use nocas_store::{Store, StoreError};
 
@@ -38,6 +38,7 @@ use crate::app::{App, AppRef};
 use crate::metrics::Metrics;
 use crate::push::Hub;
 pub use crate::settings::Settings;
+pub use nocas_cluster::MemberAddr;
 
 /// Why the server could not start or stop cleanly.
 #[derive(Debug, Error)]
@@ -83,9 +84,34 @@ pub struct Running {
 }
 
 /// Starts a server with `settings`.
-pub async fn start(settings: Settings) -> Result<Running, ServerError> {
+pub async fn start(mut settings: Settings) -> Result<Running, ServerError> {
     settings.validate()?;
     let started = Instant::now();
+    let members = MemberAddr::parse_list(&settings.cluster.members.join(","))?;
+    let clustered = members.len() > 1;
+    let node_id = if clustered {
+        settings.cluster.node_id
+    } else {
+        1
+    };
+    let member = if clustered {
+        let me = usize::try_from(node_id)
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .and_then(|i| members.get(i))
+            .cloned()
+            .ok_or_else(|| {
+                ClusterError::Config(format!(
+                    "node id {node_id} is not a position in the {} members",
+                    members.len()
+                ))
+            })?;
+        // The member list says where this node's HTTP port is.
+        settings.http_port = me.http;
+        Some(me)
+    } else {
+        None
+    };
     std::fs::create_dir_all(&settings.data_dir).map_err(|source| ServerError::DataDir {
         path: settings.data_dir.clone(),
         source,
@@ -123,13 +149,47 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
     let store = tokio::task::spawn_blocking(move || Store::open_with_cache(&db_path, cache))
         .await
         .map_err(|e| ServerError::Internal(e.to_string()))??;
+    let me = MemberAddr {
+        host: member
+            .as_ref()
+            .map_or_else(|| settings.bind.to_string(), |m| m.host.clone()),
+        http: http_addr.port(),
+        raft: settings.cluster.raft_port.unwrap_or_else(|| {
+            member
+                .as_ref()
+                .map_or(http_addr.port().saturating_sub(1000), |m| m.raft)
+        }),
+    };
+    let raft_listener = if clustered {
+        let raft_addr = SocketAddr::new(settings.bind, me.raft);
+        Some(
+            TcpListener::bind(raft_addr)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: raft_addr,
+                    source,
+                })?,
+        )
+    } else {
+        None
+    };
     let hub = Arc::new(Hub::new());
-    let node = Node::start(1, http_addr.to_string(), store, hub.clone(), &settings.raft).await?;
+    let soft = Arc::new(SoftRegistry::new());
+    let cfg = NodeConfig {
+        id: node_id,
+        me: me.clone(),
+        members: if clustered { members } else { vec![me] },
+        secret: settings.cluster.secret.clone(),
+        join: settings.cluster.join,
+        raft: settings.raft.clone(),
+        soft: settings.cluster.soft.clone(),
+    };
+    let node = Node::start(cfg, store, hub.clone(), soft.clone()).await?;
 
     let app: AppRef = Arc::new(App {
         settings,
         node,
-        soft: SoftRegistry::new(),
+        soft,
         hub,
         conns: grpc::conn::Connections::new(),
         views: Default::default(),
@@ -139,7 +199,7 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
         grpc_addr,
     });
     let (stop, stop_rx) = watch::channel(false);
-    let tasks = vec![
+    let mut tasks = vec![
         tokio::spawn(health::sweeper::run(app.clone(), stop_rx.clone())),
         tokio::spawn(health::probe::run(app.clone(), stop_rx.clone())),
         tokio::spawn(health::purge_history(app.clone(), stop_rx.clone())),
@@ -152,6 +212,24 @@ pub async fn start(settings: Settings) -> Result<Running, ServerError> {
             tracing::error!(error = %e, "gRPC server failed");
         }
     });
+    if let Some(listener) = raft_listener {
+        let peer = nocas_cluster::peer_server::router(
+            app.node.clone(),
+            app.settings.cluster.secret.clone(),
+            app.settings.cluster.max_message_bytes,
+        );
+        let mut peer_stop = stop_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let served = axum::serve(listener, peer)
+                .with_graceful_shutdown(async move {
+                    let _ = peer_stop.changed().await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "Raft port failed");
+            }
+        }));
+    }
     let router = http::router(app.clone());
     let mut http_stop = stop_rx.clone();
     let http = tokio::spawn(async move {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-pub use nocas_cluster::RaftSettings;
+pub use nocas_cluster::{RaftSettings, SoftSettings};
 
 /// Why settings could not be loaded.
 #[derive(Debug, Error)]
@@ -60,6 +60,44 @@ pub struct Settings {
     pub storage: StorageSettings,
     /// gRPC connections and pushes.
     pub grpc: GrpcSettings,
+    /// Cluster membership and node-to-node traffic.
+    pub cluster: ClusterSettings,
+}
+
+/// Cluster membership and node-to-node traffic.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// This node's id: its 1-based position in `members`.
+    pub node_id: u64,
+    /// Members, `host:http` (Raft port = HTTP - 1000) or `host:http:raft`;
+    /// empty or one member means standalone.
+    pub members: Vec<String>,
+    /// This node's Raft port (overrides its member entry).
+    pub raft_port: Option<u16>,
+    /// Shared secret required on node-to-node calls.
+    pub secret: Option<String>,
+    /// Join a running cluster (wait for `nocas cluster add`) instead of
+    /// forming one with `members`.
+    pub join: bool,
+    /// Largest node-to-node message.
+    pub max_message_bytes: usize,
+    /// Soft-state replication timers.
+    pub soft: SoftSettings,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        Self {
+            node_id: 1,
+            members: Vec::new(),
+            raft_port: None,
+            secret: None,
+            join: false,
+            max_message_bytes: 64 * 1024 * 1024,
+            soft: SoftSettings::default(),
+        }
+    }
 }
 
 /// gRPC connections and pushes (Nacos defaults).
@@ -135,6 +173,7 @@ impl Default for Settings {
             raft: RaftSettings::default(),
             storage: StorageSettings::default(),
             grpc: GrpcSettings::default(),
+            cluster: ClusterSettings::default(),
         }
     }
 }

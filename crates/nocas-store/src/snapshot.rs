@@ -1,6 +1,7 @@
 //! Snapshots of the applied state: a dump of every state table, taken in one
 //! read transaction, that another node (or this one) can install.
 
+use md5::Digest;
 use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
@@ -84,6 +85,15 @@ impl Store {
             history,
             history_by_config,
         })
+    }
+
+    /// MD5 of the applied content (everything but the `applied` marker):
+    /// equal on nodes that applied the same log.
+    pub fn content_digest(&self) -> Result<String, StoreError> {
+        let mut dump = self.dump_state()?;
+        dump.sm_meta.retain(|(k, _)| k != crate::tables::APPLIED);
+        let bytes = dump.to_bytes()?;
+        Ok(hex::encode(md5::Md5::digest(&bytes)))
     }
 
     /// Replaces the applied state with a dump, durably.

@@ -30,6 +30,32 @@ pub enum Owner {
     Beat,
     /// A gRPC connection of this node, alive while it is connected.
     Connection(Arc<str>),
+    /// Another node of the cluster, which owns it and replicates it here.
+    Peer(u64),
+}
+
+impl Owner {
+    /// Owned by this node (not replicated from a peer).
+    pub fn is_local(&self) -> bool {
+        !matches!(self, Owner::Peer(_))
+    }
+}
+
+/// An order-independent hash of a set of instances, to compare what two
+/// nodes hold for the same owner and service.
+pub fn set_hash<'a>(instances: impl IntoIterator<Item = &'a Instance>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    instances.into_iter().fold(0u64, |acc, i| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        i.ip.hash(&mut h);
+        i.port.hash(&mut h);
+        i.cluster.hash(&mut h);
+        i.weight.to_bits().hash(&mut h);
+        i.healthy.hash(&mut h);
+        i.enabled.hash(&mut h);
+        i.metadata.hash(&mut h);
+        acc.wrapping_add(h.finish())
+    })
 }
 
 /// An ephemeral instance with its liveness bookkeeping.
@@ -46,7 +72,7 @@ pub struct SoftInstance {
 }
 
 /// What a beat found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BeatAck {
     /// Interval the client should beat at (ms).
     pub interval_ms: i64,
@@ -294,6 +320,50 @@ impl SoftRegistry {
             }
         }
         changed
+    }
+
+    /// Instances of a service owned by this node (not by peers).
+    pub fn local_instances(&self, key: &ServiceKey) -> Vec<Instance> {
+        self.services
+            .get(key)
+            .map(|s| {
+                s.instances
+                    .values()
+                    .filter(|si| si.owner.is_local())
+                    .map(|si| si.instance.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Per service, a hash of the instances this node owns (services where
+    /// it owns none are absent).
+    pub fn local_digest(&self) -> HashMap<ServiceKey, u64> {
+        let mut out = HashMap::new();
+        for e in self.services.iter() {
+            let mine: Vec<&Instance> = e
+                .instances
+                .values()
+                .filter(|si| si.owner.is_local())
+                .map(|si| &si.instance)
+                .collect();
+            if !mine.is_empty() {
+                out.insert(e.key().clone(), set_hash(mine));
+            }
+        }
+        out
+    }
+
+    /// Per service, a hash of what `peer` owns here.
+    pub fn peer_digest(&self, peer: u64) -> HashMap<ServiceKey, u64> {
+        let owner = Owner::Peer(peer);
+        let mut per: HashMap<ServiceKey, Vec<Instance>> = HashMap::new();
+        for (key, ikey) in self.owned_by(&owner) {
+            if let Some(si) = self.get(&key, &ikey) {
+                per.entry(key).or_default().push(si.instance);
+            }
+        }
+        per.into_iter().map(|(k, v)| (k, set_hash(&v))).collect()
     }
 
     /// What a (connection) owner holds.

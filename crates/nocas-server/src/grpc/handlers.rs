@@ -327,7 +327,7 @@ async fn batch(app: &App, conn: &Connection, r: BatchInstanceRequest) -> Result<
         .soft
         .replace_owned(&key, &conn.owner(), instances, now_ms())
     {
-        app.hub.service_changed(&key);
+        app.soft_changed(std::slice::from_ref(&key));
     }
     Ok(answer(
         "BatchInstanceResponse",

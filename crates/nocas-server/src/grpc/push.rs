@@ -32,7 +32,7 @@ pub fn close(app: &App, conn: &Connection, reason: &str) {
         app.hub.unlisten_config(k, conn.hub_id);
     }
     let changed = app.soft.remove_owner(&conn.owner());
-    app.hub.services_changed(&changed);
+    app.soft_changed(&changed);
     tracing::info!(conn_id = %conn.id, reason, instances_services = changed.len(), "connection closed");
 }
 

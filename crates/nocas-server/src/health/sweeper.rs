@@ -12,7 +12,7 @@ pub async fn run(app: AppRef, stop: tokio::sync::watch::Receiver<bool>) {
         let changed = app.soft.sweep(now_ms());
         if !changed.is_empty() {
             tracing::debug!(services = changed.len(), "beat timeline changed services");
-            app.hub.services_changed(&changed);
+            app.soft_changed(&changed);
         }
     }
 }

@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
+use nocas_cluster::{MemberAddr, MembershipOp, NodeStatus};
 use nocas_core::error::ValidationError;
 use nocas_core::names::NamespaceId;
 use nocas_proto::http::{MemberJson, RestResult, V2Result};
@@ -142,59 +143,65 @@ pub async fn v2_readiness(State(app): State<AppRef>) -> Response {
 
 // ----- cluster members --------------------------------------------------------
 
-fn members(app: &AppRef) -> Vec<MemberJson> {
-    let status = app.node.status();
-    status
-        .members
-        .iter()
-        .map(|(id, addr)| {
-            let (ip, port): (String, u16) = match addr.rsplit_once(':') {
-                Some((ip, port)) => (ip.to_string(), port.parse().unwrap_or(0)),
-                None => (addr.clone(), 0),
-            };
-            let mut extend = BTreeMap::new();
-            extend.insert("raftPort".to_string(), serde_json::json!(port.saturating_sub(1000).to_string()));
-            extend.insert("version".into(), serde_json::json!(env!("CARGO_PKG_VERSION")));
-            extend.insert("nodeId".into(), serde_json::json!(id));
-            extend.insert(
-                "raftMetaData".into(),
-                serde_json::json!({
-                    "leader": status.leader,
-                    "term": status.term,
-                    "state": if *id == status.id { status.state.clone() } else { "Follower".into() },
-                    "lastLogIndex": status.last_log_index,
-                    "lastApplied": status.last_applied,
-                }),
-            );
-            MemberJson {
-                address: format!("{ip}:{port}"),
-                ip,
-                port,
-                state: "UP".into(),
-                extend_info: extend,
-                fail_access_cnt: 0,
-                abilities: serde_json::json!({
-                    "remoteAbility": {"supportRemoteConnection": true, "grpcReportEnabled": true},
-                    "configAbility": {"supportRemoteMetrics": false},
-                    "namingAbility": {"supportJraft": true},
-                }),
-            }
-        })
-        .collect()
+fn member_json(id: u64, addr: &MemberAddr, status: Option<&NodeStatus>) -> MemberJson {
+    let mut extend = BTreeMap::new();
+    extend.insert(
+        "raftPort".to_string(),
+        serde_json::json!(addr.raft.to_string()),
+    );
+    extend.insert(
+        "version".into(),
+        serde_json::json!(env!("CARGO_PKG_VERSION")),
+    );
+    extend.insert("nodeId".into(), serde_json::json!(id));
+    if let Some(st) = status {
+        extend.insert(
+            "raftMetaData".into(),
+            serde_json::json!({
+                "leader": st.leader,
+                "term": st.term,
+                "state": st.state,
+                "lastLogIndex": st.last_log_index,
+                "lastApplied": st.last_applied,
+                "voter": st.voters.contains(&id),
+            }),
+        );
+    }
+    MemberJson {
+        ip: addr.host.clone(),
+        port: addr.http,
+        state: if status.is_some() { "UP" } else { "DOWN" }.into(),
+        extend_info: extend,
+        address: addr.http_addr(),
+        fail_access_cnt: 0,
+        abilities: serde_json::json!({
+            "remoteAbility": {"supportRemoteConnection": true, "grpcReportEnabled": true},
+            "configAbility": {"supportRemoteMetrics": false},
+            "namingAbility": {"supportJraft": true},
+        }),
+    }
 }
 
-fn self_member(app: &AppRef) -> Result<MemberJson, ApiError> {
-    let id = app.node.id();
-    let status = app.node.status();
-    let pos = status.members.iter().position(|(m, _)| *m == id);
-    pos.and_then(|i| members(app).into_iter().nth(i))
-        .ok_or_else(|| ApiError::Internal("this node is not a member".into()))
+/// Every member with the status it reports (unreachable ones are `DOWN`).
+async fn members(app: &AppRef) -> Vec<MemberJson> {
+    let node = &app.node;
+    let timeout = std::time::Duration::from_millis(500);
+    let lookups = node.members().into_iter().map(|(id, addr)| async move {
+        let status = if id == node.id() {
+            Some(node.status())
+        } else {
+            node.peer_status(&addr, timeout).await
+        };
+        member_json(id, &addr, status.as_ref())
+    });
+    futures::future::join_all(lookups).await
 }
 
 /// `GET /v1/core/cluster/nodes`.
 pub async fn v1_nodes(State(app): State<AppRef>, p: Params) -> Response {
     let keyword = p.get("keyword").unwrap_or("").to_string();
     let data: Vec<_> = members(&app)
+        .await
         .into_iter()
         .filter(|m| m.address.starts_with(&keyword))
         .collect();
@@ -207,11 +214,19 @@ pub async fn v1_nodes(State(app): State<AppRef>, p: Params) -> Response {
 }
 
 /// `GET /v2/core/cluster/node/self`.
-pub async fn v2_node_self(State(app): State<AppRef>) -> V2Reply<Response> {
-    Ok(Json(V2Result::ok(self_member(&app).map_err(V2)?)).into_response())
+pub async fn v2_node_self(State(app): State<AppRef>) -> Response {
+    let node = &app.node;
+    let status = node.status();
+    Json(V2Result::ok(member_json(
+        node.id(),
+        node.me(),
+        Some(&status),
+    )))
+    .into_response()
 }
 
-/// `GET /v2/core/cluster/node/list`.
+/// `GET /v2/core/cluster/node/list`: every member, its state, the leader,
+/// term and last applied index each reports.
 pub async fn v2_node_list(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
     let address = p.get("address").unwrap_or("").to_string();
     let state = match p.get("state") {
@@ -228,6 +243,7 @@ pub async fn v2_node_list(State(app): State<AppRef>, p: Params) -> V2Reply<Respo
         }
     };
     let data: Vec<_> = members(&app)
+        .await
         .into_iter()
         .filter(|m| m.address.starts_with(&address))
         .filter(|m| state.as_deref().is_none_or(|s| m.state == s))
@@ -239,6 +255,54 @@ pub async fn v2_node_list(State(app): State<AppRef>, p: Params) -> V2Reply<Respo
 pub async fn v2_node_health(State(app): State<AppRef>) -> Response {
     let state = if ready(&app) { "UP" } else { "DOWN" };
     Json(V2Result::ok(state)).into_response()
+}
+
+/// `POST /v2/core/cluster/node`: adds a member (`address` =
+/// `host:http[:raft]`, `nodeId` defaults to the next free id).
+pub async fn v2_node_add(State(app): State<AppRef>, p: Params) -> V2Reply<Json<V2Result<u64>>> {
+    let addr = p.required("address")?.to_string();
+    MemberAddr::parse(&addr).map_err(|e| V2(e.into()))?;
+    let id = match p.u64_opt("nodeId")? {
+        Some(id) => id,
+        None => {
+            app.node
+                .members()
+                .iter()
+                .map(|(id, _)| *id)
+                .max()
+                .unwrap_or(0)
+                + 1
+        }
+    };
+    app.node
+        .change_membership(MembershipOp::Add { id, addr })
+        .await
+        .map_err(|e| V2(e.into()))?;
+    Ok(Json(V2Result::ok(id)))
+}
+
+/// `DELETE /v2/core/cluster/node`: removes member `nodeId`.
+pub async fn v2_node_remove(State(app): State<AppRef>, p: Params) -> V2Reply<Json<V2Result<bool>>> {
+    let id = p
+        .u64_opt("nodeId")?
+        .ok_or(ValidationError::Missing { field: "nodeId" })?;
+    app.node
+        .change_membership(MembershipOp::Remove { id })
+        .await
+        .map_err(|e| V2(e.into()))?;
+    Ok(Json(V2Result::ok(true)))
+}
+
+/// `GET /v2/core/cluster/node/self/digest`: a digest of this node's applied
+/// state (equal on nodes that applied the same log) and its index.
+pub async fn v2_node_digest(State(app): State<AppRef>) -> V2Reply<Response> {
+    let (applied, digest) = app.node.state_digest().await.map_err(|e| V2(e.into()))?;
+    Ok(Json(V2Result::ok(serde_json::json!({
+        "nodeId": app.node.id(),
+        "lastApplied": applied,
+        "digest": digest,
+    })))
+    .into_response())
 }
 
 // ----- auth (disabled) ----------------------------------------------------------

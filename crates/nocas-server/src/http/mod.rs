@@ -139,6 +139,14 @@ pub fn router(app: AppRef) -> Router {
         .route("/v2/console/health/readiness", get(console::v2_readiness))
         .route("/v1/core/cluster/nodes", get(console::v1_nodes))
         .route("/v2/core/cluster/node/self", get(console::v2_node_self))
+        .route(
+            "/v2/core/cluster/node/self/digest",
+            get(console::v2_node_digest),
+        )
+        .route(
+            "/v2/core/cluster/node",
+            post(console::v2_node_add).delete(console::v2_node_remove),
+        )
         .route("/v2/core/cluster/node/list", get(console::v2_node_list))
         .route(
             "/v2/core/cluster/node/self/health",

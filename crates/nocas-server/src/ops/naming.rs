@@ -56,7 +56,7 @@ pub async fn register(
             return Err(mismatch(key, "persistent", "ephemeral"));
         }
         if app.soft.register(key, instance, owner, timings, now_ms()) {
-            app.hub.service_changed(key);
+            app.soft_changed(std::slice::from_ref(key));
         }
         Ok(())
     } else {
@@ -88,7 +88,7 @@ pub async fn deregister(
             .is_some_and(|m| m.contains_key(ikey))
     };
     if (ephemeral || !in_durable()) && app.soft.deregister(key, ikey) {
-        app.hub.service_changed(key);
+        app.soft_changed(std::slice::from_ref(key));
         return Ok(());
     }
     if in_durable() {
@@ -114,7 +114,7 @@ pub async fn patch(
     };
     if let Some(changed) = app.soft.update(key, ikey, &patch, timings) {
         if changed {
-            app.hub.service_changed(key);
+            app.soft_changed(std::slice::from_ref(key));
         }
         return Ok(());
     }
@@ -166,10 +166,20 @@ pub async fn beat(
     info: Option<BeatInfo>,
 ) -> Result<BeatJson, ApiError> {
     let light = app.settings.naming.light_beat_enabled;
-    if let Some(ack) = app.soft.beat(key, ikey, now_ms()) {
-        if ack.recovered {
-            app.hub.service_changed(key);
+    let owner = app.soft.get(key, ikey).map(|si| si.owner);
+    let ack = match owner {
+        // Another node owns it and runs its timeline: the beat goes there.
+        Some(Owner::Peer(node)) => app.node.forward_beat(node, key, ikey).await,
+        Some(_) => {
+            let ack = app.soft.beat(key, ikey, now_ms());
+            if ack.is_some_and(|a| a.recovered) {
+                app.soft_changed(std::slice::from_ref(key));
+            }
+            ack
         }
+        None => None,
+    };
+    if let Some(ack) = ack {
         return Ok(BeatJson {
             client_beat_interval: ack.interval_ms,
             code: BEAT_OK,

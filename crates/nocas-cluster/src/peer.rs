@@ -1,0 +1,159 @@
+//! The node-to-node protocol: our own typed messages, MessagePack over HTTP
+//! on the Raft port, optionally authenticated by a shared cluster secret.
+//!
+//! [`PeerClient`] sends; `peer_server` answers. Only these types cross the
+//! wire between nodes, each within the configured size limit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use nocas_core::names::ServiceKey;
+use nocas_core::naming::{Instance, InstanceKey};
+
+use crate::members::MemberAddr;
+use crate::types::NodeId;
+
+/// Header carrying the cluster secret.
+pub const SECRET_HEADER: &str = "x-nocas-cluster-secret";
+/// Content type of peer messages.
+pub const CONTENT_TYPE: &str = "application/msgpack";
+
+/// A membership change asked of the leader.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum MembershipOp {
+    /// Add a voter (it first catches up as a learner).
+    Add {
+        /// Its id.
+        id: NodeId,
+        /// `host:http[:raft]`.
+        addr: String,
+    },
+    /// Remove a member.
+    Remove {
+        /// Its id.
+        id: NodeId,
+    },
+}
+
+/// Everything a node owns in some services (replaces the receiver's copy).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SoftSync {
+    /// The owner.
+    pub from: NodeId,
+    /// Per service, the full set it owns there (empty: none any more).
+    pub sets: Vec<(ServiceKey, Vec<Instance>)>,
+}
+
+/// A hash of what a node owns, per service; also its liveness signal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SoftDigest {
+    /// The owner.
+    pub from: NodeId,
+    /// Per service it owns instances in, the hash of that set.
+    pub digest: Vec<(ServiceKey, u64)>,
+}
+
+/// A beat forwarded to the owner of the instance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SoftBeat {
+    /// Service.
+    pub key: ServiceKey,
+    /// Instance.
+    pub instance: InstanceKey,
+}
+
+/// Why a peer call failed.
+#[derive(Debug, Clone, Error)]
+pub enum PeerError {
+    /// The request never reached the peer (safe to retry elsewhere).
+    #[error("peer unreachable: {0}")]
+    Unreachable(String),
+    /// The peer may or may not have acted on it.
+    #[error("peer call failed: {0}")]
+    Failed(String),
+}
+
+/// Sends peer messages.
+#[derive(Clone)]
+pub struct PeerClient {
+    http: reqwest::Client,
+    secret: Option<Arc<str>>,
+}
+
+impl std::fmt::Debug for PeerClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerClient").finish_non_exhaustive()
+    }
+}
+
+/// Encodes a peer message.
+pub fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, String> {
+    rmp_serde::to_vec_named(v).map_err(|e| e.to_string())
+}
+
+/// Decodes a peer message.
+pub fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T, String> {
+    rmp_serde::from_slice(b).map_err(|e| e.to_string())
+}
+
+impl PeerClient {
+    /// A client sending `secret` (if any) with every call.
+    pub fn new(secret: Option<String>) -> Self {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .pool_idle_timeout(Duration::from_secs(30))
+            .tcp_nodelay(true)
+            .build()
+            .unwrap_or_default();
+        Self {
+            http,
+            secret: secret.map(Arc::from),
+        }
+    }
+
+    /// Posts `req` to `path` on `to`'s Raft port and decodes the answer.
+    pub async fn call<Q: Serialize, R: DeserializeOwned>(
+        &self,
+        to: &MemberAddr,
+        path: &str,
+        req: &Q,
+        timeout: Duration,
+    ) -> Result<R, PeerError> {
+        let body = encode(req).map_err(PeerError::Failed)?;
+        let mut r = self
+            .http
+            .post(format!("{}{path}", to.raft_url()))
+            .timeout(timeout)
+            .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
+            .body(body);
+        if let Some(s) = &self.secret {
+            r = r.header(SECRET_HEADER, &**s);
+        }
+        // A transport failure (refused, reset, closed pooled connection)
+        // is "unreachable": callers may try again, elsewhere. Only a timeout
+        // leaves the outcome unknown.
+        let resp = r.send().await.map_err(|e| {
+            if e.is_timeout() {
+                PeerError::Failed(e.to_string())
+            } else {
+                PeerError::Unreachable(e.to_string())
+            }
+        })?;
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| PeerError::Failed(e.to_string()))?;
+        if !status.is_success() {
+            return Err(PeerError::Failed(format!(
+                "{status}: {}",
+                String::from_utf8_lossy(&bytes)
+            )));
+        }
+        decode(&bytes).map_err(PeerError::Failed)
+    }
+}

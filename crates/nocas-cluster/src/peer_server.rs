@@ -1,0 +1,188 @@
+//! The Raft port: answers peers' Raft RPCs, forwarded writes, membership
+//! changes, status queries and soft-state replication. Every call must
+//! carry the cluster secret when one is set, and bodies are bounded.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use nocas_core::command::Command;
+
+use crate::network::{APPEND, SNAPSHOT, VOTE};
+use crate::node::{MEMBERS, Node, STATUS, WRITE};
+use crate::peer::{
+    CONTENT_TYPE, MembershipOp, SECRET_HEADER, SoftBeat, SoftDigest, SoftSync, decode, encode,
+};
+use crate::soft_sync::{BEAT, DIGEST, SYNC};
+
+#[derive(Clone)]
+struct Peer {
+    node: Node,
+    secret: Option<Arc<str>>,
+}
+
+fn reply<T: Serialize>(v: &T) -> Response {
+    match encode(v) {
+        Ok(b) => ([(axum::http::header::CONTENT_TYPE, CONTENT_TYPE)], b).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+    }
+}
+
+fn body<T: DeserializeOwned>(b: &Bytes) -> Result<T, Response> {
+    decode(b)
+        .map_err(|e| (StatusCode::BAD_REQUEST, format!("bad peer message: {e}")).into_response())
+}
+
+/// Constant-time comparison of the presented secret.
+fn secret_ok(headers: &HeaderMap, secret: &str) -> bool {
+    let Some(given) = headers.get(SECRET_HEADER).map(|v| v.as_bytes()) else {
+        return false;
+    };
+    let want = secret.as_bytes();
+    let mut diff = given.len() ^ want.len();
+    for (i, b) in want.iter().enumerate() {
+        diff |= usize::from(given.get(i).copied().unwrap_or(0) ^ b);
+    }
+    diff == 0
+}
+
+async fn authenticate(State(p): State<Peer>, req: Request, next: Next) -> Response {
+    if let Some(s) = &p.secret
+        && !secret_ok(req.headers(), s)
+    {
+        return (StatusCode::UNAUTHORIZED, "cluster secret required").into_response();
+    }
+    next.run(req).await
+}
+
+async fn append(State(p): State<Peer>, b: Bytes) -> Response {
+    let req = match body(&b) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    reply(&p.node.raft().append_entries(req).await)
+}
+
+async fn vote(State(p): State<Peer>, b: Bytes) -> Response {
+    let req = match body(&b) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    reply(&p.node.raft().vote(req).await)
+}
+
+async fn snapshot(State(p): State<Peer>, b: Bytes) -> Response {
+    let req = match body(&b) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    reply(&p.node.raft().install_snapshot(req).await)
+}
+
+async fn write(State(p): State<Peer>, b: Bytes) -> Response {
+    let cmd: Command = match body(&b) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    reply(&p.node.write_local(cmd).await)
+}
+
+async fn members(State(p): State<Peer>, b: Bytes) -> Response {
+    let op: MembershipOp = match body(&b) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    reply(&p.node.change_membership_here(op).await)
+}
+
+async fn status(State(p): State<Peer>) -> Response {
+    reply(&p.node.status())
+}
+
+async fn sync(State(p): State<Peer>, b: Bytes) -> Response {
+    let msg: SoftSync = match body(&b) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    if let Some(r) = p.node.replicator() {
+        r.on_sync(msg, now_ms());
+    }
+    reply(&())
+}
+
+async fn digest(State(p): State<Peer>, b: Bytes) -> Response {
+    let msg: SoftDigest = match body(&b) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    let need = match p.node.replicator() {
+        Some(r) => r.on_digest(msg, now_ms()),
+        None => Vec::new(),
+    };
+    reply(&need)
+}
+
+async fn beat(State(p): State<Peer>, b: Bytes) -> Response {
+    let msg: SoftBeat = match body(&b) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    let ack = p
+        .node
+        .replicator()
+        .and_then(|r| r.on_beat(&msg.key, &msg.instance, now_ms()));
+    reply(&ack)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The router of the Raft port.
+pub fn router(node: Node, secret: Option<String>, max_body_bytes: usize) -> Router {
+    let p = Peer {
+        node,
+        secret: secret.map(Arc::from),
+    };
+    Router::new()
+        .route(APPEND, post(append))
+        .route(VOTE, post(vote))
+        .route(SNAPSHOT, post(snapshot))
+        .route(WRITE, post(write))
+        .route(MEMBERS, post(members))
+        .route(STATUS, post(status))
+        .route(SYNC, post(sync))
+        .route(DIGEST, post(digest))
+        .route(BEAT, post(beat))
+        .layer(middleware::from_fn_with_state(p.clone(), authenticate))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_compare_exactly() {
+        let mut h = HeaderMap::new();
+        assert!(!secret_ok(&h, "s3cret"));
+        h.insert(SECRET_HEADER, "s3cret".parse().unwrap());
+        assert!(secret_ok(&h, "s3cret"));
+        assert!(!secret_ok(&h, "s3cre"));
+        assert!(!secret_ok(&h, "s3cretX"));
+        h.insert(SECRET_HEADER, "S3cret".parse().unwrap());
+        assert!(!secret_ok(&h, "s3cret"));
+    }
+}
