@@ -326,6 +326,12 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
+    /// Starts `bin server` on HTTP `port` with `args`; `None` if it did not
+    /// come up (a port was taken).
+    pub fn spawn_on(bin: &Path, data_dir: &Path, port: u16, args: &[&str]) -> Option<Self> {
+        Self::try_spawn(bin, data_dir, port, args)
+    }
+
     /// Starts `bin server` on free ports with `args` (and `--data-dir`).
     pub fn spawn(bin: &Path, data_dir: &Path, args: &[&str]) -> Self {
         for _ in 0..5 {
@@ -446,4 +452,189 @@ pub fn parse_listening(line: &str) -> Option<(SocketAddr, SocketAddr)> {
         }
     }
     Some((http?, grpc?))
+}
+
+/// A free port on 127.0.0.1 (nothing listens on it right now).
+pub fn free_port() -> u16 {
+    TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Settings for cluster tests: fast elections and soft-state timers.
+pub const FAST_CLUSTER_TOML: &str = "\
+[raft]
+heartbeat_ms = 50
+election_min_ms = 300
+election_max_ms = 600
+write_timeout_ms = 3000
+rpc_timeout_ms = 1000
+[naming]
+beat_check_interval_ms = 50
+[cluster.soft]
+digest_interval_ms = 100
+grace_ms = 1000
+";
+
+/// A cluster of `nocas` processes on loopback.
+pub struct ClusterProcesses {
+    bin: PathBuf,
+    /// Root of the nodes' data directories.
+    pub dir: tempfile::TempDir,
+    /// `--members` value.
+    pub members: String,
+    ports: Vec<(u16, u16)>,
+    extra: Vec<String>,
+    /// The nodes (None while stopped); node N is `nodes[N - 1]`.
+    pub nodes: Vec<Option<ServerProcess>>,
+}
+
+impl ClusterProcesses {
+    /// Starts `n` nodes with `toml` settings and extra `args`.
+    pub fn spawn(bin: &Path, n: usize, toml: &str, args: &[&str]) -> Self {
+        let mut dir = tempfile::tempdir().expect("temp dir");
+        let cfg = dir.path().join("cluster.toml");
+        std::fs::write(&cfg, toml).expect("write settings");
+        for attempt in 0..5 {
+            let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port_pair(), free_port())).collect();
+            let members = ports
+                .iter()
+                .map(|(h, r)| format!("127.0.0.1:{h}:{r}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            let mut extra = vec!["--config".to_string(), cfg.display().to_string()];
+            extra.extend(args.iter().map(|s| s.to_string()));
+            let mut c = Self {
+                bin: bin.to_path_buf(),
+                dir,
+                members,
+                ports,
+                extra,
+                nodes: Vec::new(),
+            };
+            let mut ok = true;
+            for i in 1..=n {
+                match c.start_node(i) {
+                    Some(p) => c.nodes.push(Some(p)),
+                    None => {
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+            if ok {
+                return c;
+            }
+            assert!(attempt < 4, "cluster did not start");
+            c.nodes.clear();
+            dir = c.dir;
+        }
+        unreachable!()
+    }
+
+    fn start_node(&self, i: usize) -> Option<ServerProcess> {
+        let data = self.dir.path().join(format!("node{i}"));
+        let id = i.to_string();
+        let mut args: Vec<&str> = vec!["--members", &self.members, "--node-id", &id];
+        args.extend(self.extra.iter().map(String::as_str));
+        ServerProcess::spawn_on(&self.bin, &data, self.ports[i - 1].0, &args)
+    }
+
+    /// HTTP base URL of node `i` (1-based).
+    pub fn base(&self, i: usize) -> String {
+        format!("http://127.0.0.1:{}", self.ports[i - 1].0)
+    }
+
+    /// Member entry (`host:http:raft`) of node `i`.
+    pub fn member(&self, i: usize) -> String {
+        format!("127.0.0.1:{}:{}", self.ports[i - 1].0, self.ports[i - 1].1)
+    }
+
+    /// Kills node `i` with SIGKILL.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut p) = self.nodes[i - 1].take() {
+            p.kill9();
+        }
+    }
+
+    /// Starts node `i` again on its ports and data.
+    pub fn restart(&mut self, i: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(p) = self.start_node(i) {
+                self.nodes[i - 1] = Some(p);
+                return;
+            }
+            assert!(Instant::now() < deadline, "node {i} did not restart");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Indexes (1-based) of running nodes.
+    pub fn alive(&self) -> Vec<usize> {
+        (1..=self.nodes.len())
+            .filter(|i| self.nodes[i - 1].is_some())
+            .collect()
+    }
+
+    /// The leader as seen by a running node, if any.
+    pub async fn leader(&self, http: &Http) -> Option<usize> {
+        for i in self.alive() {
+            let url = format!("{}/nacos/v2/core/cluster/node/self", self.base(i));
+            if let Ok(r) = http.try_call("GET", &url, &[], None, &[]).await {
+                if let Some(l) = r.json()["data"]["extendInfo"]["raftMetaData"]["leader"].as_u64() {
+                    if self.nodes.get(l as usize - 1).is_some_and(Option::is_some) {
+                        return Some(l as usize);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Waits until a running node leads.
+    pub async fn wait_leader(&self, http: &Http, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(l) = self.leader(http).await {
+                return l;
+            }
+            assert!(Instant::now() < deadline, "no leader within {timeout:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// (last applied, digest) of node `i`.
+    pub async fn digest(&self, http: &Http, i: usize) -> Option<(u64, String)> {
+        let url = format!("{}/nacos/v2/core/cluster/node/self/digest", self.base(i));
+        let r = http.try_call("GET", &url, &[], None, &[]).await.ok()?;
+        let v = r.json();
+        Some((
+            v["data"]["lastApplied"].as_u64()?,
+            v["data"]["digest"].as_str()?.to_string(),
+        ))
+    }
+
+    /// Waits until every running node applied the same log and holds the
+    /// same state; returns the digest.
+    pub async fn wait_converged(&self, http: &Http, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut seen = Vec::new();
+            for i in self.alive() {
+                seen.push(self.digest(http, i).await);
+            }
+            if let Some(Some(first)) = seen.first() {
+                if seen.iter().all(|d| d.as_ref() == Some(first)) {
+                    return first.1.clone();
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nodes did not converge: {seen:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }

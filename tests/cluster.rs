@@ -1,0 +1,581 @@
+//! Three-node clusters of real processes on loopback: forwarding and
+//! replication, soft state across nodes, leader loss mid-stream, quorum loss
+//! and healing, catch-up by snapshot, SDK failover, membership changes.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use nocas_testkit::{ClusterProcesses, FAST_CLUSTER_TOML, Http, wait_until};
+use tokio::sync::Mutex;
+
+const BIN: &str = env!("CARGO_BIN_EXE_nocas");
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A cluster with fast timers; `raft_extra` goes into the `[raft]` table.
+fn cluster(n: usize, raft_extra: &str) -> ClusterProcesses {
+    let toml = FAST_CLUSTER_TOML.replace("[raft]\n", &format!("[raft]\n{raft_extra}"));
+    ClusterProcesses::spawn(Path::new(BIN), n, &toml, &[])
+}
+
+async fn ports(h: &Http, base: &str, svc: &str) -> BTreeSet<u64> {
+    match h
+        .try_call(
+            "GET",
+            &format!("{base}/nacos/v1/ns/instance/list"),
+            &[("serviceName", svc)],
+            None,
+            &[],
+        )
+        .await
+    {
+        Ok(r) if r.status == 200 => r.json()["hosts"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x["port"].as_u64()).collect())
+            .unwrap_or_default(),
+        _ => BTreeSet::new(),
+    }
+}
+
+async fn publish(h: &Http, base: &str, data_id: &str, content: &str) -> Option<u16> {
+    h.try_call(
+        "POST",
+        &format!("{base}/nacos/v1/cs/configs"),
+        &[],
+        Some(&[("dataId", data_id), ("group", "G"), ("content", content)]),
+        &[],
+    )
+    .await
+    .ok()
+    .map(|r| r.status)
+}
+
+async fn get(h: &Http, base: &str, data_id: &str) -> Option<String> {
+    let r = h
+        .try_call(
+            "GET",
+            &format!("{base}/nacos/v1/cs/configs"),
+            &[("dataId", data_id), ("group", "G")],
+            None,
+            &[],
+        )
+        .await
+        .ok()?;
+    (r.status == 200).then_some(r.body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_anywhere_reads_everywhere_and_soft_state_spreads() {
+    let c = cluster(3, "");
+    let h = Http::new();
+    let leader = c.wait_leader(&h, WAIT).await;
+    let follower = (1..=3).find(|i| *i != leader).unwrap();
+    // A write at a follower is forwarded to the leader.
+    assert_eq!(publish(&h, &c.base(follower), "fwd", "v1").await, Some(200));
+    for i in 1..=3 {
+        let base = c.base(i);
+        wait_until(WAIT, "config on every node", || {
+            let (h, base) = (h.clone(), base.clone());
+            async move { get(&h, &base, "fwd").await.as_deref() == Some("v1") }
+        })
+        .await;
+    }
+    // A persistent instance (through the log) and an ephemeral one (soft
+    // state owned by the node that took it) are seen on every node.
+    let r = h
+        .post(
+            &format!("{}/nacos/v1/ns/instance", c.base(1)),
+            &[
+                ("serviceName", "p"),
+                ("ip", "10.0.0.1"),
+                ("port", "1"),
+                ("ephemeral", "false"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = h
+        .post(
+            &format!("{}/nacos/v1/ns/instance", c.base(2)),
+            &[("serviceName", "e"), ("ip", "10.0.0.2"), ("port", "2")],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    for i in 1..=3 {
+        let base = c.base(i);
+        wait_until(WAIT, "instances on every node", || {
+            let (h, base) = (h.clone(), base.clone());
+            async move {
+                ports(&h, &base, "p").await == [1].into()
+                    && ports(&h, &base, "e").await == [2].into()
+            }
+        })
+        .await;
+    }
+    // Beats reach the owner from any node; a deregistration spreads.
+    let b = h
+        .put(
+            &format!("{}/nacos/v1/ns/instance/beat", c.base(3)),
+            &[("serviceName", "e"), ("ip", "10.0.0.2"), ("port", "2")],
+        )
+        .await;
+    assert_eq!(
+        b.json()["code"],
+        10200,
+        "beat forwarded to the owner: {}",
+        b.body
+    );
+    h.delete(
+        &format!("{}/nacos/v1/ns/instance", c.base(2)),
+        &[("serviceName", "e"), ("ip", "10.0.0.2"), ("port", "2")],
+    )
+    .await;
+    let base3 = c.base(3);
+    wait_until(WAIT, "deregistration seen by node 3", || {
+        let (h, base) = (h.clone(), base3.clone());
+        async move { ports(&h, &base, "e").await.is_empty() }
+    })
+    .await;
+    c.wait_converged(&h, WAIT).await;
+    // The member list shows everyone up and agreeing on the leader.
+    let list = h
+        .get(
+            &format!("{}/nacos/v2/core/cluster/node/list", c.base(1)),
+            &[],
+        )
+        .await
+        .json();
+    let members = list["data"].as_array().unwrap();
+    assert_eq!(members.len(), 3);
+    assert!(members.iter().all(|m| m["state"] == "UP"), "{list}");
+    assert!(
+        members
+            .iter()
+            .all(|m| m["extendInfo"]["raftMetaData"]["leader"] == leader as u64),
+        "{list}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_killed_mid_stream_loses_no_acknowledged_write() {
+    let mut c = cluster(3, "");
+    let h = Http::new();
+    let leader = c.wait_leader(&h, WAIT).await;
+    // An ephemeral instance owned by the leader (no beats needed: long timeouts).
+    let r = h
+        .post(
+            &format!("{}/nacos/v1/ns/instance", c.base(leader)),
+            &[("serviceName", "owned"), ("ip", "10.9.9.9"), ("port", "9")],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    for i in 1..=3 {
+        let base = c.base(i);
+        wait_until(WAIT, "owned instance replicated", || {
+            let (h, base) = (h.clone(), base.clone());
+            async move { ports(&h, &base, "owned").await == [9].into() }
+        })
+        .await;
+    }
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 1..=3usize {
+        let (base, acked, stop, h) = (c.base(w), acked.clone(), stop.clone(), h.clone());
+        writers.push(tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let id = format!("k{w}-{n}");
+                if publish(&h, &base, &id, &format!("v-{id}")).await == Some(200) {
+                    acked.lock().await.push(id);
+                } else {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }));
+    }
+    wait_until(WAIT, "writes flowing", || async {
+        acked.lock().await.len() >= 50
+    })
+    .await;
+    let killed_at = Instant::now();
+    c.kill(leader);
+    let before = acked.lock().await.len();
+    wait_until(
+        WAIT,
+        "writes succeed again after the leader died",
+        || async { acked.lock().await.len() > before + 20 },
+    )
+    .await;
+    let failover = killed_at.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        let _ = w.await;
+    }
+    let new_leader = c.wait_leader(&h, WAIT).await;
+    assert_ne!(new_leader, leader);
+    c.wait_converged(&h, WAIT).await;
+    let acked = acked.lock().await.clone();
+    for i in c.alive() {
+        for id in &acked {
+            assert_eq!(
+                get(&h, &c.base(i), id).await,
+                Some(format!("v-{id}")),
+                "node {i} lacks acked {id}"
+            );
+        }
+    }
+    eprintln!(
+        "writes resumed {failover:?} after the leader was killed; {} acked",
+        acked.len()
+    );
+    // The dead node's ephemeral instance leaves the survivors' views after
+    // the grace period, and returns when its client registers elsewhere.
+    for i in c.alive() {
+        let base = c.base(i);
+        wait_until(WAIT, "dead owner's instance dropped", || {
+            let (h, base) = (h.clone(), base.clone());
+            async move { ports(&h, &base, "owned").await.is_empty() }
+        })
+        .await;
+    }
+    let survivor = c.alive()[0];
+    h.post(
+        &format!("{}/nacos/v1/ns/instance", c.base(survivor)),
+        &[("serviceName", "owned"), ("ip", "10.9.9.9"), ("port", "9")],
+    )
+    .await;
+    for i in c.alive() {
+        let base = c.base(i);
+        wait_until(WAIT, "re-registered instance everywhere", || {
+            let (h, base) = (h.clone(), base.clone());
+            async move { ports(&h, &base, "owned").await == [9].into() }
+        })
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_quorum_fails_writes_fast_and_the_cluster_heals() {
+    let mut c = cluster(3, "");
+    let h = Http::new();
+    c.wait_leader(&h, WAIT).await;
+    assert_eq!(publish(&h, &c.base(1), "before", "x").await, Some(200));
+    c.wait_converged(&h, WAIT).await;
+    c.kill(2);
+    c.kill(3);
+    let t0 = Instant::now();
+    let r = h
+        .call(
+            "POST",
+            &format!("{}/nacos/v1/cs/configs", c.base(1)),
+            &[],
+            Some(&[("dataId", "during"), ("group", "G"), ("content", "y")]),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.body.contains("no leader"), "{}", r.body);
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "failed within 5 s, took {:?}",
+        t0.elapsed()
+    );
+    // v2 says it in its own shape.
+    let r = h
+        .call(
+            "POST",
+            &format!("{}/nacos/v2/cs/config", c.base(1)),
+            &[],
+            Some(&[("dataId", "during"), ("group", "G"), ("content", "y")]),
+            &[],
+        )
+        .await;
+    assert_eq!((r.status, r.json()["code"].as_u64()), (503, Some(30000)));
+    // Reads still work.
+    assert_eq!(get(&h, &c.base(1), "before").await.as_deref(), Some("x"));
+    c.restart(2);
+    c.restart(3);
+    c.wait_leader(&h, WAIT).await;
+    let base = c.base(1);
+    wait_until(WAIT, "writes work again", || {
+        let (h, base) = (h.clone(), base.clone());
+        async move { publish(&h, &base, "after", "z").await == Some(200) }
+    })
+    .await;
+    c.wait_converged(&h, WAIT).await;
+    for i in 1..=3 {
+        assert_eq!(get(&h, &c.base(i), "after").await.as_deref(), Some("z"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_node_catches_up_by_snapshot() {
+    let mut c = cluster(3, "snapshot_after_logs = 50\nkeep_logs = 5\n");
+    let h = Http::new();
+    c.wait_leader(&h, WAIT).await;
+    c.kill(3);
+    let leader = c.wait_leader(&h, WAIT).await;
+    for n in 0..300 {
+        assert_eq!(
+            publish(&h, &c.base(leader), &format!("lag{n}"), "v").await,
+            Some(200)
+        );
+    }
+    let t0 = Instant::now();
+    c.restart(3);
+    let digest = c.wait_converged(&h, Duration::from_secs(60)).await;
+    eprintln!(
+        "node 3 caught up 300+ entries in {:?} (digest {digest})",
+        t0.elapsed()
+    );
+    assert_eq!(get(&h, &c.base(3), "lag299").await.as_deref(), Some("v"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_can_be_added_and_removed_at_run_time() {
+    let c = cluster(3, "");
+    let h = Http::new();
+    c.wait_leader(&h, WAIT).await;
+    assert_eq!(publish(&h, &c.base(1), "seed", "s").await, Some(200));
+    // A fourth node joins: it starts in join mode, then is added.
+    let (http4, raft4) = (nocas_testkit::free_port_pair(), nocas_testkit::free_port());
+    let member4 = format!("127.0.0.1:{http4}:{raft4}");
+    let members = format!("{},{member4}", c.members);
+    let cfg = c.dir.path().join("cluster.toml");
+    let data4 = c.dir.path().join("node4");
+    let n4 = nocas_testkit::ServerProcess::spawn_on(
+        Path::new(BIN),
+        &data4,
+        http4,
+        &[
+            "--members",
+            &members,
+            "--node-id",
+            "4",
+            "--join",
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+    )
+    .expect("node 4 started");
+    let out = std::process::Command::new(BIN)
+        .args([
+            "cluster",
+            "--server",
+            &c.base(2)["http://".len()..],
+            "add",
+            "--member",
+            &member4,
+            "--node-id",
+            "4",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let base4 = format!("http://127.0.0.1:{http4}");
+    wait_until(WAIT, "node 4 caught up", || {
+        let (h, base) = (h.clone(), base4.clone());
+        async move { get(&h, &base, "seed").await.as_deref() == Some("s") }
+    })
+    .await;
+    let out = std::process::Command::new(BIN)
+        .args(["cluster", "--server", &c.base(1)["http://".len()..], "list"])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        listing.lines().filter(|l| l.contains("UP")).count(),
+        4,
+        "{listing}"
+    );
+    // Remove it again.
+    let out = std::process::Command::new(BIN)
+        .args([
+            "cluster",
+            "--server",
+            &c.base(1)["http://".len()..],
+            "remove",
+            "--node-id",
+            "4",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list = h
+        .get(
+            &format!("{}/nacos/v2/core/cluster/node/list", c.base(1)),
+            &[],
+        )
+        .await
+        .json();
+    assert_eq!(list["data"].as_array().unwrap().len(), 3, "{list}");
+    drop(n4);
+    assert_eq!(
+        publish(&h, &c.base(3), "after-remove", "ok").await,
+        Some(200)
+    );
+}
+
+struct Views(tokio::sync::mpsc::UnboundedSender<BTreeSet<i32>>);
+
+impl nacos_sdk::api::naming::NamingEventListener for Views {
+    fn event(&self, e: Arc<nacos_sdk::api::naming::NamingChangeEvent>) {
+        let _ = self
+            .0
+            .send(e.instances.iter().flatten().map(|i| i.port).collect());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_clients_of_a_killed_node_move_and_redo() {
+    use nacos_sdk::api::naming::{NamingServiceBuilder, ServiceInstance};
+    use nacos_sdk::api::props::ClientProps;
+    let mut c = cluster(3, "");
+    let h = Http::new();
+    c.wait_leader(&h, WAIT).await;
+    let servers = (1..=3)
+        .map(|i| c.base(i)["http://".len()..].to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let cache = tempfile::tempdir().unwrap();
+    let naming = NamingServiceBuilder::new(
+        ClientProps::new()
+            .server_addr(servers)
+            .cache_dir(cache.path()),
+    )
+    .build()
+    .await
+    .unwrap();
+    let inst = ServiceInstance {
+        ip: "10.3.3.3".into(),
+        port: 3001,
+        ..Default::default()
+    };
+    naming
+        .register_instance("sdk".into(), None, inst)
+        .await
+        .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    naming
+        .subscribe("sdk".into(), None, vec![], Arc::new(Views(tx)))
+        .await
+        .unwrap();
+    // Which node holds the client's connection?
+    let mut holder = None;
+    for i in 1..=3 {
+        let l = h
+            .get(&format!("{}/nacos/v2/ns/client/list", c.base(i)), &[])
+            .await
+            .json();
+        if !l["data"].as_array().unwrap().is_empty() {
+            holder = Some(i);
+        }
+    }
+    let holder = holder.expect("a node holds the connection");
+    for i in 1..=3 {
+        let base = c.base(i);
+        wait_until(WAIT, "instance seen everywhere", || {
+            let (h, base) = (h.clone(), base.clone());
+            async move { ports(&h, &base, "DEFAULT_GROUP@@sdk").await == [3001].into() }
+        })
+        .await;
+    }
+    c.kill(holder);
+    // The client reconnects to a survivor and registers again there (redo).
+    let survivors = c.alive();
+    let redone = async {
+        loop {
+            for &i in &survivors {
+                let ids = h
+                    .get(&format!("{}/nacos/v2/ns/client/list", c.base(i)), &[])
+                    .await
+                    .json();
+                for id in ids["data"].as_array().cloned().unwrap_or_default() {
+                    let id = id.as_str().unwrap_or_default().to_string();
+                    let p = h
+                        .get(
+                            &format!("{}/nacos/v2/ns/client/publish/list", c.base(i)),
+                            &[("clientId", &id)],
+                        )
+                        .await
+                        .json();
+                    if p["data"].to_string().contains("\"port\":3001") {
+                        return i;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let new_holder = tokio::time::timeout(Duration::from_secs(40), redone)
+        .await
+        .expect("re-registered on a survivor");
+    assert_ne!(new_holder, holder);
+    for &i in &survivors {
+        let base = c.base(i);
+        wait_until(WAIT, "instance seen on every survivor", || {
+            let (h, base) = (h.clone(), base.clone());
+            async move { ports(&h, &base, "DEFAULT_GROUP@@sdk").await == [3001].into() }
+        })
+        .await;
+    }
+    // Its subscription moved too: a change made on any survivor is pushed.
+    let app_subscribed = async {
+        loop {
+            let mut total = 0;
+            for &i in &survivors {
+                let m = h
+                    .get(
+                        &format!("{}/nacos/v1/ns/operator/metrics", c.base(i)),
+                        &[("onlyStatus", "false")],
+                    )
+                    .await
+                    .json();
+                total += m["subscribeCount"].as_u64().unwrap_or(0);
+            }
+            if total > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(40), app_subscribed)
+        .await
+        .expect("subscription redone");
+    for &i in &survivors {
+        h.post(
+            &format!("{}/nacos/v1/ns/instance", c.base(i)),
+            &[
+                ("serviceName", "sdk"),
+                ("ip", "10.3.3.4"),
+                ("port", &format!("{}", 3100 + i)),
+            ],
+        )
+        .await;
+    }
+    let want: BTreeSet<i32> = std::iter::once(3001)
+        .chain(survivors.iter().map(|i| 3100 + *i as i32))
+        .collect();
+    let got = tokio::time::timeout(WAIT, async {
+        while let Some(v) = rx.recv().await {
+            if v == want {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(got, Ok(true), "pushed view with every instance");
+}
