@@ -57,6 +57,18 @@ enum Scenario {
         #[arg(long, default_value_t = 10_000)]
         round_timeout_ms: u64,
     },
+    /// Publish configs as fast as the server acknowledges them.
+    Publish {
+        /// Concurrent publishers (one connection each).
+        #[arg(long, default_value_t = 64)]
+        workers: usize,
+        /// Publishes in all.
+        #[arg(long, default_value_t = 20_000)]
+        count: usize,
+        /// Content size in bytes.
+        #[arg(long, default_value_t = 256)]
+        size: usize,
+    },
     /// Open connections and read the server's RSS before and after.
     Connections {
         /// Connections to open.
@@ -199,6 +211,65 @@ async fn push_scenario(
 }
 
 #[derive(Serialize)]
+struct PublishResult {
+    workers: usize,
+    count: usize,
+    failed: usize,
+    seconds: f64,
+    per_second: f64,
+    latency: Summary,
+}
+
+async fn publish_scenario(
+    grpc: SocketAddr,
+    workers: usize,
+    count: usize,
+    size: usize,
+) -> anyhow::Result<PublishResult> {
+    let conns = open_many(grpc, workers, 64, None).await?;
+    let content = "x".repeat(size);
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let tasks = conns.into_iter().map(|mut conn| {
+        let next = next.clone();
+        let content = content.clone();
+        tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut failed = 0usize;
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= count {
+                    break;
+                }
+                let body = json!({"dataId": format!("bench-{i}"), "group": "BENCH", "tenant": "", "content": content, "headers": {}});
+                let t0 = Instant::now();
+                match conn.call("ConfigPublishRequest", body).await {
+                    Ok((_, b)) if b["resultCode"] == 200 => lat.push(t0.elapsed()),
+                    _ => failed += 1,
+                }
+            }
+            (lat, failed)
+        })
+    });
+    let mut lat = Vec::with_capacity(count);
+    let mut failed = 0;
+    for r in futures::future::join_all(tasks).await {
+        let (l, f) = r?;
+        lat.extend(l);
+        failed += f;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(PublishResult {
+        workers,
+        count,
+        failed,
+        seconds,
+        per_second: lat.len() as f64 / seconds,
+        latency: summarize(&mut lat),
+    })
+}
+
+#[derive(Serialize)]
 struct ConnResult {
     connections: usize,
     rss_before_kib: u64,
@@ -262,6 +333,26 @@ async fn main() -> anyhow::Result<()> {
                 results.push(r);
             }
             json!({"scenario": "push", "results": results})
+        }
+        Scenario::Publish {
+            workers,
+            count,
+            size,
+        } => {
+            let r = publish_scenario(grpc, workers, count, size).await?;
+            println!("| workers | publishes | failed | seconds | per second | p50 ms | p99 ms |");
+            println!("|---|---|---|---|---|---|---|");
+            println!(
+                "| {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.2} |",
+                r.workers,
+                r.latency.count,
+                r.failed,
+                r.seconds,
+                r.per_second,
+                r.latency.p50_ms,
+                r.latency.p99_ms
+            );
+            json!({"scenario": "publish", "result": r})
         }
         Scenario::Connections { count, pid } => {
             let r = connections_scenario(grpc, count, pid).await?;

@@ -61,9 +61,9 @@ pub struct RaftSettings {
 impl Default for RaftSettings {
     fn default() -> Self {
         Self {
-            heartbeat_ms: 500,
-            election_min_ms: 1500,
-            election_max_ms: 3000,
+            heartbeat_ms: 250,
+            election_min_ms: 800,
+            election_max_ms: 1600,
             snapshot_after_logs: 10_000,
             keep_logs: 1_000,
             max_batch: 4096,
