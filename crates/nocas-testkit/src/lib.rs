@@ -582,12 +582,11 @@ impl ClusterProcesses {
     pub async fn leader(&self, http: &Http) -> Option<usize> {
         for i in self.alive() {
             let url = format!("{}/nacos/v2/core/cluster/node/self", self.base(i));
-            if let Ok(r) = http.try_call("GET", &url, &[], None, &[]).await {
-                if let Some(l) = r.json()["data"]["extendInfo"]["raftMetaData"]["leader"].as_u64() {
-                    if self.nodes.get(l as usize - 1).is_some_and(Option::is_some) {
-                        return Some(l as usize);
-                    }
-                }
+            if let Ok(r) = http.try_call("GET", &url, &[], None, &[]).await
+                && let Some(l) = r.json()["data"]["extendInfo"]["raftMetaData"]["leader"].as_u64()
+                && self.nodes.get(l as usize - 1).is_some_and(Option::is_some)
+            {
+                return Some(l as usize);
             }
         }
         None
@@ -625,10 +624,10 @@ impl ClusterProcesses {
             for i in self.alive() {
                 seen.push(self.digest(http, i).await);
             }
-            if let Some(Some(first)) = seen.first() {
-                if seen.iter().all(|d| d.as_ref() == Some(first)) {
-                    return first.1.clone();
-                }
+            if let Some(Some(first)) = seen.first()
+                && seen.iter().all(|d| d.as_ref() == Some(first))
+            {
+                return first.1.clone();
             }
             assert!(
                 Instant::now() < deadline,
