@@ -579,3 +579,34 @@ async fn sdk_clients_of_a_killed_node_move_and_redo() {
     .await;
     assert_eq!(got, Ok(true), "pushed view with every instance");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_secret_guards_node_to_node_calls() {
+    let toml = FAST_CLUSTER_TOML.to_string();
+    let c = ClusterProcesses::spawn(
+        Path::new(BIN),
+        3,
+        &toml,
+        &[
+            "--cluster-secret",
+            "a-long-shared-cluster-secret-0123456789",
+        ],
+    );
+    let h = Http::new();
+    c.wait_leader(&h, WAIT).await;
+    assert_eq!(publish(&h, &c.base(2), "guarded", "v").await, Some(200));
+    c.wait_converged(&h, WAIT).await;
+    // Without the secret the Raft port refuses, whatever the call.
+    let raft = c.member(1).rsplit(':').next().unwrap().to_string();
+    for path in ["/raft/vote", "/raft/append", "/raft/write", "/soft/sync"] {
+        let r = h
+            .raw(
+                "POST",
+                &format!("http://127.0.0.1:{raft}{path}"),
+                "application/msgpack",
+                vec![0x80],
+            )
+            .await;
+        assert_eq!(r.status, 401, "{path}");
+    }
+}
