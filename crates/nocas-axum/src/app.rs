@@ -60,17 +60,23 @@ pub struct NocasApp {
     config: Option<(String, String)>,
     log: Option<LogControl>,
     live: LiveConfig,
+    on_change: Vec<OnChange>,
     deregister_grace: Duration,
 }
 
+type OnChange = Arc<dyn Fn(&LiveSettings) + Send + Sync>;
+
 impl NocasApp {
     /// A service named `service`, talking to `127.0.0.1:8848` in the public
-    /// namespace, with config `<service>.yaml` in `DEFAULT_GROUP`.
+    /// namespace, with config `<service>.yaml` in `DEFAULT_GROUP` and its
+    /// failover cache in `<temp dir>/nocas-cache/<service>`.
     pub fn new(service: impl Into<String>) -> Self {
         let service = service.into();
         let config = Some((format!("{service}.yaml"), "DEFAULT_GROUP".to_string()));
         Self {
-            options: ClientOptions::default().app_name(service.clone()),
+            options: ClientOptions::default()
+                .app_name(service.clone())
+                .cache_dir(std::env::temp_dir().join("nocas-cache").join(&service)),
             service,
             group: None,
             env: None,
@@ -85,6 +91,7 @@ impl NocasApp {
             config,
             log: None,
             live: LiveConfig::default(),
+            on_change: Vec::new(),
             deregister_grace: Duration::from_millis(200),
         }
     }
@@ -173,6 +180,13 @@ impl NocasApp {
     /// Where `log.level` goes (see [`crate::init_tracing`]).
     pub fn log_control(mut self, log: LogControl) -> Self {
         self.log = Some(log);
+        self
+    }
+
+    /// Calls `f` with each new snapshot of the settings (the first before
+    /// the service serves), e.g. to derive a [`crate::GrayRule`].
+    pub fn on_config(mut self, f: impl Fn(&LiveSettings) + Send + Sync + 'static) -> Self {
+        self.on_change.push(Arc::new(f));
         self
     }
 
@@ -275,7 +289,15 @@ impl NocasApp {
         let client = Client::new(options);
         let watcher = match &self.config {
             Some((data_id, group)) => Some(
-                follow_config(&client, data_id, group, self.live.clone(), self.log.clone()).await?,
+                follow_config(
+                    &client,
+                    data_id,
+                    group,
+                    self.live.clone(),
+                    self.log.clone(),
+                    self.on_change.clone(),
+                )
+                .await?,
             ),
             None => None,
         };
@@ -337,6 +359,7 @@ async fn follow_config(
     group: &str,
     live: LiveConfig,
     log: Option<LogControl>,
+    on_change: Vec<OnChange>,
 ) -> Result<JoinHandle<()>, AxumError> {
     let mut changes = Box::pin(client.config().listen(data_id, group).await?);
     let apply = move |c: ConfigChange| {
@@ -350,6 +373,9 @@ async fn follow_config(
                 Ok(()) => tracing::info!(level, "log level changed"),
                 Err(e) => tracing::warn!(error = %e, "log.level ignored"),
             }
+        }
+        for f in &on_change {
+            f(&next);
         }
         live.store(next);
     };
@@ -425,7 +451,9 @@ impl Started {
                 .deregister(&service, group.as_deref(), &instance)
                 .await
             {
-                Ok(()) => tracing::info!(service = %service, addr = %instance.addr(), "deregistered"),
+                Ok(()) => {
+                    tracing::info!(service = %service, addr = %instance.addr(), "deregistered")
+                }
                 Err(e) => tracing::warn!(error = %e, "deregistration failed"),
             }
             tokio::time::sleep(grace).await;

@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
 use nocas_client::{Client, ClientError, Instance, pick_weighted};
@@ -94,6 +95,7 @@ pub struct Pick {
 struct Inner {
     hosts: ArcSwap<Vec<Instance>>,
     rule: ArcSwap<GrayRule>,
+    empty_protection: AtomicBool,
 }
 
 /// Routes requests between a gray and a stable version. Cheap to clone.
@@ -109,31 +111,46 @@ impl GrayRouter {
             inner: Arc::new(Inner {
                 hosts: ArcSwap::from_pointee(Vec::new()),
                 rule: ArcSwap::from_pointee(rule),
+                empty_protection: AtomicBool::new(true),
             }),
         }
     }
 
-    /// A router whose instances follow a service through `client`'s
-    /// subscription (pushes; the last view, or the disk cache, when the
+    /// Keeps this router's instances current from `client`'s subscription
+    /// to a service (pushes; the last view, or the disk cache, when the
     /// registry is down).
     pub async fn follow(
+        &self,
         client: &Client,
         service: &str,
         group: Option<&str>,
-        rule: GrayRule,
-    ) -> Result<Self, ClientError> {
-        let router = Self::new(rule);
-        let r = router.clone();
+    ) -> Result<(), ClientError> {
+        let r = self.clone();
         client
             .naming()
             .subscribe(service, group, move |view| r.set_hosts(view.healthy()))
-            .await?;
-        Ok(router)
+            .await
+    }
+
+    /// Whether a view with no healthy instance is ignored, keeping the last
+    /// non-empty one (Nacos's push-empty protection; on by default): a
+    /// restarted registry briefly knows no instance until they register
+    /// again, and an empty view would fail every request meanwhile.
+    pub fn empty_protection(self, on: bool) -> Self {
+        self.inner.empty_protection.store(on, Ordering::Relaxed);
+        self
     }
 
     /// Replaces the known instances (only healthy, enabled ones are used).
     pub fn set_hosts(&self, hosts: Vec<Instance>) {
-        let hosts = hosts.into_iter().filter(|h| h.healthy && h.enabled).collect();
+        let hosts: Vec<Instance> = hosts
+            .into_iter()
+            .filter(|h| h.healthy && h.enabled)
+            .collect();
+        if hosts.is_empty() && self.inner.empty_protection.load(Ordering::Relaxed) {
+            tracing::debug!("empty view ignored (push-empty protection)");
+            return;
+        }
         self.inner.hosts.store(Arc::new(hosts));
     }
 
@@ -166,8 +183,9 @@ impl GrayRouter {
         let version = |h: &Instance| h.metadata.get(VERSION_KEY).cloned();
         let (gray, stable): (Vec<Instance>, Vec<Instance>) = match &rule.gray_version {
             Some(g) => {
-                let (gray, rest): (Vec<Instance>, Vec<Instance>) =
-                    usable.cloned().partition(|h| version(h).as_ref() == Some(g));
+                let (gray, rest): (Vec<Instance>, Vec<Instance>) = usable
+                    .cloned()
+                    .partition(|h| version(h).as_ref() == Some(g));
                 let stable = match &rule.stable_version {
                     Some(s) => rest
                         .into_iter()
@@ -208,10 +226,7 @@ mod tests {
         assert_eq!(r.percent, 12.5);
         let v = crate::live::parse_values("gray.version=v3\ngray.percent=250%\n");
         assert_eq!(GrayRule::from_values(&v).percent, 100.0);
-        assert_eq!(
-            GrayRule::from_values(&HashMap::new()),
-            GrayRule::default()
-        );
+        assert_eq!(GrayRule::from_values(&HashMap::new()), GrayRule::default());
     }
 
     #[test]
@@ -230,7 +245,10 @@ mod tests {
         assert!((share - 30.0).abs() <= 1.5, "gray share {share}%");
         for i in 0..100 {
             let id = format!("user-{i}");
-            assert_eq!(router.pick(&id).unwrap().gray, router.pick(&id).unwrap().gray);
+            assert_eq!(
+                router.pick(&id).unwrap().gray,
+                router.pick(&id).unwrap().gray
+            );
         }
     }
 
@@ -240,12 +258,19 @@ mod tests {
         router.set_hosts(vec![host(1, "v1")]);
         let p = router.pick("x").unwrap();
         assert!(!p.gray);
-        assert!(router.pick_excluding("x", &["127.0.0.1:1".into()]).is_none());
+        assert!(
+            router
+                .pick_excluding("x", &["127.0.0.1:1".into()])
+                .is_none()
+        );
         router.set_rule(GrayRule::default());
         router.set_hosts(vec![host(1, "v1"), host(2, "v2")]);
         assert!((0..100).all(|i| router.pick(&i.to_string()).is_some_and(|p| !p.gray)));
         let mut down = host(4, "v2");
         down.healthy = false;
+        router.set_hosts(vec![down.clone()]);
+        assert!(router.pick("x").is_some(), "empty view ignored");
+        let router = router.empty_protection(false);
         router.set_hosts(vec![down]);
         assert!(router.pick("x").is_none());
     }

@@ -88,7 +88,11 @@ impl LiveSettings {
     /// Settings from config content (empty content: defaults).
     pub fn parse(content: &str) -> Self {
         let values = parse_values(content);
-        let mode = match values.get("mode").map(|m| m.trim().to_ascii_lowercase()).as_deref() {
+        let mode = match values
+            .get("mode")
+            .map(|m| m.trim().to_ascii_lowercase())
+            .as_deref()
+        {
             Some("mock") => Mode::Mock,
             Some("debug") => Mode::Debug,
             _ => Mode::Normal,
@@ -142,7 +146,9 @@ mod tests {
 
     #[test]
     fn yaml_nested_and_dotted_keys() {
-        let s = LiveSettings::parse("log:\n  level: debug\ntimeout.ms: 250\nmode: mock\nmock:\n  /orders: '[1,2]'\n");
+        let s = LiveSettings::parse(
+            "log:\n  level: debug\ntimeout.ms: 250\nmode: mock\nmock:\n  /orders: '[1,2]'\n",
+        );
         assert_eq!(s.log_level.as_deref(), Some("debug"));
         assert_eq!(s.timeout, Some(Duration::from_millis(250)));
         assert_eq!(s.mode, Mode::Mock);
@@ -151,7 +157,9 @@ mod tests {
 
     #[test]
     fn properties() {
-        let s = LiveSettings::parse("log.level=warn\ntimeout.ms=100\nmode=debug\nmock.orders={\"a\":1}\n");
+        let s = LiveSettings::parse(
+            "log.level=warn\ntimeout.ms=100\nmode=debug\nmock.orders={\"a\":1}\n",
+        );
         assert_eq!(s.log_level.as_deref(), Some("warn"));
         assert_eq!(s.mode, Mode::Debug);
         assert_eq!(s.mock_for("/orders").map(String::as_str), Some("{\"a\":1}"));
