@@ -2,7 +2,7 @@
 //!
 //! [`types`] declares the Raft types (an entry is a [`Batch`] of commands),
 //! [`log_store`] and [`state_machine`] implement openraft's storage traits
-//! over `nocas-store`, [`proposer`] batches concurrent writes into one entry
+//! over `nocas-store`, `proposer` batches concurrent writes into one entry
 //! (group commit), [`peer`], [`network`] and [`peer_server`] are the
 //! node-to-node protocol (Raft RPCs, forwarded writes, membership changes),
 //! [`soft_sync`] replicates ephemeral instances between owners and peers,

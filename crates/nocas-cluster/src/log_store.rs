@@ -1,7 +1,7 @@
 //! The Raft log over the redb store: entries, vote, committed marker.
 //!
 //! Appends are durable (fsynced) before the flush callback fires. Several
-//! client commands share one entry (see [`crate::proposer`]), which is how
+//! client commands share one entry (see `crate::proposer`), which is how
 //! one fsync serves many writes.
 
 use std::fmt::Debug;
