@@ -283,6 +283,32 @@ async fn order_service_and_gateway() {
         failed.is_empty(),
         "failed with the registry down: {failed:?}"
     );
+    // A gateway started while the registry is down serves from its disk
+    // cache, with the gray rule from the cached config.
+    drop(gw);
+    let t0 = Instant::now();
+    let gw = Proc::spawn(
+        "gateway",
+        &[
+            "--servers",
+            &server,
+            "--env",
+            NS,
+            "--port",
+            "0",
+            "--cache-dir",
+            &cache("gw"),
+        ],
+    );
+    let cold = through_gateway(&gw, (0..200).map(|i| format!("id-{i}"))).await;
+    eprintln!(
+        "gateway restarted with the registry down: serving after {:?}",
+        t0.elapsed()
+    );
+    for (id, status, v, body) in &cold {
+        assert_eq!(*status, 200, "{id}: {body}");
+        assert_eq!(v, if rule.is_gray(id) { "v2" } else { "v1" }, "{id}");
+    }
 
     // Back: both services register again by themselves.
     let s = TestServer::start_in(dir, move |st| st.http_port = port).await;
