@@ -26,32 +26,21 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use clap::Parser;
 use nocas_axum::gray::VERSION_KEY;
-use nocas_axum::nocas_client::ClientOptions;
 use nocas_axum::{GrayRouter, GrayRule, NocasApp, init_tracing};
+
+#[path = "common/mod.rs"]
+mod common;
 
 #[derive(Parser)]
 struct Args {
-    /// Registry servers (HTTP `host:port`, comma-separated).
-    #[arg(long, env = "NOCAS_SERVERS", default_value = "127.0.0.1:8848")]
-    servers: String,
-    /// Environment: the namespace to register in and read config from.
-    #[arg(long, env = "NOCAS_ENV", default_value = "")]
-    env: String,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1")]
-    bind: String,
+    #[command(flatten)]
+    common: common::Common,
     /// Port to listen on (0: any free port).
     #[arg(long, default_value_t = 8080)]
     port: u16,
     /// The service to route to.
     #[arg(long, default_value = "order-service")]
     upstream: String,
-    /// Log level until the config says otherwise.
-    #[arg(long, default_value = "info")]
-    log_level: String,
-    /// Failover cache directory.
-    #[arg(long)]
-    cache_dir: Option<String>,
     /// Largest request body proxied, in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     max_body: usize,
@@ -172,17 +161,10 @@ async fn proxy(p: Arc<Proxy>, req: Request) -> Response {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let log = init_tracing(&args.log_level)?;
-    let listener = tokio::net::TcpListener::bind((args.bind.as_str(), args.port)).await?;
+    let log = init_tracing(&args.common.log_level)?;
+    let listener = args.common.listen(args.port).await?;
     let addr = listener.local_addr()?;
-    let mut options = ClientOptions::new(&args.servers)
-        .app_name("gateway")
-        .request_timeout(Duration::from_secs(2));
-    options.cache_dir = Some(
-        args.cache_dir
-            .map(Into::into)
-            .unwrap_or_else(|| std::env::temp_dir().join("nocas-cache").join("gateway")),
-    );
+    let options = args.common.options("gateway");
     let gray = GrayRouter::new(GrayRule::default());
     let p = Arc::new(Proxy {
         http: reqwest::Client::builder()
@@ -195,7 +177,7 @@ async fn main() -> anyhow::Result<()> {
     let rules = gray.clone();
     let app = NocasApp::new("gateway")
         .client_options(options)
-        .env(args.env)
+        .env(args.common.env.clone())
         .log_control(log)
         .on_config(move |s| {
             let rule = GrayRule::from_values(&s.values);

@@ -9,59 +9,39 @@
 //!   -d dataId=order-service.yaml -d group=DEFAULT_GROUP -d 'content=log.level: debug'
 //! ```
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::extract::Path;
 use clap::Parser;
-use nocas_axum::nocas_client::ClientOptions;
 use nocas_axum::{NocasApp, init_tracing};
 use serde_json::{Value, json};
 
+#[path = "common/mod.rs"]
+mod common;
+
 #[derive(Parser)]
 struct Args {
-    /// Registry servers (HTTP `host:port`, comma-separated).
-    #[arg(long, env = "NOCAS_SERVERS", default_value = "127.0.0.1:8848")]
-    servers: String,
-    /// Environment: the namespace to register in and read config from.
-    #[arg(long, env = "NOCAS_ENV", default_value = "")]
-    env: String,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1")]
-    bind: String,
+    #[command(flatten)]
+    common: common::Common,
     /// Port to listen on (0: any free port).
     #[arg(long, default_value_t = 8081)]
     port: u16,
     /// Version registered in metadata (gray routing picks by it).
     #[arg(long, default_value = "v1")]
     version: String,
-    /// Log level until the config says otherwise.
-    #[arg(long, default_value = "info")]
-    log_level: String,
-    /// Failover cache directory.
-    #[arg(long)]
-    cache_dir: Option<String>,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let log = init_tracing(&args.log_level)?;
-    let listener = tokio::net::TcpListener::bind((args.bind.as_str(), args.port)).await?;
+    let log = init_tracing(&args.common.log_level)?;
+    let listener = args.common.listen(args.port).await?;
     let addr = listener.local_addr()?;
-    let mut options = ClientOptions::new(&args.servers)
-        .app_name("order-service")
-        .request_timeout(Duration::from_secs(2));
-    options.cache_dir = Some(args.cache_dir.map(Into::into).unwrap_or_else(|| {
-        std::env::temp_dir()
-            .join("nocas-cache")
-            .join("order-service")
-    }));
+    let options = args.common.options("order-service");
     let version = args.version.clone();
     let v = version.clone();
     let app = NocasApp::new("order-service")
         .client_options(options)
-        .env(args.env)
+        .env(args.common.env.clone())
         .version(&version)
         .log_control(log)
         .get("/orders", move || {

@@ -161,6 +161,22 @@ async fn through_gateway(
     out
 }
 
+fn gateway(server: &str, cache: &str) -> Proc {
+    Proc::spawn(
+        "gateway",
+        &[
+            "--servers",
+            server,
+            "--env",
+            NS,
+            "--port",
+            "0",
+            "--cache-dir",
+            cache,
+        ],
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn order_service_and_gateway() {
     let s = TestServer::start().await;
@@ -243,19 +259,7 @@ async fn order_service_and_gateway() {
     eprintln!("log level applied {applied:?} after the publish");
 
     // The gateway splits by the gray rule, exactly as the rule says per id.
-    let gw = Proc::spawn(
-        "gateway",
-        &[
-            "--servers",
-            &server,
-            "--env",
-            NS,
-            "--port",
-            "0",
-            "--cache-dir",
-            &cache("gw"),
-        ],
-    );
+    let gw = gateway(&server, &cache("gw"));
     let rule = GrayRule::new("v2", 25.0);
     wait_until(WAIT, "gateway routes to both", || async {
         let r = through_gateway(&gw, (0..40).map(|i| format!("warm-{i}"))).await;
@@ -287,19 +291,7 @@ async fn order_service_and_gateway() {
     // cache, with the gray rule from the cached config.
     drop(gw);
     let t0 = Instant::now();
-    let gw = Proc::spawn(
-        "gateway",
-        &[
-            "--servers",
-            &server,
-            "--env",
-            NS,
-            "--port",
-            "0",
-            "--cache-dir",
-            &cache("gw"),
-        ],
-    );
+    let gw = gateway(&server, &cache("gw"));
     let cold = through_gateway(&gw, (0..200).map(|i| format!("id-{i}"))).await;
     eprintln!(
         "gateway restarted with the registry down: serving after {:?}",

@@ -48,15 +48,7 @@ impl ConfigState {
             rpc: rpc.clone(),
             listeners: Mutex::default(),
         });
-        let weak = Arc::downgrade(&st);
-        rpc.add_redo(Arc::new(move || {
-            let weak = weak.clone();
-            Box::pin(async move {
-                if let Some(st) = weak.upgrade() {
-                    st.relisten().await;
-                }
-            })
-        }));
+        rpc.add_redo(&st, |st| async move { st.relisten().await });
         st
     }
 

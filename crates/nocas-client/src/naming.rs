@@ -94,15 +94,7 @@ impl NamingState {
             subs: Mutex::default(),
             views: Mutex::default(),
         });
-        let weak = Arc::downgrade(&st);
-        rpc.add_redo(Arc::new(move || {
-            let weak = weak.clone();
-            Box::pin(async move {
-                if let Some(st) = weak.upgrade() {
-                    st.redo().await;
-                }
-            })
-        }));
+        rpc.add_redo(&st, |st| async move { st.redo().await });
         st
     }
 

@@ -59,7 +59,22 @@ impl RpcClient {
         &self.opts
     }
 
-    pub(crate) fn add_redo(&self, hook: RedoHook) {
+    /// Runs `redo(target)` on every new connection, for as long as
+    /// `target` lives (the hook holds it weakly).
+    pub(crate) fn add_redo<T, F>(&self, target: &Arc<T>, redo: fn(Arc<T>) -> F)
+    where
+        T: Send + Sync + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let weak = Arc::downgrade(target);
+        let hook: RedoHook = Arc::new(move || {
+            let weak = weak.clone();
+            Box::pin(async move {
+                if let Some(t) = weak.upgrade() {
+                    redo(t).await;
+                }
+            })
+        });
         self.redo.lock().push(hook);
     }
 
