@@ -25,5 +25,8 @@ if [ ! -d tests/interop/node/node_modules/nacos ]; then
   (cd tests/interop/node && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# The example programs the nocas-axum tests run as processes
+# (`--all-targets` builds examples as test harnesses, not programs).
+cargo build -p nocas-axum --examples
 cargo test --workspace --all-targets "$@"
 cargo test --workspace --doc

@@ -4,8 +4,10 @@
 //! is down, automatic re-registration when it returns, and deregistration
 //! on SIGTERM.
 //!
-//! `cargo test` builds a package's examples before running its tests; the
-//! binaries are found beside the test binary.
+//! The example programs are found in the target directory beside the test
+//! binary: plain `cargo test` builds them, and `scripts/test.sh` builds them
+//! before running `cargo test --all-targets` (which builds examples as test
+//! harnesses instead).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -27,7 +29,8 @@ fn example(name: &str) -> PathBuf {
     let path = dir.join("examples").join(name);
     assert!(
         path.exists(),
-        "{} not built; run the tests with cargo test, which builds examples",
+        "{} not built: build the examples first with `cargo build -p nocas-axum --examples` \
+         (scripts/test.sh does; plain `cargo test` does too, `--all-targets` does not)",
         path.display()
     );
     path
