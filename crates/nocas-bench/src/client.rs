@@ -109,6 +109,19 @@ impl Conn {
         bail!("connection never registered")
     }
 
+    /// A unary call with a prepared payload; `true` when the server
+    /// answered with result code 200.
+    pub async fn call_ok(&mut self, p: Payload) -> bool {
+        match self.unary.request(p).await {
+            Ok(resp) => {
+                let resp = resp.into_inner();
+                let body = parts(&resp).1;
+                memchr_ok(body)
+            }
+            Err(_) => false,
+        }
+    }
+
     /// A unary call; returns the response type and body.
     pub async fn call(&mut self, type_name: &str, body: Value) -> anyhow::Result<(String, Value)> {
         let resp = self
@@ -122,4 +135,10 @@ impl Conn {
             serde_json::from_slice(b).unwrap_or(Value::Null),
         ))
     }
+}
+
+/// Whether a response body says `"resultCode":200` (without parsing it).
+fn memchr_ok(body: &[u8]) -> bool {
+    const NEEDLE: &[u8] = b"\"resultCode\":200";
+    body.windows(NEEDLE.len()).any(|w| w == NEEDLE)
 }

@@ -1,0 +1,343 @@
+//! `nocas-bench`: a load generator for any Nacos-compatible server (Nocas
+//! or a peer such as r-nacos), by address, over loopback.
+//!
+//! Scenarios: `register` (HTTP v1 and gRPC), `list` (HTTP v1 and gRPC
+//! `ServiceQueryRequest`), `config-get` (HTTP v1 and gRPC
+//! `ConfigQueryRequest`), `publish`, `push` (naming push fan-out to S
+//! subscribers), `listen` (config change fan-out to S listeners),
+//! `footprint` (server RSS idle and at 10k/100k/1M instances, and with
+//! configs), `startup` (time to first answer, idle RSS), `connections`
+//! (memory per connection), `ceiling` (any URL, for a bare server started
+//! with `hello`), `suite` (all client scenarios; `--smoke` for a tiny run)
+//! and `report` (the side-by-side table from result files).
+//!
+//! Every scenario prints markdown tables and can write JSON (`--json`).
+//! Runs are bounded in time and count; the tool raises its own open-files
+//! limit.
+//!
+//! Modules: `load` (the closed-loop driver), `http` and `client` (lean
+//! HTTP/1.1 and gRPC clients), `scenarios`, `report`, `stats`.
+//!
+//! Architecture invariant: talks to servers only over their public
+//! protocols; no server internals.
+
+mod client;
+mod http;
+pub mod load;
+pub mod report;
+pub mod scenarios;
+mod stats;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::load::Limit;
+use crate::report::{Report, Row, compare, markdown};
+use crate::scenarios::{Target, Via};
+
+/// The command line.
+#[derive(Parser, Debug)]
+#[command(
+    name = "nocas-bench",
+    about = "Load generator for Nacos-compatible servers"
+)]
+pub struct Cli {
+    /// Server HTTP address; gRPC is HTTP port + 1000 unless --grpc is given.
+    #[arg(long, default_value = "127.0.0.1:8848", global = true)]
+    pub server: SocketAddr,
+    /// Server gRPC address.
+    #[arg(long, global = true)]
+    pub grpc: Option<SocketAddr>,
+    /// Label of the target in the JSON (`nocas`, `rnacos`, `ceiling`...).
+    #[arg(long, default_value = "server", global = true)]
+    pub label: String,
+    /// Write results as JSON here.
+    #[arg(long, global = true)]
+    pub json: Option<PathBuf>,
+    /// Concurrent workers (connections) of load scenarios.
+    #[arg(long, default_value_t = 32, global = true)]
+    pub workers: usize,
+    /// Measured seconds of each load run.
+    #[arg(long, default_value_t = 5.0, global = true)]
+    pub seconds: f64,
+    /// Warm-up milliseconds before each load run.
+    #[arg(long, default_value_t = 500, global = true)]
+    pub warmup_ms: u64,
+    /// Most operations of each load run (default: as many as fit).
+    #[arg(long, global = true)]
+    pub count: Option<u64>,
+    /// What to run.
+    #[command(subcommand)]
+    pub scenario: Scenario,
+}
+
+/// The scenarios.
+#[derive(Subcommand, Debug)]
+pub enum Scenario {
+    /// Register new instances.
+    Register {
+        /// Protocols.
+        #[arg(long, value_delimiter = ',', default_value = "http,grpc")]
+        via: Vec<Via>,
+    },
+    /// List the instances of one service.
+    List {
+        /// Protocols.
+        #[arg(long, value_delimiter = ',', default_value = "http,grpc")]
+        via: Vec<Via>,
+        /// Instances in the service.
+        #[arg(long, default_value_t = 10)]
+        instances: usize,
+    },
+    /// Get one config.
+    ConfigGet {
+        /// Protocols.
+        #[arg(long, value_delimiter = ',', default_value = "http,grpc")]
+        via: Vec<Via>,
+        /// Content size in bytes.
+        #[arg(long, default_value_t = 1024)]
+        size: usize,
+    },
+    /// Publish new configs (durable writes).
+    Publish {
+        /// Protocols.
+        #[arg(long, value_delimiter = ',', default_value = "grpc")]
+        via: Vec<Via>,
+        /// Content size in bytes.
+        #[arg(long, default_value_t = 256)]
+        size: usize,
+    },
+    /// Naming push fan-out.
+    Push {
+        /// Subscriber counts, comma separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,1000")]
+        subscribers: Vec<usize>,
+        /// Changes timed per count.
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+        /// Longest wait for one round (ms).
+        #[arg(long, default_value_t = 10_000)]
+        round_timeout_ms: u64,
+    },
+    /// Config change fan-out.
+    Listen {
+        /// Listener counts, comma separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,1000")]
+        listeners: Vec<usize>,
+        /// Changes timed per count.
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+        /// Longest wait for one round (ms).
+        #[arg(long, default_value_t = 10_000)]
+        round_timeout_ms: u64,
+    },
+    /// Server RSS idle, at instance counts, and with configs.
+    Footprint {
+        /// Server process id (for /proc/PID/status).
+        #[arg(long)]
+        pid: u32,
+        /// Instance counts, comma separated (cumulative).
+        #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
+        instances: Vec<usize>,
+        /// Configs published after the instances (0: none).
+        #[arg(long, default_value_t = 0)]
+        configs: usize,
+        /// Connections owning the instances.
+        #[arg(long, default_value_t = 16)]
+        conns: usize,
+    },
+    /// Time from start to first answer, and idle RSS, of a server command
+    /// (`{dir}` in it becomes a fresh directory each run).
+    Startup {
+        /// Runs.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// The command and its arguments.
+        #[arg(trailing_var_arg = true, required = true)]
+        cmd: Vec<String>,
+    },
+    /// Server memory per gRPC connection.
+    Connections {
+        /// Connections to open.
+        #[arg(long, default_value_t = 5000)]
+        count: usize,
+        /// Server process id.
+        #[arg(long)]
+        pid: u32,
+    },
+    /// HTTP GET load on a path of any server (the ceiling).
+    Ceiling {
+        /// Path to get.
+        #[arg(long, default_value = "/")]
+        path: String,
+    },
+    /// Serve a bare axum hello-world (the ceiling target) on --server.
+    Hello {
+        /// Body size.
+        #[arg(long, default_value_t = 1024)]
+        size: usize,
+    },
+    /// Every client scenario in turn.
+    Suite {
+        /// A tiny, quick run (checks the tool, measures nothing).
+        #[arg(long)]
+        smoke: bool,
+        /// Server process id: adds footprint and connections.
+        #[arg(long)]
+        pid: Option<u32>,
+    },
+    /// The side-by-side table from result files.
+    Report {
+        /// Label of ours.
+        #[arg(long, default_value = "nocas")]
+        ours: String,
+        /// Label of the peer.
+        #[arg(long, default_value = "rnacos")]
+        peer: String,
+        /// Label of the ceiling.
+        #[arg(long, default_value = "ceiling")]
+        ceiling_label: String,
+        /// Result files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// What a run produced: the report (for JSON) and its markdown.
+pub struct Output {
+    /// The rows (empty for `report` and `hello`).
+    pub report: Report,
+    /// Markdown to print.
+    pub markdown: String,
+}
+
+fn limit(cli: &Cli) -> Limit {
+    Limit {
+        count: cli.count,
+        duration: Duration::from_secs_f64(cli.seconds.max(0.01)),
+        warmup: Duration::from_millis(cli.warmup_ms),
+    }
+}
+
+async fn suite(cli: &Cli, t: Target, smoke: bool, pid: Option<u32>) -> anyhow::Result<Vec<Row>> {
+    let l = if smoke {
+        Limit {
+            count: Some(50),
+            duration: Duration::from_secs(2),
+            warmup: Duration::ZERO,
+        }
+    } else {
+        limit(cli)
+    };
+    let workers = if smoke { 2 } else { cli.workers };
+    let both = [Via::Http, Via::Grpc];
+    let fan: &[usize] = if smoke { &[1, 5] } else { &[1, 1000, 10_000] };
+    let rounds = if smoke { 2 } else { 20 };
+    let wait = Duration::from_secs(10);
+    let mut rows = Vec::new();
+    rows.extend(scenarios::register(t, workers, l, &both).await?);
+    rows.extend(scenarios::list(t, workers, l, &both, 10).await?);
+    rows.extend(scenarios::config_get(t, workers, l, &both, 1024).await?);
+    rows.extend(scenarios::publish(t, workers, l, &both, 256).await?);
+    rows.extend(scenarios::push(t, fan, rounds, wait).await?);
+    rows.extend(scenarios::listen(t, fan, rounds, wait).await?);
+    if let Some(pid) = pid {
+        let levels: &[usize] = if smoke {
+            &[100, 1000]
+        } else {
+            &[10_000, 100_000, 1_000_000]
+        };
+        let configs = if smoke { 20 } else { 10_000 };
+        rows.extend(scenarios::footprint(t, pid, levels, configs, 4).await?);
+        rows.extend(scenarios::connections(t, if smoke { 10 } else { 5000 }, pid).await?);
+    }
+    Ok(rows)
+}
+
+/// Runs the command line; returns what to print and write.
+pub async fn run(cli: Cli) -> anyhow::Result<Output> {
+    scenarios::raise_nofile();
+    let grpc = cli.grpc.unwrap_or_else(|| {
+        let mut g = cli.server;
+        g.set_port(cli.server.port().saturating_add(1000));
+        g
+    });
+    let t = Target {
+        http: cli.server,
+        grpc,
+    };
+    let l = limit(&cli);
+    let w = cli.workers;
+    let wait = |ms: u64| Duration::from_millis(ms);
+    let rows = match &cli.scenario {
+        Scenario::Register { via } => scenarios::register(t, w, l, via).await?,
+        Scenario::List { via, instances } => scenarios::list(t, w, l, via, *instances).await?,
+        Scenario::ConfigGet { via, size } => scenarios::config_get(t, w, l, via, *size).await?,
+        Scenario::Publish { via, size } => scenarios::publish(t, w, l, via, *size).await?,
+        Scenario::Push {
+            subscribers,
+            rounds,
+            round_timeout_ms,
+        } => scenarios::push(t, subscribers, *rounds, wait(*round_timeout_ms)).await?,
+        Scenario::Listen {
+            listeners,
+            rounds,
+            round_timeout_ms,
+        } => scenarios::listen(t, listeners, *rounds, wait(*round_timeout_ms)).await?,
+        Scenario::Footprint {
+            pid,
+            instances,
+            configs,
+            conns,
+        } => scenarios::footprint(t, *pid, instances, *configs, *conns).await?,
+        Scenario::Startup { runs, cmd } => scenarios::startup(cmd, t.http, *runs).await?,
+        Scenario::Connections { count, pid } => scenarios::connections(t, *count, *pid).await?,
+        Scenario::Ceiling { path } => scenarios::ceiling(t, path, w, l).await,
+        Scenario::Hello { size } => {
+            scenarios::hello(t.http, *size).await?;
+            Vec::new()
+        }
+        Scenario::Suite { smoke, pid } => suite(&cli, t, *smoke, *pid).await?,
+        Scenario::Report {
+            ours,
+            peer,
+            ceiling_label,
+            files,
+        } => {
+            let mut reports = Vec::new();
+            for f in files {
+                let text =
+                    std::fs::read_to_string(f).with_context(|| format!("read {}", f.display()))?;
+                reports.push(
+                    serde_json::from_str::<Report>(&text)
+                        .with_context(|| format!("parse {}", f.display()))?,
+                );
+            }
+            return Ok(Output {
+                report: Report {
+                    tool: "nocas-bench".into(),
+                    label: "report".into(),
+                    server: String::new(),
+                    rows: Vec::new(),
+                },
+                markdown: compare(&reports, ours, peer, ceiling_label),
+            });
+        }
+    };
+    let report = Report {
+        tool: "nocas-bench".into(),
+        label: cli.label.clone(),
+        server: cli.server.to_string(),
+        rows,
+    };
+    if let Some(path) = &cli.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("write {}", path.display()))?;
+    }
+    let markdown = markdown(&report.rows);
+    Ok(Output { report, markdown })
+}

@@ -1,0 +1,194 @@
+//! A tiny run of every scenario against a real in-process server, checking
+//! that the tool's output is well-formed: JSON that reads back, every
+//! expected row present, no failed operation, and the side-by-side report
+//! built from it. Nothing here asserts a timing.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+use nocas_bench::report::Report;
+use nocas_bench::{Cli, run};
+use nocas_testkit::TestServer;
+
+async fn bench(args: &[&str]) -> nocas_bench::Output {
+    let mut argv = vec!["nocas-bench"];
+    argv.extend_from_slice(args);
+    let cli = Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+    run(cli).await.unwrap_or_else(|e| panic!("{argv:?}: {e:#}"))
+}
+
+fn free_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_writes_well_formed_results() {
+    let server = TestServer::start().await;
+    let http = server.running().http_addr().to_string();
+    let grpc = server.running().grpc_addr().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("nocas.json");
+    let pid = std::process::id().to_string();
+    let out = bench(&[
+        "--server",
+        &http,
+        "--grpc",
+        &grpc,
+        "--label",
+        "nocas",
+        "--json",
+        json.to_str().unwrap(),
+        "suite",
+        "--smoke",
+        "--pid",
+        &pid,
+    ])
+    .await;
+
+    let text = std::fs::read_to_string(&json).unwrap();
+    let report: Report = serde_json::from_str(&text).unwrap();
+    // Same rows and metrics as returned (values differ in the last bits:
+    // JSON floats do not round-trip exactly).
+    let shape = |r: &Report| {
+        r.rows
+            .iter()
+            .map(|row| {
+                let names: Vec<String> = row.metrics.iter().map(|m| m.name.clone()).collect();
+                (row.scenario.clone(), row.variant.clone(), names)
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(shape(&report), shape(&out.report));
+    assert_eq!(report.label, "nocas");
+    let has = |scenario: &str, variant: &str| {
+        report
+            .rows
+            .iter()
+            .find(|r| r.scenario == scenario && r.variant == variant)
+            .unwrap_or_else(|| panic!("no {scenario}/{variant} row in {text}"))
+    };
+    for scenario in ["register", "list", "config-get", "publish"] {
+        for via in ["http", "grpc"] {
+            let row = has(scenario, via);
+            assert_eq!(row.get("errors"), Some(0.0), "{scenario}/{via}: {row:?}");
+            assert!(
+                row.get("ok").unwrap_or(0.0) > 0.0,
+                "{scenario}/{via}: {row:?}"
+            );
+            assert!(row.get("ops_per_s").unwrap_or(0.0) > 0.0, "{row:?}");
+        }
+    }
+    for scenario in ["push", "listen"] {
+        for s in ["S=1", "S=5"] {
+            let row = has(scenario, s);
+            assert_eq!(row.get("missed"), Some(0.0), "{scenario}/{s}: {row:?}");
+            let n: f64 = s[2..].parse().unwrap();
+            assert_eq!(row.get("pushes"), Some(n * 2.0), "{scenario}/{s}: {row:?}");
+        }
+    }
+    for variant in ["start", "100 instances", "1000 instances", "+20 configs"] {
+        assert!(has("footprint", variant).get("rss_mib").unwrap_or(0.0) > 0.0);
+    }
+    assert!(
+        has("connections", "10 connections")
+            .get("rss_after_mib")
+            .is_some()
+    );
+    for heading in ["### register", "### push", "### footprint", "| variant |"] {
+        assert!(
+            out.markdown.contains(heading),
+            "{heading} in {}",
+            out.markdown
+        );
+    }
+
+    // The ceiling: a bare hello-world served by the tool, loaded by it.
+    let hello_addr = free_addr().to_string();
+    let hello = tokio::spawn({
+        let a = hello_addr.clone();
+        async move { bench(&["--server", &a, "hello", "--size", "64"]).await }
+    });
+    let ceiling_json = dir.path().join("ceiling.json");
+    let mut ceiling = None;
+    for _ in 0..200 {
+        let cli = Cli::try_parse_from([
+            "nocas-bench",
+            "--server",
+            &hello_addr,
+            "--label",
+            "ceiling",
+            "--seconds",
+            "0.2",
+            "--warmup-ms",
+            "0",
+            "--workers",
+            "2",
+            "--json",
+            ceiling_json.to_str().unwrap(),
+            "ceiling",
+            "--path",
+            "/hello",
+        ])
+        .unwrap();
+        match run(cli).await {
+            Ok(o) if o.report.rows[0].get("errors") == Some(0.0) => {
+                ceiling = Some(o);
+                break;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+    let ceiling = ceiling.expect("the hello server answered");
+    assert!(ceiling.report.rows[0].get("ok").unwrap_or(0.0) > 0.0);
+    hello.abort();
+
+    // Start-up of a server command (the tool's own hello server).
+    let start_addr = free_addr().to_string();
+    let exe = env!("CARGO_BIN_EXE_nocas-bench");
+    let startup = bench(&[
+        "--server",
+        &start_addr,
+        "startup",
+        "--runs",
+        "1",
+        "--",
+        exe,
+        "--server",
+        &start_addr,
+        "hello",
+    ])
+    .await;
+    let row = &startup.report.rows[0];
+    assert_eq!(
+        (row.scenario.as_str(), row.get("runs")),
+        ("startup", Some(1.0))
+    );
+    assert!(row.get("idle_rss_mib").unwrap_or(0.0) > 0.0, "{row:?}");
+
+    // The side-by-side report from result files (ours against itself as
+    // the peer: every ratio is 1).
+    let peer = dir.path().join("peer.json");
+    let mut as_peer = report.clone();
+    as_peer.label = "rnacos".into();
+    std::fs::write(&peer, serde_json::to_vec(&as_peer).unwrap()).unwrap();
+    let table = bench(&[
+        "report",
+        json.to_str().unwrap(),
+        peer.to_str().unwrap(),
+        ceiling_json.to_str().unwrap(),
+    ])
+    .await
+    .markdown;
+    assert!(
+        table.contains("| scenario | variant | metric | nocas | rnacos |"),
+        "{table}"
+    );
+    let line = table
+        .lines()
+        .find(|l| l.starts_with("| register | http | ops_per_s |"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(line.contains("| 1.00 |") && line.ends_with("% |"), "{line}");
+    server.stop().await;
+}

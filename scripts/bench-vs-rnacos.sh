@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: Nocas against r-nacos 0.8.8 and a bare axum
+# hello-world (the ceiling of one HTTP request on this machine), all on
+# loopback, each server started fresh (new data dir) for every run.
+#
+# Writes the results between the markers of docs/benchmarks.md and keeps
+# the raw JSON under $OUT_DIR.
+#
+# Settings (environment):
+#   RUNS=3            repeated runs; the report quotes their medians
+#   BENCH_SECONDS=5   measured seconds of each load run
+#   WORKERS=32        connections of each load run
+#   SCALE=full        `full`: push/listen at 1, 1,000 and 10,000, footprint
+#                     to 1,000,000 instances; `quick`: 1/1,000 and 100,000
+#   OUT_DIR=target/bench-vs-rnacos
+#   RNACOS=path       an r-nacos binary (default: installed with cargo
+#                     install rnacos --version 0.8.8 into target/rnacos)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+RUNS="${RUNS:-3}"
+BENCH_SECONDS="${BENCH_SECONDS:-5}"
+WORKERS="${WORKERS:-32}"
+SCALE="${SCALE:-full}"
+OUT_DIR="${OUT_DIR:-$ROOT/target/bench-vs-rnacos}"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+mkdir -p "$OUT_DIR"
+rm -f "$OUT_DIR"/*.json
+
+echo "== building nocas and nocas-bench (release)"
+cargo build --release --quiet -p nocas -p nocas-bench
+NOCAS="$TARGET_DIR/release/nocas"
+BENCH="$TARGET_DIR/release/nocas-bench"
+
+if [[ -z "${RNACOS:-}" ]]; then
+    RNACOS="$ROOT/target/rnacos/bin/rnacos"
+    if [[ ! -x "$RNACOS" ]]; then
+        echo "== installing r-nacos 0.8.8"
+        cargo install rnacos --version 0.8.8 --locked --root "$ROOT/target/rnacos"
+    fi
+fi
+
+# Many connections on both sides.
+ulimit -n "$(ulimit -Hn)" || true
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+# A free HTTP port whose +1000 (the gRPC port) is free too.
+free_pair() {
+    local p
+    while true; do
+        p="$(free_port)"
+        if (( p < 64000 )) && python3 -c "import socket,sys; s=socket.socket(); s.bind(('127.0.0.1',$((p + 1000))))" 2>/dev/null; then
+            echo "$p"
+            return
+        fi
+    done
+}
+
+wait_http() { # port
+    for _ in $(seq 1 3000); do
+        if curl -fs -o /dev/null "http://127.0.0.1:$1/nacos/v1/ns/instance/list?serviceName=probe"; then
+            return 0
+        fi
+        sleep 0.01
+    done
+    echo "server on $1 never answered" >&2
+    return 1
+}
+
+SERVER_PID=""
+stop_server() {
+    if [[ -n "$SERVER_PID" ]]; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=""
+    fi
+}
+trap stop_server EXIT
+
+start_nocas() { # http_port data_dir
+    "$NOCAS" server --bind 127.0.0.1 --http-port "$1" --grpc-port "$(($1 + 1000))" \
+        --data-dir "$2" >"$2.log" 2>&1 &
+    SERVER_PID=$!
+    wait_http "$1"
+}
+
+start_rnacos() { # http_port data_dir
+    mkdir -p "$2"
+    RNACOS_HTTP_PORT="$1" RNACOS_GRPC_PORT="$(($1 + 1000))" \
+        RNACOS_HTTP_CONSOLE_PORT="$(free_port)" RNACOS_DATA_DIR="$2" \
+        RNACOS_RAFT_NODE_ADDR="127.0.0.1:$(free_port)" \
+        "$RNACOS" >"$2.log" 2>&1 &
+    SERVER_PID=$!
+    wait_http "$1"
+}
+
+if [[ "$SCALE" == quick ]]; then
+    FAN="1,1000"
+    LEVELS="10000,100000"
+else
+    FAN="1,1000,10000"
+    LEVELS="10000,100000,1000000"
+fi
+COMMON=(--workers "$WORKERS" --seconds "$BENCH_SECONDS")
+
+for run in $(seq 1 "$RUNS"); do
+    echo "== run $run of $RUNS: ceiling"
+    port="$(free_pair)"
+    "$BENCH" --server "127.0.0.1:$port" hello --size 1024 >/dev/null &
+    SERVER_PID=$!
+    wait_http "$port"
+    "$BENCH" --server "127.0.0.1:$port" --label ceiling "${COMMON[@]}" \
+        --json "$OUT_DIR/ceiling-$run.json" ceiling --path /hello >/dev/null
+    stop_server
+
+    for label in nocas rnacos; do
+        echo "== run $run of $RUNS: $label"
+        work="$(mktemp -d)"
+        # Client scenarios, one fresh server each (so a scenario does not
+        # pay for the state the previous one left).
+        i=0
+        for scenario in "register" "list" "config-get" "publish --via http,grpc" \
+            "push --subscribers $FAN" "listen --listeners $FAN"; do
+            i=$((i + 1))
+            port="$(free_pair)"
+            "start_$label" "$port" "$work/d$i"
+            # shellcheck disable=SC2086
+            "$BENCH" --server "127.0.0.1:$port" --label "$label" "${COMMON[@]}" \
+                --json "$OUT_DIR/$label-$run-$i.json" $scenario >/dev/null
+            stop_server
+        done
+        port="$(free_pair)"
+        "start_$label" "$port" "$work/fp"
+        "$BENCH" --server "127.0.0.1:$port" --label "$label" \
+            --json "$OUT_DIR/$label-$run-fp.json" \
+            footprint --pid "$SERVER_PID" --instances "$LEVELS" --configs 10000 >/dev/null
+        stop_server
+        port="$(free_pair)"
+        "start_$label" "$port" "$work/conn"
+        "$BENCH" --server "127.0.0.1:$port" --label "$label" \
+            --json "$OUT_DIR/$label-$run-conn.json" \
+            connections --count 5000 --pid "$SERVER_PID" >/dev/null
+        stop_server
+        rm -rf "$work"
+    done
+done
+
+echo "== start-up"
+port="$(free_pair)"
+"$BENCH" --server "127.0.0.1:$port" --label nocas --json "$OUT_DIR/nocas-startup.json" \
+    startup --runs 9 -- "$NOCAS" server --bind 127.0.0.1 --http-port "$port" \
+    --grpc-port "$((port + 1000))" --data-dir "{dir}/data" >/dev/null
+console="$(free_port)"
+raft="$(free_port)"
+"$BENCH" --server "127.0.0.1:$port" --label rnacos --json "$OUT_DIR/rnacos-startup.json" \
+    startup --runs 9 -- env RNACOS_HTTP_PORT="$port" RNACOS_GRPC_PORT="$((port + 1000))" \
+    RNACOS_HTTP_CONSOLE_PORT="$console" RNACOS_RAFT_NODE_ADDR="127.0.0.1:$raft" \
+    RNACOS_DATA_DIR="{dir}/data" "$RNACOS" >/dev/null
+
+echo "== report"
+table="$("$BENCH" report --ours nocas --peer rnacos --ceiling-label ceiling "$OUT_DIR"/*.json)"
+cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+machine="$(nproc) cores ($cpu), $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr)"
+rversion="$("$RNACOS" --version 2>/dev/null | head -1 || echo "rnacos 0.8.8")"
+{
+    echo "<!-- bench:begin (written by scripts/bench-vs-rnacos.sh) -->"
+    echo
+    echo "Run on $(date -u +%Y-%m-%d): \`RUNS=$RUNS BENCH_SECONDS=$BENCH_SECONDS WORKERS=$WORKERS SCALE=$SCALE scripts/bench-vs-rnacos.sh\`"
+    echo
+    echo "Machine: $machine. Nocas $(git rev-parse --short HEAD), peer: $rversion."
+    echo "Everything (servers and load generator) shares this machine; medians of $RUNS runs."
+    echo
+    echo "$table"
+    echo
+    echo "<!-- bench:end -->"
+} >"$OUT_DIR/table.md"
+doc="$ROOT/docs/benchmarks.md"
+if [[ -f "$doc" ]] && grep -q 'bench:begin' "$doc"; then
+    python3 - "$doc" "$OUT_DIR/table.md" <<'EOF'
+import re, sys
+doc, table = sys.argv[1], open(sys.argv[2]).read().rstrip("\n")
+text = open(doc).read()
+text = re.sub(r"<!-- bench:begin.*?<!-- bench:end -->", lambda _: table, text, flags=re.S)
+open(doc, "w").write(text)
+EOF
+else
+    mkdir -p "$(dirname "$doc")"
+    cat "$OUT_DIR/table.md" >>"$doc"
+fi
+echo "wrote $doc (raw results in $OUT_DIR)"
