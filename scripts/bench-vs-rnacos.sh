@@ -13,6 +13,10 @@
 #   SCALE=full        `full`: push/listen at 1, 1,000 and 10,000, footprint
 #                     to 1,000,000 instances; `quick`: 1/1,000 and 100,000
 #   OUT_DIR=target/bench-vs-rnacos
+#   TARGETS="nocas rnacos"  which servers to measure this time
+#   KEEP=0            1: keep earlier result files in OUT_DIR (e.g. re-measure
+#                     only TARGETS=nocas after a change, and report against
+#                     the r-nacos results already there)
 #   RNACOS=path       an r-nacos binary (default: installed with cargo
 #                     install rnacos --version 0.8.8 into target/rnacos)
 set -euo pipefail
@@ -25,8 +29,11 @@ WORKERS="${WORKERS:-32}"
 SCALE="${SCALE:-full}"
 OUT_DIR="${OUT_DIR:-$ROOT/target/bench-vs-rnacos}"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+TARGETS="${TARGETS:-nocas rnacos}"
 mkdir -p "$OUT_DIR"
-rm -f "$OUT_DIR"/*.json
+if [[ "${KEEP:-0}" != 1 ]]; then
+    rm -f "$OUT_DIR"/*.json
+fi
 
 echo "== building nocas and nocas-bench (release)"
 cargo build --release --quiet -p nocas -p nocas-bench
@@ -40,6 +47,31 @@ if [[ -z "${RNACOS:-}" ]]; then
         cargo install rnacos --version 0.8.8 --locked --root "$ROOT/target/rnacos"
     fi
 fi
+
+# wrk (2 threads, 32 connections) measures the HTTP GETs as well, when it
+# is installed (`apt-get install wrk`): a C load generator takes less of
+# the shared CPU than ours, so its ratios to the ceiling are the sharper.
+HAVE_WRK=0
+if command -v wrk >/dev/null; then HAVE_WRK=1; fi
+# wrk_json LABEL SCENARIO URL FILE: one result file in nocas-bench's format.
+wrk_json() {
+    wrk -t2 -c32 -d"${BENCH_SECONDS}s" --latency "$3" | python3 -c '
+import json, re, sys
+label, scenario, url, text = sys.argv[1], sys.argv[2], sys.argv[3], sys.stdin.read()
+def ms(v):
+    n, u = re.match(r"([\d.]+)(us|ms|s)", v).groups()
+    return float(n) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[u]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+p50 = ms(re.search(r"\n\s+50%\s+(\S+)", text).group(1))
+p99 = ms(re.search(r"\n\s+99%\s+(\S+)", text).group(1))
+bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+rows = [{"scenario": scenario, "variant": "http", "metrics": [
+    {"name": "ops_per_s", "value": rps}, {"name": "p50_ms", "value": p50},
+    {"name": "p99_ms", "value": p99},
+    {"name": "errors", "value": float(bad.group(1)) if bad else 0.0}]}]
+print(json.dumps({"tool": "wrk", "label": label, "server": url, "rows": rows}))
+' "$1" "$2" "$3" >"$4"
+}
 
 # Many connections on both sides.
 ulimit -n "$(ulimit -Hn)" || true
@@ -87,14 +119,32 @@ start_nocas() { # http_port data_dir
     wait_http "$1"
 }
 
+# r-nacos 0.8.8 sometimes (about 1 start in 10 on a fresh data dir) loses
+# a race in its Raft apply actor (a panic in raftapply.rs) and then answers
+# `true` to config writes it never applies: start it again until a probe
+# config reads back.
 start_rnacos() { # http_port data_dir
-    mkdir -p "$2"
-    RNACOS_HTTP_PORT="$1" RNACOS_GRPC_PORT="$(($1 + 1000))" \
-        RNACOS_HTTP_CONSOLE_PORT="$(free_port)" RNACOS_DATA_DIR="$2" \
-        RNACOS_RAFT_NODE_ADDR="127.0.0.1:$(free_port)" \
-        "$RNACOS" >"$2.log" 2>&1 &
-    SERVER_PID=$!
-    wait_http "$1"
+    local attempt
+    for attempt in 1 2 3 4 5; do
+        rm -rf "$2"
+        mkdir -p "$2"
+        (cd "$2" && RNACOS_HTTP_PORT="$1" RNACOS_GRPC_PORT="$(($1 + 1000))" \
+            RNACOS_HTTP_CONSOLE_PORT="$(free_port)" RNACOS_DATA_DIR="$2/data" \
+            exec "$RNACOS" >"$2.log" 2>&1) &
+        SERVER_PID=$!
+        wait_http "$1"
+        curl -fs -o /dev/null -X POST "http://127.0.0.1:$1/nacos/v1/cs/configs" \
+            -d "dataId=bench-probe&group=DEFAULT_GROUP&content=ok" || true
+        for _ in $(seq 1 100); do
+            if [[ "$(curl -fs "http://127.0.0.1:$1/nacos/v1/cs/configs?dataId=bench-probe&group=DEFAULT_GROUP")" == ok ]]; then
+                return 0
+            fi
+            sleep 0.01
+        done
+        echo "r-nacos start $attempt lost its Raft apply actor; starting again" >&2
+        stop_server
+    done
+    return 1
 }
 
 if [[ "$SCALE" == quick ]]; then
@@ -114,9 +164,12 @@ for run in $(seq 1 "$RUNS"); do
     wait_http "$port"
     "$BENCH" --server "127.0.0.1:$port" --label ceiling "${COMMON[@]}" \
         --json "$OUT_DIR/ceiling-$run.json" ceiling --path /hello >/dev/null
+    if ((HAVE_WRK)); then
+        wrk_json ceiling wrk:ceiling "http://127.0.0.1:$port/hello" "$OUT_DIR/ceiling-$run-wrk.json"
+    fi
     stop_server
 
-    for label in nocas rnacos; do
+    for label in $TARGETS; do
         echo "== run $run of $RUNS: $label"
         work="$(mktemp -d)"
         # Client scenarios, one fresh server each (so a scenario does not
@@ -132,6 +185,24 @@ for run in $(seq 1 "$RUNS"); do
                 --json "$OUT_DIR/$label-$run-$i.json" $scenario >/dev/null
             stop_server
         done
+        if ((HAVE_WRK)); then
+            port="$(free_pair)"
+            "start_$label" "$port" "$work/wrk"
+            kib="$(head -c 1024 /dev/zero | tr '\0' x)"
+            curl -fs -o /dev/null -X POST "http://127.0.0.1:$port/nacos/v1/cs/configs" \
+                -d "dataId=bench-wrk&group=DEFAULT_GROUP&content=$kib"
+            for i in $(seq 1 10); do
+                curl -fs -o /dev/null -X POST "http://127.0.0.1:$port/nacos/v1/ns/instance" \
+                    -d "serviceName=bench-wrk&ip=10.0.0.$i&port=8080"
+            done
+            wrk_json "$label" wrk:config-get \
+                "http://127.0.0.1:$port/nacos/v1/cs/configs?dataId=bench-wrk&group=DEFAULT_GROUP" \
+                "$OUT_DIR/$label-$run-wrk-get.json"
+            wrk_json "$label" wrk:list \
+                "http://127.0.0.1:$port/nacos/v1/ns/instance/list?serviceName=bench-wrk" \
+                "$OUT_DIR/$label-$run-wrk-list.json"
+            stop_server
+        fi
         port="$(free_pair)"
         "start_$label" "$port" "$work/fp"
         "$BENCH" --server "127.0.0.1:$port" --label "$label" \
@@ -142,7 +213,7 @@ for run in $(seq 1 "$RUNS"); do
         "start_$label" "$port" "$work/conn"
         "$BENCH" --server "127.0.0.1:$port" --label "$label" \
             --json "$OUT_DIR/$label-$run-conn.json" \
-            connections --count 5000 --pid "$SERVER_PID" >/dev/null
+            connections --connections 5000 --pid "$SERVER_PID" >/dev/null
         stop_server
         rm -rf "$work"
     done
@@ -150,15 +221,18 @@ done
 
 echo "== start-up"
 port="$(free_pair)"
-"$BENCH" --server "127.0.0.1:$port" --label nocas --json "$OUT_DIR/nocas-startup.json" \
-    startup --runs 9 -- "$NOCAS" server --bind 127.0.0.1 --http-port "$port" \
-    --grpc-port "$((port + 1000))" --data-dir "{dir}/data" >/dev/null
-console="$(free_port)"
-raft="$(free_port)"
-"$BENCH" --server "127.0.0.1:$port" --label rnacos --json "$OUT_DIR/rnacos-startup.json" \
-    startup --runs 9 -- env RNACOS_HTTP_PORT="$port" RNACOS_GRPC_PORT="$((port + 1000))" \
-    RNACOS_HTTP_CONSOLE_PORT="$console" RNACOS_RAFT_NODE_ADDR="127.0.0.1:$raft" \
-    RNACOS_DATA_DIR="{dir}/data" "$RNACOS" >/dev/null
+if [[ " $TARGETS " == *" nocas "* ]]; then
+    "$BENCH" --server "127.0.0.1:$port" --label nocas --json "$OUT_DIR/nocas-startup.json" \
+        startup --runs 9 -- "$NOCAS" server --bind 127.0.0.1 --http-port "$port" \
+        --grpc-port "$((port + 1000))" --data-dir "{dir}/data" >/dev/null
+fi
+if [[ " $TARGETS " == *" rnacos "* ]]; then
+    console="$(free_port)"
+    "$BENCH" --server "127.0.0.1:$port" --label rnacos --json "$OUT_DIR/rnacos-startup.json" \
+        startup --runs 9 -- env RNACOS_HTTP_PORT="$port" RNACOS_GRPC_PORT="$((port + 1000))" \
+        RNACOS_HTTP_CONSOLE_PORT="$console" \
+        RNACOS_DATA_DIR="{dir}/data" "$RNACOS" >/dev/null
+fi
 
 echo "== report"
 table="$("$BENCH" report --ours nocas --peer rnacos --ceiling-label ceiling "$OUT_DIR"/*.json)"

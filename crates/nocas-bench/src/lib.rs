@@ -164,7 +164,7 @@ pub enum Scenario {
     Connections {
         /// Connections to open.
         #[arg(long, default_value_t = 5000)]
-        count: usize,
+        connections: usize,
         /// Server process id.
         #[arg(long)]
         pid: u32,
@@ -295,7 +295,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<Output> {
             conns,
         } => scenarios::footprint(t, *pid, instances, *configs, *conns).await?,
         Scenario::Startup { runs, cmd } => scenarios::startup(cmd, t.http, *runs).await?,
-        Scenario::Connections { count, pid } => scenarios::connections(t, *count, *pid).await?,
+        Scenario::Connections { connections, pid } => {
+            scenarios::connections(t, *connections, *pid).await?
+        }
         Scenario::Ceiling { path } => scenarios::ceiling(t, path, w, l).await,
         Scenario::Hello { size } => {
             scenarios::hello(t.http, *size).await?;
@@ -340,4 +342,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<Output> {
     }
     let markdown = markdown(&report.rows);
     Ok(Output { report, markdown })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

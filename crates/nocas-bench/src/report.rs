@@ -159,12 +159,22 @@ pub fn medians(reports: &[Report]) -> Medians {
     all.into_iter().map(|(k, v)| (k, median(v))).collect()
 }
 
+/// Counters that describe a run rather than measure it: left out of the
+/// side-by-side table (they stay in the JSON).
+const BOOKKEEPING: &[&str] = &["ok", "rounds", "pushes", "runs"];
+
+/// Scenarios whose requests are plain HTTP reads, comparable with the
+/// hello-world ceiling.
+fn is_read(scenario: &str) -> bool {
+    let name = scenario.split_once(':').map_or(scenario, |(_, s)| s);
+    matches!(name, "list" | "config-get")
+}
+
 /// The side-by-side table: each metric of `ours` next to `peer`, with
-/// the ratio, and against the ceiling rows where a ceiling metric of the
-/// same name is given for the scenario (`ceiling` label, variant `http`).
+/// the ratio, and the throughput of HTTP reads against the ceiling
+/// (`ceiling` label, variant `http`).
 pub fn compare(reports: &[Report], ours: &str, peer: &str, ceiling: &str) -> String {
     let med = medians(reports);
-    let runs = |label: &str| reports.iter().filter(|r| r.label == label).count();
     let mut keys: Vec<(String, String, String)> = Vec::new();
     let mut order: Vec<(String, String, String)> = Vec::new();
     for rep in reports
@@ -172,7 +182,11 @@ pub fn compare(reports: &[Report], ours: &str, peer: &str, ceiling: &str) -> Str
         .filter(|r| r.label == ours || r.label == peer)
     {
         for r in &rep.rows {
-            for m in &r.metrics {
+            for m in r
+                .metrics
+                .iter()
+                .filter(|m| !BOOKKEEPING.contains(&m.name.as_str()))
+            {
                 let k = (r.scenario.clone(), r.variant.clone(), m.name.clone());
                 if !keys.contains(&k) {
                     keys.push(k.clone());
@@ -185,18 +199,18 @@ pub fn compare(reports: &[Report], ours: &str, peer: &str, ceiling: &str) -> Str
         med.get(&(label.to_string(), k.0.clone(), k.1.clone(), k.2.clone()))
             .copied()
     };
-    let ceiling_of = |metric: &str| {
-        med.iter()
-            .find(|((l, _, _, m), _)| l == ceiling && m == metric)
-            .map(|(_, v)| *v)
+    // Rows of scenario `tool:x` (measured by another tool, e.g. `wrk:list`)
+    // compare with that tool's `tool:ceiling` row; the others with
+    // `ceiling`.
+    let ceiling_of = |scenario: &str, metric: &str| {
+        let name = match scenario.split_once(':') {
+            Some((tool, _)) => format!("{tool}:ceiling"),
+            None => "ceiling".to_string(),
+        };
+        med.get(&(ceiling.to_string(), name, "http".into(), metric.to_string()))
+            .copied()
     };
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "Medians of {} run(s) of {ours} and {} of {peer}.\n",
-        runs(ours),
-        runs(peer)
-    );
     let _ = writeln!(
         out,
         "| scenario | variant | metric | {ours} | {peer} | {ours} / {peer} | {ours} / ceiling |"
@@ -209,8 +223,10 @@ pub fn compare(reports: &[Report], ours: &str, peer: &str, ceiling: &str) -> Str
             (Some(a), Some(b)) if b != 0.0 => format!("{:.2}", a / b),
             _ => "-".into(),
         };
-        let vs_ceiling = match (a, ceiling_of(&k.2)) {
-            (Some(a), Some(c)) if k.2 == "ops_per_s" && c > 0.0 && k.1 == "http" => {
+        let vs_ceiling = match (a, ceiling_of(&k.0, &k.2)) {
+            (Some(a), Some(c))
+                if k.2 == "ops_per_s" && c > 0.0 && k.1 == "http" && is_read(&k.0) =>
+            {
                 format!("{:.0} %", a * 100.0 / c)
             }
             _ => "-".into(),
@@ -256,8 +272,15 @@ mod tests {
             rep("nocas", 5000.0),
             rep("rnacos", 500.0),
             Report {
-                rows: vec![Row::new("ceiling", "http").with("ops_per_s", 2000.0)],
+                rows: vec![
+                    Row::new("ceiling", "http").with("ops_per_s", 2000.0),
+                    Row::new("wrk:ceiling", "http").with("ops_per_s", 4000.0),
+                ],
                 ..rep("ceiling", 0.0)
+            },
+            Report {
+                rows: vec![Row::new("wrk:list", "http").with("ops_per_s", 3000.0)],
+                ..rep("nocas", 0.0)
             },
         ];
         let t = compare(&reports, "nocas", "rnacos", "ceiling");
@@ -266,7 +289,7 @@ mod tests {
             "{t}"
         );
         assert!(
-            t.contains("Medians of 3 run(s) of nocas and 1 of rnacos"),
+            t.contains("| wrk:list | http | ops_per_s | 3000 | - | - | 75 % |"),
             "{t}"
         );
     }

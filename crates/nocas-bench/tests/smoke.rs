@@ -96,6 +96,21 @@ async fn every_scenario_writes_well_formed_results() {
             .get("rss_after_mib")
             .is_some()
     );
+    // Every subcommand's own flags parse (the suite calls scenarios
+    // directly).
+    let conns = bench(&[
+        "--server",
+        &http,
+        "--grpc",
+        &grpc,
+        "connections",
+        "--connections",
+        "3",
+        "--pid",
+        &pid,
+    ])
+    .await;
+    assert_eq!(conns.report.rows[0].variant, "3 connections");
     for heading in ["### register", "### push", "### footprint", "| variant |"] {
         assert!(
             out.markdown.contains(heading),

@@ -250,15 +250,21 @@ pub fn parse_grouped_service(
 }
 
 impl ClusterName {
-    /// The default cluster.
+    /// The default cluster (one shared allocation: nearly every instance
+    /// is in it).
     pub fn default_cluster() -> Self {
-        Self(Arc::from(DEFAULT_CLUSTER))
+        static DEFAULT: std::sync::LazyLock<Arc<str>> =
+            std::sync::LazyLock::new(|| Arc::from(DEFAULT_CLUSTER));
+        Self(DEFAULT.clone())
     }
 
     /// Parses a cluster name; absent or empty means `DEFAULT`.
     pub fn parse(raw: Option<&str>) -> Result<Self, ValidationError> {
         let s = raw.map(str::trim).unwrap_or("");
         if s.is_empty() {
+            return Ok(Self::default_cluster());
+        }
+        if s == DEFAULT_CLUSTER {
             return Ok(Self::default_cluster());
         }
         check_len("clusterName", s, MAX_CLUSTER_LEN)?;

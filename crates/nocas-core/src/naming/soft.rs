@@ -22,6 +22,40 @@ use dashmap::DashMap;
 use crate::Millis;
 use crate::names::{GroupName, NamespaceId, ServiceKey};
 use crate::naming::instance::{BeatTimings, Instance, InstanceKey, InstancePatch};
+use crate::naming::metadata::Metadata;
+
+/// Most distinct metadata maps the interner keeps; past it, new maps are
+/// stored unshared (correct, only bigger).
+const MAX_INTERNED: usize = 200_000;
+
+/// Equal metadata maps shared between instances: the instances of one
+/// service usually carry the same few keys, and a map costs far more than
+/// the rest of an instance (a B-tree node and two strings per entry). Maps
+/// only the interner still holds are dropped by [`Interner::purge`].
+#[derive(Debug, Default)]
+struct Interner {
+    maps: parking_lot::Mutex<HashSet<Arc<Metadata>>>,
+}
+
+impl Interner {
+    fn intern(&self, md: Arc<Metadata>) -> Arc<Metadata> {
+        if md.is_empty() {
+            return md;
+        }
+        let mut maps = self.maps.lock();
+        if let Some(shared) = maps.get(&*md) {
+            return shared.clone();
+        }
+        if maps.len() < MAX_INTERNED {
+            maps.insert(md.clone());
+        }
+        md
+    }
+
+    fn purge(&self) {
+        self.maps.lock().retain(|m| Arc::strong_count(m) > 1);
+    }
+}
 
 /// Who keeps an ephemeral instance alive.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -91,8 +125,11 @@ pub struct SoftRegistry {
     services: DashMap<ServiceKey, SoftService>,
     /// What each connection owns, so closing one is O(what it owns).
     /// Beat-owned instances are not indexed: the sweeper visits them all.
-    owned: DashMap<Owner, HashSet<(ServiceKey, InstanceKey)>>,
+    /// Grouped by service, so a service key is held once per owner, not
+    /// once per instance.
+    owned: DashMap<Owner, HashMap<ServiceKey, HashSet<InstanceKey>>>,
     count: AtomicUsize,
+    metadata: Interner,
 }
 
 impl SoftRegistry {
@@ -112,6 +149,8 @@ impl SoftRegistry {
         timings: BeatTimings,
         now: Millis,
     ) -> bool {
+        let mut instance = instance;
+        instance.metadata = self.metadata.intern(instance.metadata);
         let mut svc = self.services.entry(key.clone()).or_default();
         let ikey = instance.key();
         match svc.instances.get_mut(&ikey) {
@@ -178,16 +217,23 @@ impl SoftRegistry {
             self.owned
                 .entry(owner.clone())
                 .or_default()
-                .insert((key.clone(), ikey.clone()));
+                .entry(key.clone())
+                .or_default()
+                .insert(ikey.clone());
         }
     }
 
     fn unindex(&self, owner: &Owner, key: &ServiceKey, ikey: &InstanceKey) {
         if *owner != Owner::Beat {
-            if let Some(mut set) = self.owned.get_mut(owner) {
-                set.remove(&(key.clone(), ikey.clone()));
+            if let Some(mut held) = self.owned.get_mut(owner)
+                && let Some(set) = held.get_mut(key)
+            {
+                set.remove(ikey);
+                if set.is_empty() {
+                    held.remove(key);
+                }
             }
-            self.owned.remove_if(owner, |_, set| set.is_empty());
+            self.owned.remove_if(owner, |_, held| held.is_empty());
         }
     }
 
@@ -245,6 +291,7 @@ impl SoftRegistry {
     /// ones unhealthy and removes those silent past their delete timeout.
     /// Returns the services that changed.
     pub fn sweep(&self, now: Millis) -> Vec<ServiceKey> {
+        self.metadata.purge();
         self.update_all(|si| {
             if si.owner != Owner::Beat {
                 return (true, false);
@@ -271,23 +318,20 @@ impl SoftRegistry {
             return Vec::new();
         };
         let mut changed: Vec<ServiceKey> = Vec::new();
-        for (key, ikey) in held {
-            let removed = match self.services.get_mut(&key) {
-                Some(mut svc) => {
-                    let mine = svc
-                        .instances
-                        .get(&ikey)
-                        .is_some_and(|si| &si.owner == owner);
-                    mine && svc.instances.remove(&ikey).is_some()
+        for (key, ikeys) in held {
+            let mut removed = 0;
+            if let Some(mut svc) = self.services.get_mut(&key) {
+                for ikey in &ikeys {
+                    let mine = svc.instances.get(ikey).is_some_and(|si| &si.owner == owner);
+                    if mine && svc.instances.remove(ikey).is_some() {
+                        removed += 1;
+                    }
                 }
-                None => false,
-            };
-            if removed {
-                self.count.fetch_sub(1, Ordering::Relaxed);
+            }
+            if removed > 0 {
+                self.count.fetch_sub(removed, Ordering::Relaxed);
                 self.services.remove_if(&key, |_, s| s.instances.is_empty());
-                if !changed.contains(&key) {
-                    changed.push(key);
-                }
+                changed.push(key);
             }
         }
         changed
@@ -371,7 +415,11 @@ impl SoftRegistry {
         let mut v: Vec<_> = self
             .owned
             .get(owner)
-            .map(|set| set.iter().cloned().collect())
+            .map(|held| {
+                held.iter()
+                    .flat_map(|(k, set)| set.iter().map(|i| (k.clone(), i.clone())))
+                    .collect()
+            })
             .unwrap_or_default();
         v.sort();
         v
@@ -456,6 +504,30 @@ mod tests {
             timeout_ms: 300,
             delete_ms: 600,
         }
+    }
+
+    #[test]
+    fn equal_metadata_is_shared_and_released() {
+        let r = SoftRegistry::new();
+        let k = key();
+        let with_md = |port| {
+            let mut i = inst(port);
+            i.metadata = Arc::new(Metadata::from([("version".into(), "v1".into())]));
+            i
+        };
+        for port in 1..=3 {
+            r.register(&k, with_md(port), Owner::Beat, timings(), 0);
+        }
+        let a = r.get(&k, &inst(1).key()).unwrap().instance.metadata;
+        let c = r.get(&k, &inst(3).key()).unwrap().instance.metadata;
+        assert!(Arc::ptr_eq(&a, &c));
+        assert_eq!(r.metadata.maps.lock().len(), 1);
+        drop((a, c));
+        for port in 1..=3 {
+            r.deregister(&k, &inst(port).key());
+        }
+        r.sweep(0);
+        assert!(r.metadata.maps.lock().is_empty());
     }
 
     #[test]

@@ -138,7 +138,7 @@ pub async fn v1_get(State(app): State<AppRef>, p: Params) -> V1Result<Response> 
         return Ok(Json(info).into_response());
     }
     let s = served_or_404(&app, &p, "tenant").map_err(V1)?;
-    let mut resp = s.content.to_string().into_response();
+    let mut resp = super::shared_str(s.content.clone()).into_response();
     config_headers(resp.headers_mut(), &s);
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

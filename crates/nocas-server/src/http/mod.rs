@@ -14,23 +14,30 @@ pub mod params;
 pub mod parse;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::middleware::{self, Next};
+use axum::extract::DefaultBodyLimit;
 use axum::response::Response;
-use axum::routing::{get, post, put};
+use axum::routing::{MethodRouter, get, post, put};
+use tower::util::MapResponseLayer;
 
 use crate::app::AppRef;
 
-async fn count_requests(State(app): State<AppRef>, req: Request, next: Next) -> Response {
-    let resp = next.run(req).await;
-    app.metrics.count_status(resp.status().as_u16());
-    resp
+/// Routes added under a prefix. The routes are flat (full paths in one
+/// router): `Router::nest` costs a prefix strip and a nested dispatch on
+/// every request.
+struct Mount(Router<AppRef>, &'static str);
+
+impl Mount {
+    fn route(self, path: &str, method: MethodRouter<AppRef>) -> Self {
+        let Mount(r, prefix) = self;
+        Mount(r.route(&format!("{prefix}{path}"), method), prefix)
+    }
 }
 
-/// Builds the router over `app`.
+/// Builds the router over `app`. Status counting is a plain tower layer
+/// (no boxed middleware future, no per-request service clone).
 pub fn router(app: AppRef) -> Router {
     let body_limit = app.settings.limits.max_body_bytes;
-    let v1_ns = Router::new()
+    let r = Mount(Router::new(), "/nacos/v1/ns")
         .route(
             "/instance",
             post(naming::v1_register)
@@ -57,8 +64,9 @@ pub fn router(app: AppRef) -> Router {
         .route("/ops/metrics", get(naming::v1_operator_metrics))
         .route("/operator/switches", get(naming::v1_switches))
         .route("/catalog/services", get(naming::v1_catalog_services))
-        .route("/catalog/instances", get(naming::v1_catalog_instances));
-    let v2_ns = Router::new()
+        .route("/catalog/instances", get(naming::v1_catalog_instances))
+        .0;
+    let r = Mount(r, "/nacos/v2/ns")
         .route(
             "/instance",
             post(naming::v2_register)
@@ -84,8 +92,9 @@ pub fn router(app: AppRef) -> Router {
         .route("/client/list", get(clients::list))
         .route("/client", get(clients::detail))
         .route("/client/publish/list", get(clients::published))
-        .route("/client/subscribe/list", get(clients::subscribed));
-    let v1_cs = Router::new()
+        .route("/client/subscribe/list", get(clients::subscribed))
+        .0;
+    let r = Mount(r, "/nacos/v1/cs")
         .route(
             "/configs",
             get(config::v1_get)
@@ -96,8 +105,9 @@ pub fn router(app: AppRef) -> Router {
         .route("/configs/beta/promote", post(config::v1_promote_beta))
         .route("/history", get(config::v1_history))
         .route("/history/previous", get(config::v1_history_previous))
-        .route("/history/configs", get(config::v1_history_configs));
-    let v2_cs = Router::new()
+        .route("/history/configs", get(config::v1_history_configs))
+        .0;
+    let r = Mount(r, "/nacos/v2/cs")
         .route(
             "/config",
             get(config::v2_get)
@@ -109,12 +119,9 @@ pub fn router(app: AppRef) -> Router {
         .route("/history/list", get(config::v2_history_list))
         .route("/history", get(config::v2_history))
         .route("/history/previous", get(config::v2_history_previous))
-        .route("/history/configs", get(config::v2_history_configs));
-    let nacos = Router::new()
-        .nest("/v1/ns", v1_ns)
-        .nest("/v2/ns", v2_ns)
-        .nest("/v1/cs", v1_cs)
-        .nest("/v2/cs", v2_cs)
+        .route("/history/configs", get(config::v2_history_configs))
+        .0;
+    let r = Mount(r, "/nacos")
         .route(
             "/v1/console/namespaces",
             get(console::v1_namespaces)
@@ -154,12 +161,43 @@ pub fn router(app: AppRef) -> Router {
         )
         .route("/v1/auth/login", post(console::login_without_auth))
         .route("/v1/auth/users/login", post(console::login_without_auth))
-        .route("/actuator/prometheus", get(console::prometheus));
-    Router::new()
-        .nest("/nacos", nacos)
-        .route("/metrics", get(console::prometheus))
+        .route("/actuator/prometheus", get(console::prometheus))
+        .0;
+    let counting = app.clone();
+    r.route("/metrics", get(console::prometheus))
         .fallback(console::not_found)
-        .layer(middleware::from_fn_with_state(app.clone(), count_requests))
+        .layer(MapResponseLayer::new(move |resp: Response| {
+            counting.metrics.count_status(resp.status().as_u16());
+            resp
+        }))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(app)
+}
+
+/// A stored string served as a response body without copying it.
+struct SharedStr(std::sync::Arc<str>);
+
+impl AsRef<[u8]> for SharedStr {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+/// A cached JSON document served as a response body without copying it.
+struct SharedJson(std::sync::Arc<serde_json::value::RawValue>);
+
+impl AsRef<[u8]> for SharedJson {
+    fn as_ref(&self) -> &[u8] {
+        self.0.get().as_bytes()
+    }
+}
+
+/// The body of a shared string.
+pub(crate) fn shared_str(s: std::sync::Arc<str>) -> axum::body::Body {
+    axum::body::Body::from(axum::body::Bytes::from_owner(SharedStr(s)))
+}
+
+/// The body of a shared JSON document.
+pub(crate) fn shared_json(v: std::sync::Arc<serde_json::value::RawValue>) -> axum::body::Body {
+    axum::body::Body::from(axum::body::Bytes::from_owner(SharedJson(v)))
 }

@@ -142,7 +142,7 @@ pub async fn v1_list(State(app): State<AppRef>, p: Params) -> V1Result<Response>
     let view = do_list(&app, &p, "clusters").map_err(V1)?;
     Ok((
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        view.get().to_owned(),
+        super::shared_json(view),
     )
         .into_response())
 }

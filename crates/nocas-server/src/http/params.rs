@@ -2,7 +2,6 @@
 //! form-encoded body, for every method, the query string winning (as a
 //! servlet's `getParameter` does), plus the client's IP.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
@@ -18,7 +17,9 @@ use crate::error::ApiError;
 /// Merged request parameters, headers and client address.
 #[derive(Debug, Default)]
 pub struct Params {
-    map: HashMap<String, String>,
+    /// Name/value pairs, first spelling of a name wins; a handful per
+    /// request, so a linear scan beats hashing.
+    pairs: Vec<(String, String)>,
     /// Request headers.
     pub headers: HeaderMap,
     /// Client IP: `X-Forwarded-For`'s first hop, else `X-Real-IP`, else the
@@ -27,7 +28,16 @@ pub struct Params {
 }
 
 fn is_v2(path: &str) -> bool {
-    path.to_ascii_lowercase().starts_with("/nacos/v2/")
+    path.get(..10)
+        .is_some_and(|p| p.eq_ignore_ascii_case("/nacos/v2/"))
+}
+
+fn add_pairs(pairs: &mut Vec<(String, String)>, encoded: &[u8]) {
+    for (k, v) in form_urlencoded::parse(encoded) {
+        if !pairs.iter().any(|(n, _)| *n == *k) {
+            pairs.push((k.into_owned(), v.into_owned()));
+        }
+    }
 }
 
 impl<S: Send + Sync> FromRequest<S> for Params {
@@ -35,43 +45,43 @@ impl<S: Send + Sync> FromRequest<S> for Params {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let v2 = is_v2(req.uri().path());
-        let query = req.uri().query().map(str::to_owned);
-        let headers = req.headers().clone();
-        let peer = req
-            .extensions()
+        let (mut parts, body) = req.into_parts();
+        let headers = std::mem::take(&mut parts.headers);
+        let peer = parts
+            .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
+            .map(|c| c.0.ip());
         let form_body = headers
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_none_or(|ct| {
-                ct.to_ascii_lowercase()
-                    .starts_with("application/x-www-form-urlencoded")
+                ct.get(..33)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("application/x-www-form-urlencoded"))
             });
-        let body = Bytes::from_request(req, state).await.map_err(|rej| {
-            let err = if rej.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::TooLarge("request body is larger than the configured limit".into())
-            } else {
-                ApiError::BadRequest(format!("cannot read request body: {rej}"))
-            };
-            if v2 { err.into_v2() } else { err.into_v1() }
-        })?;
-        let mut map = HashMap::new();
-        if let Some(q) = &query {
-            for (k, v) in form_urlencoded::parse(q.as_bytes()) {
-                map.entry(k.into_owned()).or_insert_with(|| v.into_owned());
-            }
+        let mut pairs = Vec::new();
+        if let Some(q) = parts.uri.query() {
+            add_pairs(&mut pairs, q.as_bytes());
         }
-        if form_body && !body.is_empty() {
-            for (k, v) in form_urlencoded::parse(&body) {
-                map.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+        // A body is read only when there may be one (GETs have none).
+        if !axum::body::HttpBody::is_end_stream(&body) {
+            let req = Request::from_parts(parts, body);
+            let body = Bytes::from_request(req, state).await.map_err(|rej| {
+                let err = if rej.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::TooLarge("request body is larger than the configured limit".into())
+                } else {
+                    ApiError::BadRequest(format!("cannot read request body: {rej}"))
+                };
+                if v2 { err.into_v2() } else { err.into_v1() }
+            })?;
+            if form_body && !body.is_empty() {
+                add_pairs(&mut pairs, &body);
             }
         }
         let client_ip = forwarded_ip(&headers)
-            .or(peer)
+            .or_else(|| peer.map(|ip| ip.to_string()))
             .unwrap_or_else(|| "127.0.0.1".to_string());
         Ok(Self {
-            map,
+            pairs,
             headers,
             client_ip,
         })
@@ -108,18 +118,24 @@ pub fn parse_bool(field: &'static str, raw: &str) -> Result<bool, ValidationErro
 impl Params {
     /// Builds params from pairs (tests, and reuse by other front ends).
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut all: Vec<(String, String)> = Vec::new();
+        for (k, v) in pairs {
+            if !all.iter().any(|(n, _)| n == k) {
+                all.push((k.to_string(), v.to_string()));
+            }
+        }
         Self {
-            map: pairs
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            pairs: all,
             ..Default::default()
         }
     }
 
     /// The raw value, possibly empty.
     pub fn raw(&self, name: &str) -> Option<&str> {
-        self.map.get(name).map(String::as_str)
+        self.pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// A non-blank value, trimmed.
