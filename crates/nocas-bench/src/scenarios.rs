@@ -245,6 +245,42 @@ pub async fn register(
     Ok(rows)
 }
 
+/// Closed-loop GETs of one path.
+async fn get_load(t: Target, workers: usize, limit: Limit, path: String) -> LoadResult {
+    http_load(
+        t,
+        workers,
+        limit,
+        Arc::new(move |_| (Method::GET, path.clone(), None)),
+    )
+    .await
+}
+
+/// One read scenario over each protocol: an HTTP GET of `path`, or the
+/// same gRPC request again and again.
+async fn read_rows(
+    scenario: &str,
+    t: Target,
+    workers: usize,
+    limit: Limit,
+    via: &[Via],
+    path: String,
+    query: Payload,
+) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for v in via {
+        let r = match v {
+            Via::Http => get_load(t, workers, limit, path.clone()).await,
+            Via::Grpc => {
+                let q = query.clone();
+                grpc_load(t, workers, limit, Arc::new(move |_| q.clone())).await?
+            }
+        };
+        rows.push(Row::from_load(scenario, v.name(), &r));
+    }
+    Ok(rows)
+}
+
 /// Instance list of one service with `instances` instances (registered
 /// over gRPC and kept alive for the run).
 pub async fn list(
@@ -257,31 +293,14 @@ pub async fn list(
     let service = format!("{}-list", run_prefix());
     let mut owner = Conn::open(t.grpc, None).await?;
     batch_register(&mut owner, &service, 0, instances).await?;
-    let mut rows = Vec::new();
-    for v in via {
-        let r = match v {
-            Via::Http => {
-                let path = format!("/nacos/v1/ns/instance/list?serviceName={service}");
-                http_load(
-                    t,
-                    workers,
-                    limit,
-                    Arc::new(move |_| (Method::GET, path.clone(), None)),
-                )
-                .await
-            }
-            Via::Grpc => {
-                let p = payload(
-                    "ServiceQueryRequest",
-                    &json!({"namespace": "public", "serviceName": service, "groupName": "DEFAULT_GROUP",
-                        "cluster": "", "healthyOnly": false, "udpPort": 0, "headers": {}}),
-                    HashMap::new(),
-                );
-                grpc_load(t, workers, limit, Arc::new(move |_| p.clone())).await?
-            }
-        };
-        rows.push(Row::from_load("list", v.name(), &r));
-    }
+    let query = payload(
+        "ServiceQueryRequest",
+        &json!({"namespace": "public", "serviceName": service, "groupName": "DEFAULT_GROUP",
+            "cluster": "", "healthyOnly": false, "udpPort": 0, "headers": {}}),
+        HashMap::new(),
+    );
+    let path = format!("/nacos/v1/ns/instance/list?serviceName={service}");
+    let rows = read_rows("list", t, workers, limit, via, path, query).await?;
     drop(owner);
     Ok(rows)
 }
@@ -331,31 +350,13 @@ pub async fn config_get(
 ) -> anyhow::Result<Vec<Row>> {
     let data_id = format!("{}-get", run_prefix());
     http_publish(t, &data_id, &"x".repeat(size)).await?;
-    let mut rows = Vec::new();
-    for v in via {
-        let r = match v {
-            Via::Http => {
-                let path = format!("/nacos/v1/cs/configs?dataId={data_id}&group=DEFAULT_GROUP");
-                http_load(
-                    t,
-                    workers,
-                    limit,
-                    Arc::new(move |_| (Method::GET, path.clone(), None)),
-                )
-                .await
-            }
-            Via::Grpc => {
-                let p = payload(
-                    "ConfigQueryRequest",
-                    &json!({"dataId": data_id, "group": "DEFAULT_GROUP", "tenant": "", "tag": "", "headers": {}}),
-                    HashMap::new(),
-                );
-                grpc_load(t, workers, limit, Arc::new(move |_| p.clone())).await?
-            }
-        };
-        rows.push(Row::from_load("config-get", v.name(), &r));
-    }
-    Ok(rows)
+    let query = payload(
+        "ConfigQueryRequest",
+        &json!({"dataId": data_id, "group": "DEFAULT_GROUP", "tenant": "", "tag": "", "headers": {}}),
+        HashMap::new(),
+    );
+    let path = format!("/nacos/v1/cs/configs?dataId={data_id}&group=DEFAULT_GROUP");
+    read_rows("config-get", t, workers, limit, via, path, query).await
 }
 
 /// Durable config publishes, each of a new config of `size` bytes.
@@ -738,14 +739,7 @@ pub async fn connections(t: Target, count: usize, pid: u32) -> anyhow::Result<Ve
 
 /// HTTP GET of any path on the target (the ceiling: a bare server).
 pub async fn ceiling(t: Target, path: &str, workers: usize, limit: Limit) -> Vec<Row> {
-    let path = path.to_string();
-    let r = http_load(
-        t,
-        workers,
-        limit,
-        Arc::new(move |_| (Method::GET, path.clone(), None)),
-    )
-    .await;
+    let r = get_load(t, workers, limit, path.to_string()).await;
     vec![Row::from_load("ceiling", "http", &r)]
 }
 
