@@ -102,21 +102,8 @@ pub async fn open_many(
     while start < n {
         let end = (start + parallel).min(n);
         let batch = (start..end).map(|i| {
-            let tx = tx.clone();
-            async move {
-                let (ptx, mut prx) = mpsc::unbounded_channel::<Push>();
-                let conn = Conn::open(grpc, tx.as_ref().map(|_| ptx)).await?;
-                if let Some(tx) = tx {
-                    tokio::spawn(async move {
-                        while let Some(p) = prx.recv().await {
-                            if tx.send((i, p)).is_err() {
-                                break;
-                            }
-                        }
-                    });
-                }
-                anyhow::Ok(conn)
-            }
+            let sink = tx.clone().map(|tx| (i, tx));
+            Conn::open(grpc, sink)
         });
         for c in futures::future::join_all(batch).await {
             conns.push(c?);
@@ -414,13 +401,6 @@ pub async fn publish(
     Ok(rows)
 }
 
-fn ports_of(body: &Value) -> Vec<u64> {
-    body["serviceInfo"]["hosts"]
-        .as_array()
-        .map(|h| h.iter().filter_map(|x| x["port"].as_u64()).collect())
-        .unwrap_or_default()
-}
-
 /// Collects, for one round, the first push per connection matching `hit`;
 /// returns the delays from `t0` and how many connections missed it.
 async fn collect_round(
@@ -500,7 +480,7 @@ pub async fn push(
                 bail!("register failed: {ty} {b}");
             }
             let (got, m) = collect_round(&mut rx, s, t0, round_timeout, |p| {
-                p.kind == "NotifySubscriberRequest" && ports_of(&p.body).contains(&port)
+                p.kind == "NotifySubscriberRequest" && p.has_number("port", port)
             })
             .await;
             samples.extend(got);
@@ -546,7 +526,7 @@ pub async fn listen(
                 bail!("publish failed: {ty} {b}");
             }
             let (got, m) = collect_round(&mut rx, s, t0, round_timeout, |p| {
-                p.kind == "ConfigChangeNotifyRequest" && p.body["dataId"] == data_id.as_str()
+                p.kind == "ConfigChangeNotifyRequest" && p.has_string("dataId", &data_id)
             })
             .await;
             samples.extend(got);
