@@ -36,6 +36,13 @@ struct ClusterArgs {
     /// HTTP address of any member.
     #[arg(long, env = "NOCAS_SERVER", default_value = "127.0.0.1:8848")]
     server: String,
+    /// User to log in as when the cluster runs with auth (an administrator
+    /// for add and remove).
+    #[arg(long, env = "NOCAS_USERNAME")]
+    username: Option<String>,
+    /// That user's password.
+    #[arg(long, env = "NOCAS_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
     #[command(subcommand)]
     action: ClusterAction,
 }
@@ -97,6 +104,20 @@ struct ServerArgs {
     /// Secret every node-to-node call must carry.
     #[arg(long, env = "NOCAS_CLUSTER_SECRET")]
     cluster_secret: Option<String>,
+    /// Require login: check tokens and permissions on every call.
+    #[arg(long, env = "NOCAS_AUTH")]
+    auth: bool,
+    /// Token signing secret (base64 or raw, at least 32 bytes) [default:
+    /// generated once into the data dir].
+    #[arg(long, env = "NOCAS_TOKEN_SECRET", hide_env_values = true)]
+    token_secret: Option<String>,
+    /// Password of the initial administrator `nacos` [default: generated
+    /// and printed once].
+    #[arg(long, env = "NOCAS_ADMIN_PASSWORD", hide_env_values = true)]
+    admin_password: Option<String>,
+    /// Allow listening on a non-loopback address with auth off.
+    #[arg(long, env = "NOCAS_INSECURE_NO_AUTH")]
+    insecure_no_auth: bool,
     /// Log filter (tracing `EnvFilter` syntax).
     #[arg(long, env = "NOCAS_LOG", default_value = "info,openraft=warn")]
     log: String,
@@ -146,6 +167,18 @@ impl ServerArgs {
         if let Some(secret) = &self.cluster_secret {
             s.cluster.secret = Some(secret.clone());
         }
+        if self.auth {
+            s.auth.enabled = true;
+        }
+        if self.insecure_no_auth {
+            s.auth.insecure_no_auth = true;
+        }
+        if let Some(secret) = &self.token_secret {
+            s.auth.token_secret = Some(secret.clone());
+        }
+        if let Some(pw) = &self.admin_password {
+            s.auth.admin_password = Some(pw.clone());
+        }
         Ok(s)
     }
 }
@@ -191,19 +224,46 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
 
 async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
     let http = reqwest::Client::builder().no_proxy().build()?;
+    let mut token = Vec::new();
+    if let Some(user) = &args.username {
+        let resp = http
+            .post(format!("http://{}/nacos/v1/auth/login", args.server))
+            .form(&[
+                ("username", user.as_str()),
+                ("password", args.password.as_deref().unwrap_or("")),
+            ])
+            .send()
+            .await?;
+        let status = resp.status();
+        let body: serde_json::Value = resp.json().await.unwrap_or_default();
+        let Some(t) = body["accessToken"].as_str().filter(|_| status.is_success()) else {
+            anyhow::bail!("login as {user} failed: {status}");
+        };
+        token.push(("accessToken", t.to_string()));
+    }
     let base = format!("http://{}/nacos/v2/core/cluster", args.server);
     let resp = match args.action {
-        ClusterAction::List => http.get(format!("{base}/node/list")).send().await?,
+        ClusterAction::List => {
+            http.get(format!("{base}/node/list"))
+                .query(&token)
+                .send()
+                .await?
+        }
         ClusterAction::Add { member, node_id } => {
             let mut form = vec![("address", member)];
             if let Some(id) = node_id {
                 form.push(("nodeId", id.to_string()));
             }
-            http.post(format!("{base}/node")).form(&form).send().await?
+            http.post(format!("{base}/node"))
+                .query(&token)
+                .form(&form)
+                .send()
+                .await?
         }
         ClusterAction::Remove { node_id } => {
             http.delete(format!("{base}/node"))
                 .query(&[("nodeId", node_id.to_string())])
+                .query(&token)
                 .send()
                 .await?
         }

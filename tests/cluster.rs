@@ -610,3 +610,103 @@ async fn a_cluster_secret_guards_node_to_node_calls() {
         assert_eq!(r.status, 401, "{path}");
     }
 }
+
+/// Auth in a cluster: users go through the log, a token from one node is
+/// good on every node (shared token secret), anonymous calls are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_state_is_replicated_and_tokens_work_on_every_node() {
+    const PW: &str = "cluster-admin-pw";
+    let c = ClusterProcesses::spawn(
+        Path::new(BIN),
+        3,
+        FAST_CLUSTER_TOML,
+        &[
+            "--auth",
+            "--admin-password",
+            PW,
+            "--token-secret",
+            "a-shared-token-secret-of-at-least-32-bytes",
+            "--cluster-secret",
+            "a-long-shared-cluster-secret-0123456789",
+        ],
+    );
+    let h = Http::new();
+    let login = |base: String, user: &'static str, pw: &'static str| {
+        let h = h.clone();
+        async move {
+            let r = h
+                .try_call(
+                    "POST",
+                    &format!("{base}/nacos/v1/auth/login"),
+                    &[],
+                    Some(&[("username", user), ("password", pw)]),
+                    &[],
+                )
+                .await
+                .ok()?;
+            (r.status == 200).then(|| r.json()["accessToken"].as_str().unwrap_or("").to_string())
+        }
+    };
+    let admin = Arc::new(Mutex::new(String::new()));
+    wait_until(WAIT, "the administrator to exist", || {
+        let login = login(c.base(1), "nacos", PW);
+        let admin = admin.clone();
+        async move {
+            match login.await {
+                Some(t) => {
+                    *admin.lock().await = t;
+                    true
+                }
+                None => false,
+            }
+        }
+    })
+    .await;
+    let admin = admin.lock().await.clone();
+    // A user created through node 2 (a follower or the leader).
+    wait_until(WAIT, "a user created through node 2", || {
+        let h = h.clone();
+        let url = format!("{}/nacos/v1/auth/users", c.base(2));
+        let admin = admin.clone();
+        async move {
+            h.try_call(
+                "POST",
+                &url,
+                &[("accessToken", admin.as_str())],
+                Some(&[("username", "carol"), ("password", "carol-pw")]),
+                &[],
+            )
+            .await
+            .is_ok_and(|r| r.status == 200 || r.body.contains("already exist"))
+        }
+    })
+    .await;
+    // ... logs in on node 3 once replicated.
+    wait_until(WAIT, "the user to log in on node 3", || {
+        let l = login(c.base(3), "carol", "carol-pw");
+        async move { l.await.is_some() }
+    })
+    .await;
+    // A token issued by node 1 is valid on node 3; no token is not.
+    let list = |base: String, token: Option<String>| {
+        let h = h.clone();
+        async move {
+            let mut q = vec![];
+            if let Some(t) = &token {
+                q.push(("accessToken", t.as_str()));
+            }
+            h.call(
+                "GET",
+                &format!("{base}/nacos/v2/core/cluster/node/list"),
+                &q,
+                None,
+                &[],
+            )
+            .await
+            .status
+        }
+    };
+    assert_eq!(list(c.base(3), Some(admin.clone())).await, 200);
+    assert_eq!(list(c.base(3), None).await, 403);
+    assert_eq!(list(c.base(2), Some("forged.token.here".into())).await, 403);
+}

@@ -91,3 +91,72 @@ fn python_sdk_v3_grpc_naming_push_config_and_listener() {
         .current_dir(dir.path());
     run_script(cmd, "Python SDK v3 (gRPC) script", &server);
 }
+
+/// The same gRPC scenario with auth on: the SDK logs in with a user that may
+/// read and write only the test's namespace.
+#[test]
+fn python_sdk_v3_grpc_with_login() {
+    let python = root().join(".venv/sdk-v3/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/test.sh, which creates the SDK virtualenv",
+        python.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("nocas.toml");
+    std::fs::write(&cfg, "[naming]\ncache_millis = 1000\n").unwrap();
+    let server = ServerProcess::spawn(
+        Path::new(BIN),
+        &dir.path().join("data"),
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--auth",
+            "--admin-password",
+            "admin-pw-for-py",
+        ],
+    );
+    let base = format!("http://{}", server.http);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let http = nocas_testkit::Http::new();
+        let login = http
+            .post(
+                &format!("{base}/nacos/v1/auth/login"),
+                &[("username", "nacos"), ("password", "admin-pw-for-py")],
+            )
+            .await;
+        assert_eq!(login.status, 200, "{}", login.body);
+        let admin = login.json()["accessToken"].as_str().unwrap().to_string();
+        for (path, form) in [
+            (
+                "/nacos/v1/auth/users",
+                vec![("username", "py"), ("password", "py-pw")],
+            ),
+            (
+                "/nacos/v1/auth/roles",
+                vec![("role", "py-role"), ("username", "py")],
+            ),
+            (
+                "/nacos/v1/auth/permissions",
+                vec![
+                    ("role", "py-role"),
+                    ("resource", "py-ns:*:*"),
+                    ("action", "rw"),
+                ],
+            ),
+        ] {
+            let mut form = form;
+            form.push(("accessToken", admin.as_str()));
+            let r = http.post(&format!("{base}{path}"), &form).await;
+            assert_eq!(r.status, 200, "{path}: {}", r.body);
+        }
+    });
+    let mut cmd = Command::new(python);
+    cmd.arg(root().join("tests/interop/python/v3_grpc.py"))
+        .env("NOCAS_USERNAME", "py")
+        .env("NOCAS_PASSWORD", "py-pw")
+        .env("NOCAS_NAMESPACE", "py-ns")
+        .current_dir(dir.path());
+    run_script(cmd, "Python SDK v3 (gRPC) script with login", &server);
+}

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::Millis;
+use crate::auth::{Permission, UserRecord};
 use crate::config::{ConfigMeta, ConfigRecord, HistoryRecord};
 use crate::error::CommandError;
 use crate::names::{ClusterName, ConfigKey, ConfigTag, NamespaceId, ServiceKey};
@@ -170,6 +171,58 @@ pub enum Command {
         /// Entries created before this go.
         before_ms: Millis,
     },
+    /// Change users, roles or permissions.
+    Auth(AuthCommand),
+}
+
+/// A change to users, roles or permissions. Passwords arrive hashed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum AuthCommand {
+    /// Create a user.
+    CreateUser {
+        /// Name.
+        username: String,
+        /// The record (password hash).
+        record: UserRecord,
+    },
+    /// Create the initial administrator, unless one exists.
+    InitAdmin {
+        /// Name.
+        username: String,
+        /// The record (password hash).
+        record: UserRecord,
+    },
+    /// Replace a user's password hash.
+    UpdateUser {
+        /// Name.
+        username: String,
+        /// The record (password hash).
+        record: UserRecord,
+    },
+    /// Remove a user and its role bindings.
+    DeleteUser {
+        /// Name.
+        username: String,
+    },
+    /// Bind a role to a user (creating the role).
+    BindRole {
+        /// Role.
+        role: String,
+        /// User.
+        username: String,
+    },
+    /// Unbind a role from a user, or (without a user) remove the role with
+    /// all its bindings and permissions.
+    UnbindRole {
+        /// Role.
+        role: String,
+        /// User.
+        username: Option<String>,
+    },
+    /// Grant a permission to a role.
+    Grant(Permission),
+    /// Revoke a permission.
+    Revoke(Permission),
 }
 
 /// A config publish.
@@ -219,6 +272,8 @@ pub enum Event {
     Config(ConfigKey),
     /// A namespace record changed.
     Namespace(NamespaceId),
+    /// Users, roles or permissions changed.
+    Auth,
     /// Anything may have changed (a snapshot was installed).
     All,
 }
@@ -248,6 +303,12 @@ pub enum Write {
         /// Cut-off.
         before_ms: Millis,
     },
+    /// Put or remove a user.
+    User(String, Option<UserRecord>),
+    /// Add (`true`) or remove a (role, user) binding.
+    Role(String, String, bool),
+    /// Add (`true`) or remove a permission.
+    Permission(Permission, bool),
     /// Persist the id counters.
     Counters {
         /// Next history id.

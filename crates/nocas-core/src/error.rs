@@ -98,4 +98,13 @@ pub enum CommandError {
     /// The operation is not allowed in this state.
     #[error("{0}")]
     NotAllowed(String),
+    /// The user name is taken.
+    #[error("user '{0}' already exist!")]
+    UserExists(String),
+    /// No such user.
+    #[error("user '{0}' not found!")]
+    UserNotFound(String),
+    /// No such role.
+    #[error("role '{0}' not found!")]
+    RoleNotFound(String),
 }

@@ -13,7 +13,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::Millis;
-use crate::command::{Command, CommandResult, Effects, Event, Outcome, Publish, Write};
+use crate::auth::{AuthState, GLOBAL_ADMIN_ROLE, Permission, UserRecord};
+use crate::command::{
+    AuthCommand, Command, CommandResult, Effects, Event, Outcome, Publish, Write,
+};
 use crate::config::{BetaVersion, ConfigRecord, ConfigVersion, HistoryRecord, OpType};
 use crate::error::CommandError;
 use crate::names::{ConfigKey, GroupName, NamespaceId, ServiceKey};
@@ -30,6 +33,7 @@ pub struct DurableState {
     next_history_id: u64,
     next_config_id: u64,
     instance_count: usize,
+    auth: AuthState,
 }
 
 /// A stored item, as loaded back at start-up.
@@ -50,6 +54,12 @@ pub enum Restored {
         /// Next config id.
         next_config_id: u64,
     },
+    /// A user.
+    User(String, UserRecord),
+    /// A (role, user) binding.
+    Role(String, String),
+    /// A permission.
+    Permission(Permission),
 }
 
 impl DurableState {
@@ -91,6 +101,15 @@ impl DurableState {
             } => {
                 self.next_history_id = next_history_id.max(1);
                 self.next_config_id = next_config_id.max(1);
+            }
+            Restored::User(name, rec) => {
+                self.auth.put_user(name, rec);
+            }
+            Restored::Role(role, user) => {
+                self.auth.bind(role, user);
+            }
+            Restored::Permission(p) => {
+                self.auth.grant(p);
             }
         }
     }
@@ -134,6 +153,11 @@ impl DurableState {
         &self,
     ) -> impl Iterator<Item = (&ServiceKey, &BTreeMap<InstanceKey, Instance>)> {
         self.instances.iter()
+    }
+
+    /// Users, roles and permissions.
+    pub fn auth(&self) -> &AuthState {
+        &self.auth
     }
 
     /// Number of persistent instances.
@@ -453,7 +477,124 @@ impl DurableState {
                 fx.writes.push(Write::PurgeHistory { before_ms });
                 Ok(Outcome::Done)
             }
+            Command::Auth(cmd) => self.apply_auth(cmd, fx),
         }
+    }
+
+    fn apply_auth(&mut self, cmd: AuthCommand, fx: &mut Effects) -> CommandResult {
+        let auth = &mut self.auth;
+        let outcome = match cmd {
+            AuthCommand::CreateUser { username, record } => {
+                if auth.user(&username).is_some() {
+                    return Err(CommandError::UserExists(username));
+                }
+                auth.put_user(username.clone(), record.clone());
+                fx.writes.push(Write::User(username, Some(record)));
+                Outcome::Done
+            }
+            AuthCommand::InitAdmin { username, record } => {
+                if auth.has_admin() {
+                    return Err(CommandError::NotAllowed(
+                        "an administrator exists already".into(),
+                    ));
+                }
+                auth.put_user(username.clone(), record.clone());
+                auth.bind(GLOBAL_ADMIN_ROLE.into(), username.clone());
+                fx.writes.push(Write::User(username.clone(), Some(record)));
+                fx.writes
+                    .push(Write::Role(GLOBAL_ADMIN_ROLE.into(), username, true));
+                Outcome::Done
+            }
+            AuthCommand::UpdateUser { username, record } => {
+                if auth.user(&username).is_none() {
+                    return Err(CommandError::UserNotFound(username));
+                }
+                auth.put_user(username.clone(), record.clone());
+                fx.writes.push(Write::User(username, Some(record)));
+                Outcome::Done
+            }
+            AuthCommand::DeleteUser { username } => {
+                if auth.is_admin(&username) {
+                    return Err(CommandError::NotAllowed(format!(
+                        "cannot delete admin: {username}"
+                    )));
+                }
+                let Some(bindings) = auth.remove_user(&username) else {
+                    return Ok(Outcome::Removed { existed: false });
+                };
+                for (role, user) in bindings {
+                    fx.writes.push(Write::Role(role, user, false));
+                }
+                fx.writes.push(Write::User(username, None));
+                Outcome::Removed { existed: true }
+            }
+            AuthCommand::BindRole { role, username } => {
+                if role == GLOBAL_ADMIN_ROLE {
+                    return Err(CommandError::NotAllowed(format!(
+                        "role '{GLOBAL_ADMIN_ROLE}' is not permitted to create!"
+                    )));
+                }
+                if auth.user(&username).is_none() {
+                    return Err(CommandError::UserNotFound(username));
+                }
+                if !auth.bind(role.clone(), username.clone()) {
+                    return Err(CommandError::NotAllowed(format!(
+                        "user '{username}' already bound to the role '{role}'!"
+                    )));
+                }
+                fx.writes.push(Write::Role(role, username, true));
+                Outcome::Done
+            }
+            AuthCommand::UnbindRole { role, username } => {
+                if role == GLOBAL_ADMIN_ROLE {
+                    return Err(CommandError::NotAllowed(format!(
+                        "role '{GLOBAL_ADMIN_ROLE}' cannot be removed"
+                    )));
+                }
+                match username {
+                    Some(user) => {
+                        let existed = auth.unbind(&role, &user);
+                        if existed {
+                            fx.writes.push(Write::Role(role, user, false));
+                        }
+                        Outcome::Removed { existed }
+                    }
+                    None => {
+                        let bindings = auth.bindings_of(&role);
+                        let perms = auth.permissions_of(&role);
+                        let existed = !bindings.is_empty() || !perms.is_empty();
+                        for (r, u) in bindings {
+                            auth.unbind(&r, &u);
+                            fx.writes.push(Write::Role(r, u, false));
+                        }
+                        for p in perms {
+                            auth.revoke(&p);
+                            fx.writes.push(Write::Permission(p, false));
+                        }
+                        Outcome::Removed { existed }
+                    }
+                }
+            }
+            AuthCommand::Grant(p) => {
+                if !auth.role_exists(&p.role) {
+                    return Err(CommandError::RoleNotFound(p.role));
+                }
+                if !auth.grant(p.clone()) {
+                    return Err(CommandError::NotAllowed("permission already exist!".into()));
+                }
+                fx.writes.push(Write::Permission(p, true));
+                Outcome::Done
+            }
+            AuthCommand::Revoke(p) => {
+                let existed = auth.revoke(&p);
+                if existed {
+                    fx.writes.push(Write::Permission(p, false));
+                }
+                Outcome::Removed { existed }
+            }
+        };
+        fx.events.push(Event::Auth);
+        Ok(outcome)
     }
 
     fn put_service(&mut self, key: ServiceKey, rec: ServiceRecord, fx: &mut Effects) {

@@ -33,6 +33,8 @@ pub struct App {
     pub views: crate::ops::naming::ViewCache,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// Tokens, logins and access checks.
+    pub auth: crate::auth::Auth,
     /// When the process started serving.
     pub started: Instant,
     /// The HTTP address actually bound.

@@ -41,6 +41,9 @@ pub enum ApiError {
     /// Something broke inside the server.
     #[error("{0}")]
     Internal(String),
+    /// Bad or missing token, or not enough rights.
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 impl From<ClusterError> for ApiError {
@@ -79,6 +82,7 @@ impl ApiError {
             Self::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
         }
     }
 
@@ -106,6 +110,10 @@ impl ApiError {
                 CommandError::CasMismatch => (20005, "resource conflict"),
                 CommandError::ConfigNotFound => (20004, "resource not found"),
                 CommandError::NotAllowed(_) => (21011, "health check still running"),
+                CommandError::UserExists(_) => (20002, "parameter validate error"),
+                CommandError::UserNotFound(_) | CommandError::RoleNotFound(_) => {
+                    (20004, "resource not found")
+                }
             },
             Self::NotFound(_) => (20004, "resource not found"),
             Self::BadRequest(_) => (20002, "parameter validate error"),
@@ -113,6 +121,7 @@ impl ApiError {
             Self::Busy(_) => (503, "over threshold"),
             Self::Unavailable(_) => (30000, "server error"),
             Self::Internal(_) => (30000, "server error"),
+            Self::Forbidden(_) => (403, "access denied"),
         }
     }
 

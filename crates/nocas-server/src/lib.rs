@@ -12,7 +12,10 @@
 //! `nocas_cluster::Node::write`; nothing here writes the store directly.
 
 pub mod app;
+pub mod auth;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod grpc;
 pub mod health;
 pub mod http;
@@ -29,6 +32,7 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tower::Layer as _;
 
 use nocas_cluster::{ClusterError, Node, NodeConfig};
 use nocas_core::naming::soft::SoftRegistry;
@@ -68,6 +72,9 @@ pub enum ServerError {
     /// The Raft node failed.
     #[error("consensus: {0}")]
     Cluster(#[from] ClusterError),
+    /// Auth could not be set up.
+    #[error(transparent)]
+    Auth(#[from] auth::AuthSetupError),
     /// A task failed.
     #[error("internal: {0}")]
     Internal(String),
@@ -116,6 +123,10 @@ pub async fn start(mut settings: Settings) -> Result<Running, ServerError> {
         path: settings.data_dir.clone(),
         source,
     })?;
+    let auth = auth::Auth::new(&settings.auth, &settings.data_dir)?;
+    if !settings.auth.enabled && !settings.bind.is_loopback() {
+        tracing::warn!(bind = %settings.bind, "auth is OFF on a non-loopback address (--insecure-no-auth): anyone who can reach this port can read and change everything");
+    }
     let wanted = settings.http_addr();
     let listener = TcpListener::bind(wanted)
         .await
@@ -194,6 +205,7 @@ pub async fn start(mut settings: Settings) -> Result<Running, ServerError> {
         conns: grpc::conn::Connections::new(),
         views: Default::default(),
         metrics: Metrics::new(),
+        auth,
         started,
         http_addr,
         grpc_addr,
@@ -230,12 +242,40 @@ pub async fn start(mut settings: Settings) -> Result<Running, ServerError> {
             }
         }));
     }
-    let router = http::router(app.clone());
+    if app.settings.auth.enabled {
+        if clustered {
+            // The cluster may still be electing: keep trying in the background.
+            let admin_app = app.clone();
+            let mut admin_stop = stop_rx.clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    match auth::ensure_admin(&admin_app).await {
+                        Ok(()) => break,
+                        Err(e) => tracing::debug!(error = %e, "initial administrator: retrying"),
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        _ = admin_stop.changed() => break,
+                    }
+                }
+            }));
+        } else {
+            auth::ensure_admin(&app)
+                .await
+                .map_err(|e| ServerError::Internal(format!("initial administrator: {e}")))?;
+        }
+    }
+    // Paths are made canonical before routing, so the access check sees
+    // the route a request is served by, however its path was spelled.
+    let router = tower::util::MapRequestLayer::new(http::guard::canonicalize)
+        .layer(http::router(app.clone()));
     let mut http_stop = stop_rx.clone();
     let http = tokio::spawn(async move {
         axum::serve(
             listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
+            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                SocketAddr,
+            >(router),
         )
         .with_graceful_shutdown(async move {
             let _ = http_stop.changed().await;

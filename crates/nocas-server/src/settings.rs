@@ -62,6 +62,76 @@ pub struct Settings {
     pub grpc: GrpcSettings,
     /// Cluster membership and node-to-node traffic.
     pub cluster: ClusterSettings,
+    /// Users, tokens and access checks.
+    pub auth: AuthSettings,
+}
+
+/// Authentication and authorization.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Check tokens and permissions on every call (`--auth`).
+    pub enabled: bool,
+    /// Allow binding a non-loopback address with auth off
+    /// (`--insecure-no-auth`).
+    pub insecure_no_auth: bool,
+    /// Token signing secret, base64 or raw, at least 32 bytes; when unset a
+    /// random one is generated once into the data dir (standalone only).
+    pub token_secret: Option<String>,
+    /// Token lifetime, seconds (Nacos: 18,000).
+    pub token_ttl_s: u64,
+    /// Password of the initial administrator `nacos`; generated and printed
+    /// once when unset.
+    #[serde(skip_serializing)]
+    pub admin_password: Option<String>,
+    /// Failed logins of one user from one IP that lock the pair.
+    pub lockout_failures: u32,
+    /// Window in which those failures count (ms).
+    pub lockout_window_ms: u64,
+    /// How long a locked pair stays locked (ms).
+    pub lockout_ms: u64,
+    /// Most (user, IP) pairs tracked for lockout.
+    pub lockout_max_entries: usize,
+    /// Argon2 memory cost (KiB) for new password hashes.
+    pub argon2_memory_kib: u32,
+    /// Argon2 iterations for new password hashes.
+    pub argon2_iterations: u32,
+}
+
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("enabled", &self.enabled)
+            .field("insecure_no_auth", &self.insecure_no_auth)
+            .field("token_secret", &self.token_secret.as_ref().map(|_| "<set>"))
+            .field("token_ttl_s", &self.token_ttl_s)
+            .field(
+                "admin_password",
+                &self.admin_password.as_ref().map(|_| "<set>"),
+            )
+            .field("lockout_failures", &self.lockout_failures)
+            .field("lockout_window_ms", &self.lockout_window_ms)
+            .field("lockout_ms", &self.lockout_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            insecure_no_auth: false,
+            token_secret: None,
+            token_ttl_s: 18_000,
+            admin_password: None,
+            lockout_failures: 5,
+            lockout_window_ms: 5 * 60 * 1000,
+            lockout_ms: 15 * 60 * 1000,
+            lockout_max_entries: 100_000,
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+        }
+    }
 }
 
 /// Cluster membership and node-to-node traffic.
@@ -174,6 +244,7 @@ impl Default for Settings {
             storage: StorageSettings::default(),
             grpc: GrpcSettings::default(),
             cluster: ClusterSettings::default(),
+            auth: AuthSettings::default(),
         }
     }
 }
@@ -197,6 +268,10 @@ pub struct Limits {
     pub max_page_size: usize,
     /// Most concurrent held long polls.
     pub max_long_polls: usize,
+    /// Most gRPC connections from one client IP.
+    pub max_connections_per_ip: usize,
+    /// Most instances (ephemeral and persistent) in one service.
+    pub max_instances_per_service: usize,
 }
 
 impl Default for Limits {
@@ -209,6 +284,8 @@ impl Default for Limits {
             max_listen_keys: 10_000,
             max_page_size: 1_000,
             max_long_polls: 100_000,
+            max_connections_per_ip: 20_000,
+            max_instances_per_service: 100_000,
         }
     }
 }
@@ -318,6 +395,38 @@ impl Settings {
     }
 
     /// Checks values that would make the server misbehave.
+    /// The secure-by-default rules: no auth means loopback only (unless
+    /// explicitly waived); a cluster with auth needs shared secrets.
+    pub fn validate_security(&self) -> Result<(), SettingsError> {
+        let a = &self.auth;
+        if !a.enabled && !self.bind.is_loopback() && !a.insecure_no_auth {
+            return Err(SettingsError::Invalid(format!(
+                "binding {} with auth off exposes every config and service: enable auth \
+                 (--auth) or pass --insecure-no-auth",
+                self.bind
+            )));
+        }
+        if a.enabled && self.cluster.members.len() > 1 {
+            if self.cluster.secret.as_deref().is_none_or(str::is_empty) {
+                return Err(SettingsError::Invalid(
+                    "a cluster with auth needs a cluster secret (--cluster-secret) on every node"
+                        .into(),
+                ));
+            }
+            if a.token_secret.is_none() {
+                return Err(SettingsError::Invalid(
+                    "a cluster with auth needs the same --token-secret on every node".into(),
+                ));
+            }
+        }
+        if a.enabled && (a.token_ttl_s == 0 || a.lockout_failures == 0) {
+            return Err(SettingsError::Invalid(
+                "auth.token_ttl_s and auth.lockout_failures must be > 0".into(),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn validate(&self) -> Result<(), SettingsError> {
         let n = &self.naming;
         let g = &self.grpc;
@@ -362,7 +471,7 @@ impl Settings {
                 return Err(SettingsError::Invalid(what.to_string()));
             }
         }
-        Ok(())
+        self.validate_security()
     }
 }
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{decode, encode};
 use crate::tables::{
-    CONFIGS, HISTORY, HISTORY_BY_CONFIG, INSTANCES, NAMESPACES, SERVICES, SM_META, SNAPSHOT,
+    AUTH, CONFIGS, HISTORY, HISTORY_BY_CONFIG, INSTANCES, NAMESPACES, SERVICES, SM_META, SNAPSHOT,
 };
 use crate::{Store, StoreError};
 
@@ -26,6 +26,9 @@ pub struct StateDump {
     configs: Rows,
     history: Vec<(u64, Vec<u8>)>,
     history_by_config: Vec<(String, u64)>,
+    /// Users, roles and permissions (absent from dumps taken before auth).
+    #[serde(default)]
+    auth: Rows,
 }
 
 fn rows(
@@ -84,6 +87,7 @@ impl Store {
             configs: rows(&txn, CONFIGS)?,
             history,
             history_by_config,
+            auth: rows(&txn, AUTH)?,
         })
     }
 
@@ -105,6 +109,7 @@ impl Store {
             (SERVICES, &dump.services),
             (INSTANCES, &dump.instances),
             (CONFIGS, &dump.configs),
+            (AUTH, &dump.auth),
         ] {
             let mut t = txn.open_table(def)?;
             t.retain(|_, _| false)?;

@@ -12,8 +12,8 @@ use nocas_core::state::{DurableState, Restored};
 
 use crate::codec::{decode, encode};
 use crate::tables::{
-    self, APPLIED, CONFIGS, COUNTERS, HISTORY, HISTORY_BY_CONFIG, INSTANCES, NAMESPACES, SERVICES,
-    SM_META,
+    self, APPLIED, AUTH, AuthRow, CONFIGS, COUNTERS, HISTORY, HISTORY_BY_CONFIG, INSTANCES,
+    NAMESPACES, SERVICES, SM_META,
 };
 use crate::{Store, StoreError};
 
@@ -73,6 +73,10 @@ impl Store {
             let (_, v) = item?;
             let (key, rec): (ConfigKey, ConfigRecord) = decode("config", v.value())?;
             state.restore(Restored::Config(key, Box::new(rec)));
+        }
+        for item in txn.open_table(AUTH)?.iter()? {
+            let (k, v) = item?;
+            state.restore(restore_auth(k.value(), v.value())?);
         }
         if let Some(v) = txn.open_table(SM_META)?.get(COUNTERS)? {
             let (next_history_id, next_config_id): (u64, u64) = decode("counters", v.value())?;
@@ -155,6 +159,20 @@ impl Store {
     }
 }
 
+fn restore_auth(key: &str, value: &[u8]) -> Result<Restored, StoreError> {
+    let mut parts = key.split('\u{1f}');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("u"), Some(user), None) => {
+            Ok(Restored::User(user.to_string(), decode("user", value)?))
+        }
+        (Some("r"), Some(role), Some(user)) => {
+            Ok(Restored::Role(role.to_string(), user.to_string()))
+        }
+        (Some("p"), Some(_), Some(_)) => Ok(Restored::Permission(decode("permission", value)?)),
+        _ => Err(StoreError::BadKey("auth")),
+    }
+}
+
 fn write_all(txn: &WriteTransaction, writes: &[Write]) -> Result<(), StoreError> {
     let mut namespaces = txn.open_table(NAMESPACES)?;
     let mut services = txn.open_table(SERVICES)?;
@@ -163,6 +181,7 @@ fn write_all(txn: &WriteTransaction, writes: &[Write]) -> Result<(), StoreError>
     let mut history = txn.open_table(HISTORY)?;
     let mut by_config = txn.open_table(HISTORY_BY_CONFIG)?;
     let mut meta = txn.open_table(SM_META)?;
+    let mut auth = txn.open_table(AUTH)?;
     for w in writes {
         match w {
             Write::Namespace(id, Some(rec)) => {
@@ -222,6 +241,33 @@ fn write_all(txn: &WriteTransaction, writes: &[Write]) -> Result<(), StoreError>
                 for (nid, ck) in doomed {
                     history.remove(nid)?;
                     by_config.remove((ck.as_str(), nid))?;
+                }
+            }
+            Write::User(user, rec) => {
+                let k = tables::auth_key(AuthRow::User(user));
+                match rec {
+                    Some(rec) => {
+                        auth.insert(k.as_str(), encode("user", rec)?.as_slice())?;
+                    }
+                    None => {
+                        auth.remove(k.as_str())?;
+                    }
+                }
+            }
+            Write::Role(role, user, present) => {
+                let k = tables::auth_key(AuthRow::Role(role, user));
+                if *present {
+                    auth.insert(k.as_str(), &[] as &[u8])?;
+                } else {
+                    auth.remove(k.as_str())?;
+                }
+            }
+            Write::Permission(p, present) => {
+                let k = tables::auth_key(AuthRow::Permission(p));
+                if *present {
+                    auth.insert(k.as_str(), encode("permission", p)?.as_slice())?;
+                } else {
+                    auth.remove(k.as_str())?;
                 }
             }
             Write::Counters {

@@ -29,6 +29,8 @@ pub const HISTORY: TableDefinition<u64, &[u8]> = TableDefinition::new("history")
 /// (config key, history id) → (), to list a config's history.
 pub const HISTORY_BY_CONFIG: TableDefinition<(&str, u64), ()> =
     TableDefinition::new("history_by_config");
+/// Users, role bindings and permissions, keyed by [`auth_key`].
+pub const AUTH: TableDefinition<&str, &[u8]> = TableDefinition::new("auth");
 /// Last built snapshot: `meta`, `data` → bytes.
 pub const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
 
@@ -48,6 +50,7 @@ pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(HISTORY)?;
     txn.open_table(HISTORY_BY_CONFIG)?;
     txn.open_table(SNAPSHOT)?;
+    txn.open_table(AUTH)?;
     Ok(())
 }
 
@@ -67,6 +70,33 @@ pub fn instance_key(k: &ServiceKey, i: &InstanceKey) -> String {
         i.ip,
         i.port
     )
+}
+
+/// What a row of [`AUTH`] holds.
+pub enum AuthRow<'a> {
+    /// `u SEP user`: the user record.
+    User(&'a str),
+    /// `r SEP role SEP user`: a binding (empty value).
+    Role(&'a str, &'a str),
+    /// `p SEP role SEP resource SEP action`: the permission.
+    Permission(&'a nocas_core::auth::Permission),
+}
+
+/// Key of an [`AUTH`] row (names and resources hold no control
+/// characters, so `SEP` cannot occur inside them).
+pub fn auth_key(row: AuthRow<'_>) -> String {
+    match row {
+        AuthRow::User(u) => format!("u{SEP}{u}"),
+        AuthRow::Role(r, u) => format!("r{SEP}{r}{SEP}{u}"),
+        AuthRow::Permission(p) => {
+            format!(
+                "p{SEP}{}{SEP}{}{SEP}{}",
+                p.role,
+                p.resource,
+                p.action.as_str()
+            )
+        }
+    }
 }
 
 /// `namespace SEP group SEP dataId`.

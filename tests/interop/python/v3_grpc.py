@@ -7,6 +7,7 @@ Env:
   NOCAS_NAMESPACE      override the namespace (default: "nocas-py3-<id>"; "" = public)
   NOCAS_TOTAL_TIMEOUT  watchdog in seconds (default 120) -> exit 2
   NOCAS_STEP_TIMEOUT   per wait/call timeout in seconds (default 15)
+  NOCAS_USERNAME       log in with this user (and NOCAS_PASSWORD) when set
   NOCAS_DEBUG=1        SDK + grpc logs to stderr, keep temp dir
 Exit: 0 all passed, 1 some failed, 2 watchdog.
 """
@@ -151,8 +152,15 @@ def hostset(instances):
     return {(i.ip, i.port) for i in (instances or [])}
 
 
+USERNAME = os.environ.get("NOCAS_USERNAME", "")
+PASSWORD = os.environ.get("NOCAS_PASSWORD", "")
+
+
 def make_config(tmp, name, update_cache_when_empty=False):
-    cfg = (ClientConfigBuilder()
+    builder = ClientConfigBuilder()
+    if USERNAME:
+        builder = builder.username(USERNAME).password(PASSWORD)
+    cfg = (builder
            .server_address(ADDR)
            .namespace_id(NAMESPACE)
            .log_level(logging.DEBUG if DEBUG else logging.WARNING)

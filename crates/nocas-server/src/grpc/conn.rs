@@ -332,6 +332,8 @@ impl Subscriber for Connection {
 pub struct Connections {
     by_peer: DashMap<SocketAddr, Arc<Connection>>,
     by_id: DashMap<Arc<str>, Arc<Connection>>,
+    /// Open transports per client IP.
+    per_ip: DashMap<std::net::IpAddr, usize>,
 }
 
 impl Connections {
@@ -346,6 +348,25 @@ impl Connections {
         self.by_peer.insert(peer, conn.clone());
         self.by_id.insert(conn.id.clone(), conn.clone());
         conn
+    }
+
+    /// Counts a new transport from `ip`; `false` (and nothing counted) when
+    /// that IP has `max` open already.
+    pub fn admit(&self, ip: std::net::IpAddr, max: usize) -> bool {
+        let mut n = self.per_ip.entry(ip).or_insert(0);
+        if *n >= max {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    /// A transport from `ip` closed.
+    pub fn release(&self, ip: std::net::IpAddr) {
+        if let Some(mut n) = self.per_ip.get_mut(&ip) {
+            *n = n.saturating_sub(1);
+        }
+        self.per_ip.remove_if(&ip, |_, n| *n == 0);
     }
 
     /// The connection of a transport.

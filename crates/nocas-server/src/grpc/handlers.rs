@@ -21,21 +21,26 @@ use nocas_proto::grpc::{
     BaseResponse, BatchInstanceRequest, ConfigBase, ConfigBatchListenRequest,
     ConfigChangeBatchListenResponse, ConfigContext, ConfigPublishRequest, ConfigQueryRequest,
     ConfigQueryResponse, InstanceRequest, InstanceResponse, InstanceWire, NamingBase, Payload,
-    ResponseBase, ServiceInfoResponse, ServiceListRequest, ServiceListResponse,
+    RequestBase, ResponseBase, ServiceInfoResponse, ServiceListRequest, ServiceListResponse,
     ServiceQueryRequest, SubscribeServiceRequest, payload,
 };
 
 use crate::app::{App, now_ms};
+use crate::auth::Need;
 use crate::error::ApiError;
 use crate::grpc::conn::Connection;
+use crate::grpc::guard;
 use crate::ops::config::{self as config_ops, Listened, PublishInput};
 use crate::ops::naming::{self as naming_ops, ViewName};
 use crate::push::Subscriber;
+use nocas_core::auth::Action;
 
 /// Nacos: the request is not valid.
 pub const INVALID_PARAM: i32 = 400;
 /// Nacos: no handler for the request type.
 pub const NO_HANDLER: i32 = 302;
+/// `NO_RIGHT`: bad token or missing permission (clients log in again).
+pub const NO_RIGHT: i32 = 403;
 /// Nacos: the request could not be parsed.
 pub const BAD_GATEWAY: i32 = 502;
 /// Nacos: the connection is not registered.
@@ -57,6 +62,7 @@ fn error_code(e: &ApiError) -> i32 {
             _ => INVALID_PARAM,
         },
         ApiError::Busy(_) => 503,
+        ApiError::Forbidden(_) => NO_RIGHT,
         ApiError::Unavailable(_) | ApiError::Internal(_) => 500,
     }
 }
@@ -97,14 +103,28 @@ fn fail(type_name: &str, e: &ApiError, request_id: Option<String>) -> Payload {
 }
 
 /// Handles one client request on connection `conn`.
-pub async fn dispatch(app: &App, conn: &Arc<Connection>, type_name: &str, body: &[u8]) -> Payload {
+///
+/// `meta` are the payload's metadata headers (where SDKs put the token).
+pub async fn dispatch(
+    app: &App,
+    conn: &Arc<Connection>,
+    type_name: &str,
+    body: &[u8],
+    meta: &HashMap<String, String>,
+) -> Payload {
     macro_rules! run {
-        ($req:ty, $resp:expr, $f:expr) => {{
+        ($req:ty, $resp:expr, $need:expr, $f:expr) => {{
             let req: $req = match decode(type_name, body) {
                 Ok(r) => r,
                 Err(p) => return *p,
             };
             let rid = req_id(&req);
+            if app.auth.enabled() {
+                let need: Need = $need(&req);
+                if let Err(denied) = guard::check(app, meta, &req.base().headers, &need) {
+                    return fail($resp, &ApiError::Forbidden(denied.to_string()), rid);
+                }
+            }
             match $f(req).await {
                 Ok(p) => p,
                 Err(e) => fail($resp, &e, rid),
@@ -118,44 +138,79 @@ pub async fn dispatch(app: &App, conn: &Arc<Connection>, type_name: &str, body: 
                 base: ResponseBase::ok(request_id_of(body)),
             },
         ),
-        "InstanceRequest" => run!(InstanceRequest, "InstanceResponse", |r| instance(
-            app, conn, r, false
-        )),
-        "PersistentInstanceRequest" => {
-            run!(InstanceRequest, "InstanceResponse", |r| instance(
-                app, conn, r, true
-            ))
-        }
-        "BatchInstanceRequest" => run!(BatchInstanceRequest, "BatchInstanceResponse", |r| batch(
-            app, conn, r
-        )),
-        "ServiceQueryRequest" => run!(ServiceQueryRequest, "QueryServiceResponse", |r| query(
-            app, r
-        )),
-        "SubscribeServiceRequest" => {
-            run!(SubscribeServiceRequest, "SubscribeServiceResponse", |r| {
-                subscribe(app, conn, r)
-            })
-        }
-        "ServiceListRequest" => run!(ServiceListRequest, "ServiceListResponse", |r| list(app, r)),
-        "ConfigQueryRequest" => run!(ConfigQueryRequest, "ConfigQueryResponse", |r| config_query(
-            app, conn, r
-        )),
-        "ConfigPublishRequest" => {
-            run!(ConfigPublishRequest, "ConfigPublishResponse", |r| {
-                config_publish(app, conn, r)
-            })
-        }
-        "ConfigRemoveRequest" => {
-            run!(ConfigQueryRequest, "ConfigRemoveResponse", |r| {
-                config_remove(app, conn, r)
-            })
-        }
+        "InstanceRequest" => run!(
+            InstanceRequest,
+            "InstanceResponse",
+            |r: &InstanceRequest| guard::access(guard::naming(&r.naming), true),
+            |r| instance(app, conn, r, false)
+        ),
+        "PersistentInstanceRequest" => run!(
+            InstanceRequest,
+            "InstanceResponse",
+            |r: &InstanceRequest| guard::access(guard::naming(&r.naming), true),
+            |r| instance(app, conn, r, true)
+        ),
+        "BatchInstanceRequest" => run!(
+            BatchInstanceRequest,
+            "BatchInstanceResponse",
+            |r: &BatchInstanceRequest| guard::access(guard::naming(&r.naming), true),
+            |r| batch(app, conn, r)
+        ),
+        "ServiceQueryRequest" => run!(
+            ServiceQueryRequest,
+            "QueryServiceResponse",
+            |r: &ServiceQueryRequest| guard::access(guard::naming(&r.naming), false),
+            |r| query(app, r)
+        ),
+        "SubscribeServiceRequest" => run!(
+            SubscribeServiceRequest,
+            "SubscribeServiceResponse",
+            |r: &SubscribeServiceRequest| guard::access(guard::naming(&r.naming), false),
+            |r| subscribe(app, conn, r)
+        ),
+        "ServiceListRequest" => run!(
+            ServiceListRequest,
+            "ServiceListResponse",
+            |r: &ServiceListRequest| guard::access(guard::naming_list(&r.naming), false),
+            |r| list(app, r)
+        ),
+        "ConfigQueryRequest" => run!(
+            ConfigQueryRequest,
+            "ConfigQueryResponse",
+            |r: &ConfigQueryRequest| guard::access(guard::config(&r.config), false),
+            |r| config_query(app, conn, r)
+        ),
+        "ConfigPublishRequest" => run!(
+            ConfigPublishRequest,
+            "ConfigPublishResponse",
+            |r: &ConfigPublishRequest| guard::access(guard::config(&r.config), true),
+            |r| config_publish(app, conn, r)
+        ),
+        "ConfigRemoveRequest" => run!(
+            ConfigQueryRequest,
+            "ConfigRemoveResponse",
+            |r: &ConfigQueryRequest| guard::access(guard::config(&r.config), true),
+            |r| config_remove(app, conn, r)
+        ),
         "ConfigBatchListenRequest" => run!(
             ConfigBatchListenRequest,
             "ConfigChangeBatchListenResponse",
+            |r: &ConfigBatchListenRequest| Need::Access(guard::listened(r), Action::Read),
             |r| config_listen(app, conn, r)
         ),
+        "ServerLoaderInfoRequest"
+            if app.auth.enabled() && {
+                let no_headers = HashMap::new();
+                guard::check(app, meta, &no_headers, &Need::Admin).is_err()
+            } =>
+        {
+            error_payload(
+                "ErrorResponse",
+                NO_RIGHT,
+                "authorization failed!".to_string(),
+                request_id_of(body),
+            )
+        }
         "ServerLoaderInfoRequest" => answer(
             "ServerLoaderInfoResponse",
             &serde_json::json!({
@@ -193,21 +248,21 @@ pub fn request_id_of(body: &[u8]) -> Option<String> {
         .and_then(|i| i.request_id)
 }
 
-trait HasRequestId {
-    fn request_id(&self) -> Option<String>;
+trait HasBase {
+    fn base(&self) -> &RequestBase;
 }
 
-macro_rules! has_request_id {
+macro_rules! has_base {
     ($($t:ty => $($path:ident).+;)*) => {$(
-        impl HasRequestId for $t {
-            fn request_id(&self) -> Option<String> {
-                self.$($path).+.request_id.clone()
+        impl HasBase for $t {
+            fn base(&self) -> &RequestBase {
+                &self.$($path).+
             }
         }
     )*};
 }
 
-has_request_id! {
+has_base! {
     InstanceRequest => naming.base;
     BatchInstanceRequest => naming.base;
     ServiceQueryRequest => naming.base;
@@ -218,11 +273,11 @@ has_request_id! {
     ConfigBatchListenRequest => base;
 }
 
-fn req_id<T: HasRequestId>(r: &T) -> Option<String> {
-    r.request_id()
+fn req_id<T: HasBase>(r: &T) -> Option<String> {
+    r.base().request_id.clone()
 }
 
-fn service_key(n: &NamingBase) -> Result<ServiceKey, ValidationError> {
+pub(crate) fn service_key(n: &NamingBase) -> Result<ServiceKey, ValidationError> {
     let ns = NamespaceId::parse(n.namespace.as_deref())?;
     let (g, s) = parse_grouped_service(n.service_name.as_deref(), n.group_name.as_deref())?;
     Ok(ServiceKey::new(ns, g, s))
@@ -290,6 +345,10 @@ async fn batch(app: &App, conn: &Connection, r: BatchInstanceRequest) -> Result<
     let key = service_key(&r.naming)?;
     let rid = r.naming.base.request_id.clone();
     let kind = r.kind.clone();
+    let max = app.settings.limits.max_instances_per_service;
+    if r.instances.len() > max {
+        return Err(crate::ops::naming::too_many_instances(&key, max));
+    }
     let mut instances = Vec::with_capacity(r.instances.len());
     for w in &r.instances {
         if !w.ephemeral {
@@ -403,7 +462,7 @@ async fn list(app: &App, r: ServiceListRequest) -> Result<Payload, ApiError> {
     ))
 }
 
-fn config_key(c: &ConfigBase) -> Result<ConfigKey, ValidationError> {
+pub(crate) fn config_key(c: &ConfigBase) -> Result<ConfigKey, ValidationError> {
     Ok(ConfigKey::new(
         NamespaceId::parse(c.tenant.as_deref())?,
         ConfigGroup::parse(c.group.as_deref())?,

@@ -12,9 +12,11 @@
 //! only through the soft registry under the connection's ownership.
 
 pub mod conn;
+pub mod guard;
 pub mod handlers;
 pub mod push;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -96,7 +98,9 @@ impl RequestService for GrpcService {
             )));
         }
         conn.touch();
-        let answer = handlers::dispatch(&self.app, &conn, type_name, body).await;
+        let no_headers = HashMap::new();
+        let meta = p.metadata.as_ref().map_or(&no_headers, |m| &m.headers);
+        let answer = handlers::dispatch(&self.app, &conn, type_name, body, meta).await;
         Ok(Response::new(answer))
     }
 }
@@ -141,7 +145,9 @@ impl BiRequestStream for GrpcService {
                     }
                 } else if registered {
                     // Some clients send requests (health checks) on the stream.
-                    let answer = handlers::dispatch(&app, &conn, type_name, body).await;
+                    let no_headers = HashMap::new();
+                    let meta = p.metadata.as_ref().map_or(&no_headers, |m| &m.headers);
+                    let answer = handlers::dispatch(&app, &conn, type_name, body, meta).await;
                     if tx.try_send(Ok(answer)).is_err() {
                         break;
                     }
@@ -231,14 +237,21 @@ pub async fn serve(
     let reaper_app = app.clone();
     tokio::spawn(async move {
         while let Some(peer) = closed_rx.recv().await {
+            reaper_app.conns.release(peer.ip());
             if let Some(conn) = reaper_app.conns.by_peer(&peer) {
                 push::close(&reaper_app, &conn, "transport closed");
             }
         }
     });
     let accept_app = app.clone();
+    let per_ip = app.settings.limits.max_connections_per_ip;
     let incoming = async_accept(listener, move |peer| {
+        if !accept_app.conns.admit(peer.ip(), per_ip) {
+            tracing::warn!(%peer, limit = per_ip, "gRPC connection refused: too many from this IP");
+            return false;
+        }
         accept_app.conns.accept(peer, &accept_app.hub);
+        true
     })
     .map(move |r| r.map(|s| TrackedStream::new(s, closed_tx.clone())));
     let max = app.settings.grpc.max_message_bytes;
@@ -260,17 +273,21 @@ pub async fn serve(
         .await
 }
 
-/// Accepted sockets; `on_accept` runs before the transport is served.
+/// Accepted sockets; `on_accept` runs before the transport is served and
+/// may refuse it (the socket is closed at once).
 fn async_accept(
     listener: TcpListener,
-    on_accept: impl Fn(SocketAddr) + Send + 'static,
+    on_accept: impl Fn(SocketAddr) -> bool + Send + 'static,
 ) -> impl Stream<Item = std::io::Result<tokio::net::TcpStream>> {
     futures::stream::unfold((listener, on_accept), |(listener, on_accept)| async move {
         loop {
             match listener.accept().await {
                 Ok((stream, peer)) => {
+                    if !on_accept(peer) {
+                        drop(stream);
+                        continue;
+                    }
                     let _ = stream.set_nodelay(true);
-                    on_accept(peer);
                     return Some((Ok(stream), (listener, on_accept)));
                 }
                 Err(e) => {

@@ -307,20 +307,6 @@ pub async fn v2_node_digest(State(app): State<AppRef>) -> V2Reply<Response> {
 
 // ----- auth (disabled) ----------------------------------------------------------
 
-/// `POST /v1/auth/login` and `/v1/auth/users/login` while auth is off: SDKs
-/// configured with credentials get a token they may send, and that the
-/// server ignores.
-pub async fn login_without_auth(p: Params) -> Response {
-    let user = p.get("username").unwrap_or("nacos").to_string();
-    Json(serde_json::json!({
-        "accessToken": "",
-        "tokenTtl": 18000,
-        "globalAdmin": true,
-        "username": user,
-    }))
-    .into_response()
-}
-
 // ----- metrics ------------------------------------------------------------------
 
 /// `GET /metrics` (and `/nacos/actuator/prometheus`).

@@ -6,9 +6,11 @@
 //! [`crate::error`] renders failures. Handlers never touch durable state
 //! except through `ops`, which writes through the Raft log.
 
+pub mod auth;
 pub mod clients;
 pub mod config;
 pub mod console;
+pub mod guard;
 pub mod naming;
 pub mod params;
 pub mod parse;
@@ -159,12 +161,37 @@ pub fn router(app: AppRef) -> Router {
             "/v2/core/cluster/node/self/health",
             get(console::v2_node_health),
         )
-        .route("/v1/auth/login", post(console::login_without_auth))
-        .route("/v1/auth/users/login", post(console::login_without_auth))
+        .route("/v1/auth/login", post(auth::login))
+        .route("/v1/auth/users/login", post(auth::login))
+        .route(
+            "/v1/auth/users",
+            get(auth::list_users)
+                .post(auth::create_user)
+                .put(auth::update_user)
+                .delete(auth::delete_user),
+        )
+        .route(
+            "/v1/auth/roles",
+            get(auth::list_roles)
+                .post(auth::add_role)
+                .delete(auth::delete_role),
+        )
+        .route(
+            "/v1/auth/permissions",
+            get(auth::list_permissions)
+                .post(auth::add_permission)
+                .delete(auth::delete_permission),
+        )
         .route("/actuator/prometheus", get(console::prometheus))
         .0;
     let counting = app.clone();
     r.route("/metrics", get(console::prometheus))
+        // Every route above is checked (when auth is on); the fallback only
+        // answers 404.
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            guard::guard,
+        ))
         .fallback(console::not_found)
         .layer(MapResponseLayer::new(move |resp: Response| {
             counting.metrics.count_status(resp.status().as_u16());

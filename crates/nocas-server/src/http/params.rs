@@ -4,10 +4,11 @@
 
 use std::net::SocketAddr;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, FromRequest, Request};
 use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
 use axum::response::Response;
 
 use nocas_core::error::ValidationError;
@@ -15,7 +16,7 @@ use nocas_core::error::ValidationError;
 use crate::error::ApiError;
 
 /// Merged request parameters, headers and client address.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Params {
     /// Name/value pairs, first spelling of a name wins; a handful per
     /// request, so a linear scan beats hashing.
@@ -23,8 +24,12 @@ pub struct Params {
     /// Request headers.
     pub headers: HeaderMap,
     /// Client IP: `X-Forwarded-For`'s first hop, else `X-Real-IP`, else the
-    /// peer address (as Nacos's `RequestUtil.getRemoteIp`).
+    /// peer address (as Nacos's `RequestUtil.getRemoteIp`). Informational:
+    /// the caller chooses those headers.
     pub client_ip: String,
+    /// The TCP peer's address, which the caller cannot choose (login
+    /// lockout counts by it).
+    pub peer: Option<std::net::IpAddr>,
 }
 
 fn is_v2(path: &str) -> bool {
@@ -40,52 +45,112 @@ fn add_pairs(pairs: &mut Vec<(String, String)>, encoded: &[u8]) {
     }
 }
 
-impl<S: Send + Sync> FromRequest<S> for Params {
-    type Rejection = Response;
+/// Whether a form body should be read for parameters.
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|ct| {
+            ct.get(..33)
+                .is_some_and(|p| p.eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        })
+}
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let v2 = is_v2(req.uri().path());
-        let (mut parts, body) = req.into_parts();
-        let headers = std::mem::take(&mut parts.headers);
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
-        let form_body = headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_none_or(|ct| {
-                ct.get(..33)
-                    .is_some_and(|p| p.eq_ignore_ascii_case("application/x-www-form-urlencoded"))
-            });
+fn body_error(too_large: bool, detail: &str, v2: bool) -> Response {
+    let err = if too_large {
+        ApiError::TooLarge("request body is larger than the configured limit".into())
+    } else {
+        ApiError::BadRequest(format!("cannot read request body: {detail}"))
+    };
+    if v2 { err.into_v2() } else { err.into_v1() }
+}
+
+impl Params {
+    fn assemble(parts: &Parts, headers: HeaderMap, body: Option<&[u8]>) -> Self {
         let mut pairs = Vec::new();
         if let Some(q) = parts.uri.query() {
             add_pairs(&mut pairs, q.as_bytes());
         }
-        // A body is read only when there may be one (GETs have none).
-        if !axum::body::HttpBody::is_end_stream(&body) {
-            let req = Request::from_parts(parts, body);
-            let body = Bytes::from_request(req, state).await.map_err(|rej| {
-                let err = if rej.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::TooLarge("request body is larger than the configured limit".into())
-                } else {
-                    ApiError::BadRequest(format!("cannot read request body: {rej}"))
-                };
-                if v2 { err.into_v2() } else { err.into_v1() }
-            })?;
-            if form_body && !body.is_empty() {
-                add_pairs(&mut pairs, &body);
-            }
+        if let Some(body) = body
+            && is_form(&headers)
+            && !body.is_empty()
+        {
+            add_pairs(&mut pairs, body);
         }
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
         let client_ip = forwarded_ip(&headers)
             .or_else(|| peer.map(|ip| ip.to_string()))
             .unwrap_or_else(|| "127.0.0.1".to_string());
-        Ok(Self {
+        Self {
             pairs,
             headers,
             client_ip,
-        })
+            peer,
+        }
     }
+
+    /// Reads the parameters of a request whose head stays usable (the
+    /// access check reads them before the handler; the handler then takes
+    /// them from the request's extensions instead of the spent body).
+    pub async fn read_ahead(parts: &Parts, body: Body, max_body: usize) -> Result<Self, Response> {
+        let v2 = is_v2(parts.uri.path());
+        let bytes = if axum::body::HttpBody::is_end_stream(&body) {
+            None
+        } else {
+            match axum::body::to_bytes(body, max_body).await {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    let too_large = std::error::Error::source(&e)
+                        .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+                    return Err(body_error(too_large, &e.to_string(), v2));
+                }
+            }
+        };
+        Ok(Self::assemble(
+            parts,
+            parts.headers.clone(),
+            bytes.as_deref(),
+        ))
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for Params {
+    type Rejection = Response;
+
+    async fn from_request(mut req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(read) = req.extensions_mut().remove::<Params>() {
+            return Ok(read);
+        }
+        let v2 = is_v2(req.uri().path());
+        let headers = std::mem::take(req.headers_mut());
+        // A body is read only when there may be one (GETs have none).
+        if axum::body::HttpBody::is_end_stream(req.body()) {
+            let (parts, _) = req.into_parts();
+            return Ok(Self::assemble(&parts, headers, None));
+        }
+        let head = clone_head(&req);
+        let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
+            body_error(
+                rej.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                &rej.to_string(),
+                v2,
+            )
+        })?;
+        Ok(Self::assemble(&head, headers, Some(&bytes)))
+    }
+}
+
+/// The bits of a request head [`Params::assemble`] reads (URI and peer).
+fn clone_head(req: &Request) -> Parts {
+    let (mut parts, ()) = axum::http::Request::new(()).into_parts();
+    parts.uri = req.uri().clone();
+    if let Some(ci) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
+        parts.extensions.insert(*ci);
+    }
+    parts
 }
 
 fn forwarded_ip(headers: &HeaderMap) -> Option<String> {

@@ -44,8 +44,12 @@ pub async fn register(
     instance: Instance,
     owner: Owner,
 ) -> Result<(), ApiError> {
+    let max = app.settings.limits.max_instances_per_service;
     if instance.ephemeral {
         let timings = BeatTimings::for_metadata(&instance.metadata, app.beat_defaults())?;
+        if app.soft.service_len(key) >= max && app.soft.get(key, &instance.key()).is_none() {
+            return Err(too_many_instances(key, max));
+        }
         let has_persistent = app
             .node
             .state()
@@ -63,6 +67,15 @@ pub async fn register(
         if app.soft.service_len(key) > 0 {
             return Err(mismatch(key, "ephemeral", "persistent"));
         }
+        let full = app
+            .node
+            .state()
+            .read()
+            .instances(key)
+            .is_some_and(|m| m.len() >= max && !m.contains_key(&instance.key()));
+        if full {
+            return Err(too_many_instances(key, max));
+        }
         app.write(Command::RegisterInstance {
             key: key.clone(),
             instance,
@@ -70,6 +83,14 @@ pub async fn register(
         .await?;
         Ok(())
     }
+}
+
+/// The error when a service is full (`limits.max_instances_per_service`).
+pub fn too_many_instances(key: &ServiceKey, max: usize) -> ApiError {
+    ApiError::BadRequest(format!(
+        "service {} already holds the maximum of {max} instances",
+        key.grouped_name()
+    ))
 }
 
 /// Removes an instance, looking first where `ephemeral` says and then in the

@@ -239,7 +239,7 @@ impl EventSink for Hub {
             match e {
                 Event::Config(k) => self.config_changed(k),
                 Event::Service(k) => self.service_changed(k),
-                Event::Namespace(_) => {}
+                Event::Namespace(_) | Event::Auth => {}
                 Event::All => self.everything_changed(),
             }
         }

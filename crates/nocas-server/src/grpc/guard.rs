@@ -1,0 +1,110 @@
+//! The access check of every gRPC request, when auth is on.
+//!
+//! Owns the map from a request type and its decoded body to the [`Need`]
+//! it requires, and where a gRPC call's token is read: the payload's
+//! `metadata.headers["accessToken"]` (what the SDKs send), else the body's
+//! `headers` map. Unknown request types are refused by the dispatcher
+//! before they get here.
+
+use std::collections::HashMap;
+
+use nocas_core::auth::{Action, Resource, ResourceKind};
+use nocas_proto::grpc::{ConfigBase, ConfigBatchListenRequest, NamingBase};
+
+use crate::app::App;
+use crate::auth::{Denied, Need};
+use crate::grpc::handlers::{config_key, service_key};
+
+/// The resource a naming request names (as the handler parses it, else
+/// the raw fields).
+pub fn naming(n: &NamingBase) -> Resource {
+    match service_key(n) {
+        Ok(k) => Resource::new(
+            k.namespace.as_str(),
+            k.group.as_str(),
+            ResourceKind::Naming,
+            k.service.as_str(),
+        ),
+        Err(_) => Resource::new(
+            n.namespace.as_deref().unwrap_or(""),
+            n.group_name.as_deref().unwrap_or(""),
+            ResourceKind::Naming,
+            n.service_name.as_deref().unwrap_or(""),
+        ),
+    }
+}
+
+/// A namespace-wide naming request (service lists).
+pub fn naming_list(n: &NamingBase) -> Resource {
+    Resource::new(
+        n.namespace.as_deref().unwrap_or(""),
+        n.group_name.as_deref().unwrap_or(""),
+        ResourceKind::Naming,
+        "",
+    )
+}
+
+/// The config a config request names.
+pub fn config(c: &ConfigBase) -> Resource {
+    match config_key(c) {
+        Ok(k) => Resource::new(
+            k.namespace.as_str(),
+            k.group.as_str(),
+            ResourceKind::Config,
+            k.data_id.as_str(),
+        ),
+        Err(_) => Resource::new(
+            c.tenant.as_deref().unwrap_or(""),
+            c.group.as_deref().unwrap_or(""),
+            ResourceKind::Config,
+            c.data_id.as_deref().unwrap_or(""),
+        ),
+    }
+}
+
+/// Every config a batch listen names.
+pub fn listened(r: &ConfigBatchListenRequest) -> Vec<Resource> {
+    r.config_listen_contexts
+        .iter()
+        .map(|c| {
+            config(&ConfigBase {
+                data_id: c.data_id.clone(),
+                group: c.group.clone(),
+                tenant: c.tenant.clone(),
+                ..Default::default()
+            })
+        })
+        .collect()
+}
+
+/// Read or write on one resource.
+pub fn access(r: Resource, write: bool) -> Need {
+    Need::Access(vec![r], if write { Action::Write } else { Action::Read })
+}
+
+/// The token of a call: metadata header first, then the body's headers.
+fn token<'a>(
+    meta: &'a HashMap<String, String>,
+    body_headers: &'a HashMap<String, String>,
+) -> Option<&'a str> {
+    meta.get("accessToken")
+        .or_else(|| body_headers.get("accessToken"))
+        .map(String::as_str)
+        .filter(|t| !t.is_empty())
+}
+
+/// Decides a call.
+pub fn check(
+    app: &App,
+    meta: &HashMap<String, String>,
+    body_headers: &HashMap<String, String>,
+    need: &Need,
+) -> Result<(), Denied> {
+    if !app.auth.enabled() {
+        return Ok(());
+    }
+    let state = app.node.state().read();
+    app.auth
+        .check(state.auth(), token(meta, body_headers), need)
+        .map(|_| ())
+}
