@@ -616,10 +616,13 @@ async fn a_cluster_secret_guards_node_to_node_calls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth_state_is_replicated_and_tokens_work_on_every_node() {
     const PW: &str = "cluster-admin-pw";
+    // The test polls logins until replication catches up: no lockout here
+    // (it has its own test).
+    let toml = format!("{FAST_CLUSTER_TOML}\n[auth]\nlockout_failures = 1000000\n");
     let c = ClusterProcesses::spawn(
         Path::new(BIN),
         3,
-        FAST_CLUSTER_TOML,
+        &toml,
         &[
             "--auth",
             "--admin-password",
