@@ -20,14 +20,14 @@ for t in $TARGETS; do
     echo "== fuzzing $t for ${SECS}s"
     mkdir -p "corpus/$t"
     if cargo fuzz run "$t" "corpus/$t" -- -max_total_time="$SECS" -rss_limit_mb=4096 2>&1 \
-        | tee "/tmp/nocas-fuzz-$t.log" | grep -E "^(#[0-9]+ +DONE|Done|==[0-9]+==ERROR|SUMMARY)|panicked"; then
+        | tee "/tmp/nocas-fuzz-$t.log" | grep -E "^(#[0-9]+[[:space:]]+DONE|Done|==[0-9]+==ERROR|SUMMARY)|panicked"; then
         :
     fi
     if grep -qE "==[0-9]+==ERROR|panicked|Test unit written" "/tmp/nocas-fuzz-$t.log"; then
         echo "!! $t found a failure: see /tmp/nocas-fuzz-$t.log and fuzz/artifacts/$t"
         status=1
     else
-        echo "ok $t: $(grep -E '^#[0-9]+ +DONE' "/tmp/nocas-fuzz-$t.log" | tail -1)"
+        echo "ok $t: $(grep -E '^#[0-9]+[[:space:]]+DONE' "/tmp/nocas-fuzz-$t.log" | tail -1)"
     fi
 done
 exit $status

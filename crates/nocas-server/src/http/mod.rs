@@ -185,14 +185,19 @@ pub fn router(app: AppRef) -> Router {
         .route("/actuator/prometheus", get(console::prometheus))
         .0;
     let counting = app.clone();
-    r.route("/metrics", get(console::prometheus))
-        // Every route above is checked (when auth is on); the fallback only
-        // answers 404.
-        .route_layer(axum::middleware::from_fn_with_state(
+    let r = r.route("/metrics", get(console::prometheus));
+    // With auth on, every route above is checked; the fallback only answers
+    // 404. With auth off the layer is left out (it would cost a boxed
+    // future per request for nothing).
+    let r = if app.auth.enabled() {
+        r.route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             guard::guard,
         ))
-        .fallback(console::not_found)
+    } else {
+        r
+    };
+    r.fallback(console::not_found)
         .layer(MapResponseLayer::new(move |resp: Response| {
             counting.metrics.count_status(resp.status().as_u16());
             resp
