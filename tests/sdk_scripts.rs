@@ -16,6 +16,17 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The Python of an SDK virtualenv made by `scripts/test.sh`.
+fn venv_python(venv: &str) -> PathBuf {
+    let python = root().join(format!(".venv/{venv}/bin/python"));
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/test.sh, which creates the SDK virtualenv",
+        python.display()
+    );
+    python
+}
+
 /// A server with a short `cacheMillis`, so polling SDKs refresh quickly.
 fn server(dir: &Path) -> ServerProcess {
     let cfg = dir.join("nocas.toml");
@@ -45,12 +56,7 @@ fn run_script(mut cmd: Command, what: &str, server: &ServerProcess) {
 
 #[test]
 fn python_sdk_v1_naming_config_and_watcher() {
-    let python = root().join(".venv/sdk-v1/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run scripts/test.sh, which creates the SDK virtualenv",
-        python.display()
-    );
+    let python = venv_python("sdk-v1");
     let dir = tempfile::tempdir().unwrap();
     let server = server(dir.path());
     let mut cmd = Command::new(python);
@@ -78,12 +84,7 @@ fn node_sdk_naming_subscribe_config_and_listener() {
 
 #[test]
 fn python_sdk_v3_grpc_naming_push_config_and_listener() {
-    let python = root().join(".venv/sdk-v3/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run scripts/test.sh, which creates the SDK virtualenv",
-        python.display()
-    );
+    let python = venv_python("sdk-v3");
     let dir = tempfile::tempdir().unwrap();
     let server = server(dir.path());
     let mut cmd = Command::new(python);
@@ -96,12 +97,7 @@ fn python_sdk_v3_grpc_naming_push_config_and_listener() {
 /// read and write only the test's namespace.
 #[test]
 fn python_sdk_v3_grpc_with_login() {
-    let python = root().join(".venv/sdk-v3/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run scripts/test.sh, which creates the SDK virtualenv",
-        python.display()
-    );
+    let python = venv_python("sdk-v3");
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("nocas.toml");
     std::fs::write(&cfg, "[naming]\ncache_millis = 1000\n").unwrap();

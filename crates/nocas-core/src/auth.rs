@@ -117,6 +117,28 @@ impl Resource {
     }
 }
 
+impl Resource {
+    /// A service.
+    pub fn service(k: &crate::names::ServiceKey) -> Self {
+        Self::new(
+            k.namespace.as_str(),
+            k.group.as_str(),
+            ResourceKind::Naming,
+            k.service.as_str(),
+        )
+    }
+
+    /// A config.
+    pub fn config(k: &crate::names::ConfigKey) -> Self {
+        Self::new(
+            k.namespace.as_str(),
+            k.group.as_str(),
+            ResourceKind::Config,
+            k.data_id.as_str(),
+        )
+    }
+}
+
 /// A stored permission.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Permission {

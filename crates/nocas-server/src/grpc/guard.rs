@@ -19,12 +19,7 @@ use crate::grpc::handlers::{config_key, service_key};
 /// the raw fields).
 pub fn naming(n: &NamingBase) -> Resource {
     match service_key(n) {
-        Ok(k) => Resource::new(
-            k.namespace.as_str(),
-            k.group.as_str(),
-            ResourceKind::Naming,
-            k.service.as_str(),
-        ),
+        Ok(k) => Resource::service(&k),
         Err(_) => Resource::new(
             n.namespace.as_deref().unwrap_or(""),
             n.group_name.as_deref().unwrap_or(""),
@@ -47,12 +42,7 @@ pub fn naming_list(n: &NamingBase) -> Resource {
 /// The config a config request names.
 pub fn config(c: &ConfigBase) -> Resource {
     match config_key(c) {
-        Ok(k) => Resource::new(
-            k.namespace.as_str(),
-            k.group.as_str(),
-            ResourceKind::Config,
-            k.data_id.as_str(),
-        ),
+        Ok(k) => Resource::config(&k),
         Err(_) => Resource::new(
             c.tenant.as_deref().unwrap_or(""),
             c.group.as_deref().unwrap_or(""),

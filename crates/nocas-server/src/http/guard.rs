@@ -84,12 +84,7 @@ fn action(method: &Method) -> Action {
 /// fails (the handler will refuse the call) the raw parameters.
 fn naming(p: &Params) -> Resource {
     match parse::service_key(p) {
-        Ok(k) => Resource::new(
-            k.namespace.as_str(),
-            k.group.as_str(),
-            ResourceKind::Naming,
-            k.service.as_str(),
-        ),
+        Ok(k) => Resource::service(&k),
         Err(_) => Resource::new(
             p.get("namespaceId").unwrap_or(""),
             p.get("groupName").unwrap_or(""),
@@ -112,12 +107,7 @@ fn naming_list(p: &Params) -> Resource {
 /// The config a config call names (namespace parameter `tenant_param`).
 fn config(p: &Params, tenant_param: &str) -> Resource {
     match parse::config_key(p, tenant_param) {
-        Ok(k) => Resource::new(
-            k.namespace.as_str(),
-            k.group.as_str(),
-            ResourceKind::Config,
-            k.data_id.as_str(),
-        ),
+        Ok(k) => Resource::config(&k),
         Err(_) => Resource::new(
             p.get(tenant_param).unwrap_or(""),
             p.get("group").unwrap_or(""),
@@ -140,19 +130,7 @@ fn config_list(p: &Params, tenant_param: &str) -> Resource {
 fn listened(p: &Params, max_keys: usize) -> Vec<Resource> {
     let raw = p.raw("Listening-Configs").unwrap_or("");
     config::parse_listening(raw, max_keys)
-        .map(|items| {
-            items
-                .iter()
-                .map(|l| {
-                    Resource::new(
-                        l.key.namespace.as_str(),
-                        l.key.group.as_str(),
-                        ResourceKind::Config,
-                        l.key.data_id.as_str(),
-                    )
-                })
-                .collect()
-        })
+        .map(|items| items.iter().map(|l| Resource::config(&l.key)).collect())
         .unwrap_or_default()
 }
 
