@@ -59,7 +59,7 @@ grace_ms = 2000
 EOF
 
 for i in 1 2 3; do
-  ip netns exec "$PREFIX-$i" "$BIN" server --bind "$NET.$i" --members "$MEMBERS" --node-id "$i" \
+  ip netns exec "$PREFIX-$i" "$BIN" server --bind "$NET.$i" --insecure-no-auth --members "$MEMBERS" --node-id "$i" \
     --data-dir "$WORK/n$i" --config "$WORK/fast.toml" --log warn >"$WORK/n$i.out" 2>"$WORK/n$i.err" &
   PIDS+=($!)
   disown

@@ -375,3 +375,78 @@ async fn malformed_request_sweep() {
         m.body
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_per_service_are_limited() {
+    let s = TestServer::start_with(|st| st.limits.max_instances_per_service = 2).await;
+    let h = Http::new();
+    for ephemeral in ["true", "false"] {
+        let svc = format!("full-{ephemeral}");
+        let reg = |port: &'static str| {
+            let h = h.clone();
+            let url = s.url("/nacos/v1/ns/instance");
+            let svc = svc.clone();
+            async move {
+                h.post(
+                    &url,
+                    &[
+                        ("serviceName", svc.as_str()),
+                        ("ip", "10.0.0.1"),
+                        ("port", port),
+                        ("ephemeral", ephemeral),
+                    ],
+                )
+                .await
+            }
+        };
+        assert_eq!(reg("1").await.status, 200);
+        assert_eq!(reg("2").await.status, 200);
+        let third = reg("3").await;
+        assert_eq!(third.status, 400, "{}", third.body);
+        assert!(
+            third.body.contains("maximum of 2 instances"),
+            "{}",
+            third.body
+        );
+        // Updating one that is there is fine.
+        assert_eq!(reg("1").await.status, 200);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_connections_per_ip_are_limited() {
+    use nocas_proto::grpc::{RequestClient, payload};
+    let s = TestServer::start_with(|st| st.limits.max_connections_per_ip = 2).await;
+    let addr = s.running().grpc_addr();
+    let try_one = || async move {
+        let Ok(ep) = tonic::transport::Endpoint::from_shared(format!("http://{addr}")) else {
+            return None;
+        };
+        let ch = ep
+            .connect_timeout(std::time::Duration::from_secs(2))
+            .connect()
+            .await
+            .ok()?;
+        let mut c = RequestClient::new(ch);
+        let p = payload(
+            "ServerCheckRequest",
+            &serde_json::json!({"headers": {}}),
+            Default::default(),
+        );
+        c.request(p).await.ok().map(|r| r.into_inner())
+    };
+    let a = nocas_testkit::grpc::RawGrpc::connect(addr).await;
+    let b = nocas_testkit::grpc::RawGrpc::connect(addr).await;
+    assert!(
+        try_one().await.is_none(),
+        "a third connection from one IP is refused"
+    );
+    drop(b);
+    nocas_testkit::wait_until(
+        std::time::Duration::from_secs(10),
+        "a slot to free up",
+        || async { try_one().await.is_some() },
+    )
+    .await;
+    drop(a);
+}
