@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
 use nocas_server::{MemberAddr, Settings};
 
@@ -99,13 +100,13 @@ struct ServerArgs {
     raft_port: Option<u16>,
     /// Join a running cluster (then add this node with `nocas cluster add`)
     /// instead of forming a new one with the member list.
-    #[arg(long, env = "NOCAS_JOIN")]
+    #[arg(long, env = "NOCAS_JOIN", value_parser = BoolishValueParser::new())]
     join: bool,
     /// Secret every node-to-node call must carry.
     #[arg(long, env = "NOCAS_CLUSTER_SECRET")]
     cluster_secret: Option<String>,
     /// Require login: check tokens and permissions on every call.
-    #[arg(long, env = "NOCAS_AUTH")]
+    #[arg(long, env = "NOCAS_AUTH", value_parser = BoolishValueParser::new())]
     auth: bool,
     /// Token signing secret (base64 or raw, at least 32 bytes) [default:
     /// generated once into the data dir].
@@ -116,7 +117,7 @@ struct ServerArgs {
     #[arg(long, env = "NOCAS_ADMIN_PASSWORD", hide_env_values = true)]
     admin_password: Option<String>,
     /// Allow listening on a non-loopback address with auth off.
-    #[arg(long, env = "NOCAS_INSECURE_NO_AUTH")]
+    #[arg(long, env = "NOCAS_INSECURE_NO_AUTH", value_parser = BoolishValueParser::new())]
     insecure_no_auth: bool,
     /// Log filter (tracing `EnvFilter` syntax).
     #[arg(long, env = "NOCAS_LOG", default_value = "info,openraft=warn")]

@@ -323,3 +323,47 @@ fn bad_settings_fail_with_a_message() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no_such_setting"), "{err}");
 }
+
+/// `NOCAS_AUTH` (any boolean spelling) turns auth on, with the admin
+/// password from `NOCAS_ADMIN_PASSWORD`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port_pair().to_string();
+    let mut child = Command::new(BIN)
+        .args(["server", "--http-port", &port, "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env("NOCAS_AUTH", "1")
+        .env("NOCAS_ADMIN_PASSWORD", "env-admin-pw")
+        .env("NOCAS_LOG", "warn")
+        .env_remove("NOCAS_HTTP_PORT")
+        .env_remove("NOCAS_GRPC_PORT")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout).lines().next().and_then(Result::ok)
+    })
+    .await
+    .unwrap()
+    .unwrap_or_default();
+    let (http, _) = parse_listening(&line).unwrap_or_else(|| panic!("no listening line: {line}"));
+    let base = format!("http://{http}");
+    let h = Http::new();
+    let anon = h
+        .get(&format!("{base}/nacos/v1/ns/service/list"), &[])
+        .await;
+    let login = h
+        .post(
+            &format!("{base}/nacos/v1/auth/login"),
+            &[("username", "nacos"), ("password", "env-admin-pw")],
+        )
+        .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(anon.status, 403);
+    assert_eq!(login.status, 200, "{}", login.body);
+    assert_eq!(login.json()["globalAdmin"], true);
+}
