@@ -317,6 +317,73 @@ mod tests {
     }
 
     #[test]
+    fn auth_state_round_trips_through_the_store_and_snapshots() {
+        use nocas_core::auth::{Action, Permission, UserRecord};
+        use nocas_core::command::AuthCommand;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("a.redb")).unwrap();
+        let mut state = DurableState::new();
+        let rec = |h: &str| UserRecord {
+            password_hash: h.to_string(),
+        };
+        let perm = Permission {
+            role: "dev".into(),
+            resource: "A:*:*".into(),
+            action: Action::ReadWrite,
+        };
+        let cmds = [
+            AuthCommand::InitAdmin {
+                username: "nacos".into(),
+                record: rec("h0"),
+            },
+            AuthCommand::CreateUser {
+                username: "alice".into(),
+                record: rec("h1"),
+            },
+            AuthCommand::CreateUser {
+                username: "bob".into(),
+                record: rec("h2"),
+            },
+            AuthCommand::BindRole {
+                role: "dev".into(),
+                username: "alice".into(),
+            },
+            AuthCommand::BindRole {
+                role: "dev".into(),
+                username: "bob".into(),
+            },
+            AuthCommand::Grant(perm.clone()),
+            AuthCommand::UpdateUser {
+                username: "alice".into(),
+                record: rec("h3"),
+            },
+            AuthCommand::DeleteUser {
+                username: "bob".into(),
+            },
+        ];
+        for (i, c) in cmds.into_iter().enumerate() {
+            let mut fx = Effects::default();
+            state.apply(i as i64, Command::Auth(c), &mut fx).unwrap();
+            store.apply(&fx.writes, &[i as u8]).unwrap();
+        }
+        let loaded = store.load_state().unwrap();
+        assert_eq!(loaded.auth(), state.auth());
+        assert_eq!(loaded.auth().user("alice"), Some(&rec("h3")));
+        assert!(loaded.auth().user("bob").is_none());
+        assert_eq!(loaded.auth().roles().count(), 2, "admin + alice's binding");
+        assert!(loaded.auth().is_admin("nacos"));
+        // A snapshot carries it to another node.
+        let other = Store::open(&dir.path().join("b.redb")).unwrap();
+        other
+            .install_state(
+                &crate::StateDump::from_bytes(&store.dump_state().unwrap().to_bytes().unwrap())
+                    .unwrap(),
+            )
+            .unwrap();
+        assert_eq!(other.load_state().unwrap().auth(), state.auth());
+    }
+
+    #[test]
     fn applied_state_round_trips_and_history_pages() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.redb");

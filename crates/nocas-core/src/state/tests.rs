@@ -388,3 +388,94 @@ fn restore_rebuilds_state() {
     let (_, fx) = apply(&mut t, 2, Command::PublishConfig(Box::new(publish("v2"))));
     assert_eq!(history(&fx)[0].nid, 7);
 }
+
+#[test]
+fn auth_commands_keep_their_rules() {
+    use crate::auth::{Action, Permission, UserRecord};
+    let mut s = DurableState::new();
+    let mut run = |c: AuthCommand| {
+        let mut fx = Effects::default();
+        let r = s.apply(0, Command::Auth(c), &mut fx);
+        (r, fx)
+    };
+    let rec = UserRecord {
+        password_hash: "h".into(),
+    };
+    let admin = || AuthCommand::InitAdmin {
+        username: "nacos".into(),
+        record: UserRecord {
+            password_hash: "h".into(),
+        },
+    };
+    let (r, fx) = run(admin());
+    assert!(r.is_ok());
+    assert_eq!(fx.events, vec![Event::Auth]);
+    // Only while no administrator exists.
+    assert!(matches!(run(admin()).0, Err(CommandError::NotAllowed(_))));
+    assert!(matches!(
+        run(AuthCommand::DeleteUser {
+            username: "nacos".into()
+        })
+        .0,
+        Err(CommandError::NotAllowed(_))
+    ));
+    assert!(matches!(
+        run(AuthCommand::BindRole {
+            role: crate::auth::GLOBAL_ADMIN_ROLE.into(),
+            username: "nacos".into()
+        })
+        .0,
+        Err(CommandError::NotAllowed(_))
+    ));
+    assert!(matches!(
+        run(AuthCommand::BindRole {
+            role: "dev".into(),
+            username: "ghost".into()
+        })
+        .0,
+        Err(CommandError::UserNotFound(_))
+    ));
+    let perm = Permission {
+        role: "dev".into(),
+        resource: "A:*:*".into(),
+        action: Action::Read,
+    };
+    assert!(matches!(
+        run(AuthCommand::Grant(perm.clone())).0,
+        Err(CommandError::RoleNotFound(_))
+    ));
+    assert!(
+        run(AuthCommand::CreateUser {
+            username: "alice".into(),
+            record: rec.clone(),
+        })
+        .0
+        .is_ok()
+    );
+    assert!(matches!(
+        run(AuthCommand::CreateUser {
+            username: "alice".into(),
+            record: rec,
+        })
+        .0,
+        Err(CommandError::UserExists(_))
+    ));
+    assert!(
+        run(AuthCommand::BindRole {
+            role: "dev".into(),
+            username: "alice".into()
+        })
+        .0
+        .is_ok()
+    );
+    assert!(run(AuthCommand::Grant(perm.clone())).0.is_ok());
+    // Removing the role takes its bindings and permissions.
+    let (r, fx) = run(AuthCommand::UnbindRole {
+        role: "dev".into(),
+        username: None,
+    });
+    assert_eq!(r, Ok(Outcome::Removed { existed: true }));
+    assert_eq!(fx.writes.len(), 2);
+    assert_eq!(s.auth().permissions().count(), 0);
+    assert!(!s.auth().role_exists("dev"));
+}
