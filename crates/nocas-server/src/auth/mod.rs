@@ -109,6 +109,10 @@ pub struct Auth {
     /// A hash checked when the user does not exist, so that unknown users
     /// take as long as wrong passwords (made on first need).
     decoy: std::sync::OnceLock<String>,
+    /// Password hashing runs at most this many at once (each argon2 call
+    /// takes `argon2_memory_kib` of memory and a core for tens of ms), so a
+    /// flood of logins queues instead of exhausting memory.
+    hashing: tokio::sync::Semaphore,
 }
 
 impl Auth {
@@ -138,7 +142,15 @@ impl Auth {
             }),
             hasher,
             decoy: std::sync::OnceLock::new(),
+            hashing: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
         })
+    }
+
+    /// Waits for a turn to hash or verify a password.
+    pub async fn hashing_turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.hashing.acquire().await.ok()
     }
 
     /// Whether checks are on.
@@ -261,6 +273,7 @@ pub async fn ensure_admin(app: &crate::app::AppRef) -> Result<(), crate::error::
         Some(p) if !p.is_empty() => (p.clone(), false),
         _ => (random_password(), true),
     };
+    let _turn = app.auth.hashing_turn().await;
     let hashing = app.clone();
     let pw = password.clone();
     let password_hash = tokio::task::spawn_blocking(move || hashing.auth.hash(&pw))

@@ -33,6 +33,7 @@ pub async fn login(State(app): State<AppRef>, p: Params) -> V1Result<Response> {
                 state.auth().is_admin(&user),
             )
         };
+        let _turn = app.auth.hashing_turn().await;
         let ip = p
             .peer
             .map_or_else(|| p.client_ip.clone(), |ip| ip.to_string());
@@ -84,8 +85,9 @@ async fn hash(app: &AppRef, password: String) -> Result<String, ApiError> {
         }
         .into());
     }
-    let app = app.clone();
-    tokio::task::spawn_blocking(move || app.auth.hash(&password))
+    let _turn = app.auth.hashing_turn().await;
+    let hashing = app.clone();
+    tokio::task::spawn_blocking(move || hashing.auth.hash(&password))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|e| ApiError::Internal(e.to_string()))
