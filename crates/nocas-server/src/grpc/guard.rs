@@ -74,11 +74,13 @@ pub fn access(r: Resource, write: bool) -> Need {
 
 /// The token of a call: metadata header first, then the body's headers.
 fn token<'a>(
-    meta: &'a HashMap<String, String>,
-    body_headers: &'a HashMap<String, String>,
+    meta: Option<&'a HashMap<String, String>>,
+    body_headers: Option<&'a HashMap<String, String>>,
 ) -> Option<&'a str> {
-    meta.get("accessToken")
-        .or_else(|| body_headers.get("accessToken"))
+    [meta, body_headers]
+        .into_iter()
+        .flatten()
+        .find_map(|h| h.get("accessToken"))
         .map(String::as_str)
         .filter(|t| !t.is_empty())
 }
@@ -86,8 +88,8 @@ fn token<'a>(
 /// Decides a call.
 pub fn check(
     app: &App,
-    meta: &HashMap<String, String>,
-    body_headers: &HashMap<String, String>,
+    meta: Option<&HashMap<String, String>>,
+    body_headers: Option<&HashMap<String, String>>,
     need: &Need,
 ) -> Result<(), Denied> {
     if !app.auth.enabled() {

@@ -110,7 +110,7 @@ pub async fn dispatch(
     conn: &Arc<Connection>,
     type_name: &str,
     body: &[u8],
-    meta: &HashMap<String, String>,
+    meta: Option<&HashMap<String, String>>,
 ) -> Payload {
     macro_rules! run {
         ($req:ty, $resp:expr, $need:expr, $f:expr) => {{
@@ -121,7 +121,7 @@ pub async fn dispatch(
             let rid = req_id(&req);
             if app.auth.enabled() {
                 let need: Need = $need(&req);
-                if let Err(denied) = guard::check(app, meta, &req.base().headers, &need) {
+                if let Err(denied) = guard::check(app, meta, Some(&req.base().headers), &need) {
                     return fail($resp, &ApiError::Forbidden(denied.to_string()), rid);
                 }
             }
@@ -198,12 +198,7 @@ pub async fn dispatch(
             |r: &ConfigBatchListenRequest| Need::Access(guard::listened(r), Action::Read),
             |r| config_listen(app, conn, r)
         ),
-        "ServerLoaderInfoRequest"
-            if app.auth.enabled() && {
-                let no_headers = HashMap::new();
-                guard::check(app, meta, &no_headers, &Need::Admin).is_err()
-            } =>
-        {
+        "ServerLoaderInfoRequest" if guard::check(app, meta, None, &Need::Admin).is_err() => {
             error_payload(
                 "ErrorResponse",
                 NO_RIGHT,

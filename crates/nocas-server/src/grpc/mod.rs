@@ -16,7 +16,6 @@ pub mod guard;
 pub mod handlers;
 pub mod push;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -98,8 +97,7 @@ impl RequestService for GrpcService {
             )));
         }
         conn.touch();
-        let no_headers = HashMap::new();
-        let meta = p.metadata.as_ref().map_or(&no_headers, |m| &m.headers);
+        let meta = p.metadata.as_ref().map(|m| &m.headers);
         let answer = handlers::dispatch(&self.app, &conn, type_name, body, meta).await;
         Ok(Response::new(answer))
     }
@@ -145,8 +143,7 @@ impl BiRequestStream for GrpcService {
                     }
                 } else if registered {
                     // Some clients send requests (health checks) on the stream.
-                    let no_headers = HashMap::new();
-                    let meta = p.metadata.as_ref().map_or(&no_headers, |m| &m.headers);
+                    let meta = p.metadata.as_ref().map(|m| &m.headers);
                     let answer = handlers::dispatch(&app, &conn, type_name, body, meta).await;
                     if tx.try_send(Ok(answer)).is_err() {
                         break;
