@@ -9,7 +9,7 @@ use openraft::{Config, ServerState, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
 
 use nocas_core::command::{Command, CommandResult, EventSink};
-use nocas_core::naming::soft::SoftRegistry;
+use nocas_core::naming::soft::{PeerId, SoftRegistry};
 use nocas_store::Store;
 
 use crate::error::ClusterError;
@@ -114,6 +114,9 @@ pub struct NodeStatus {
     pub members: Vec<(NodeId, String)>,
     /// Voting members.
     pub voters: Vec<NodeId>,
+    /// Soft-state counts (cluster nodes).
+    #[serde(default)]
+    pub soft: Option<crate::soft_sync::SoftStatus>,
 }
 
 struct Inner {
@@ -227,8 +230,17 @@ impl Node {
         let replicator = if standalone {
             None
         } else {
+            // A new incarnation on every start, larger than the last one's
+            // (wall-clock microseconds).
+            let incarnation = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_micros() as u64)
+                .unwrap_or(0);
             Some(SoftReplicator::new(
-                cfg.id,
+                PeerId {
+                    node: cfg.id,
+                    incarnation,
+                },
                 soft,
                 sink,
                 peers.clone(),
@@ -359,29 +371,58 @@ impl Node {
         }
     }
 
-    /// Forwards a beat to the node that owns the instance.
+    /// Forwards a beat to the node that owns the instance: its answer
+    /// (`None`: it does not know the instance), or an error when it could
+    /// not be asked.
     pub async fn forward_beat(
         &self,
         owner: NodeId,
         key: &nocas_core::names::ServiceKey,
         instance: &nocas_core::naming::InstanceKey,
-    ) -> Option<nocas_core::naming::soft::BeatAck> {
-        let addr = self.member_addr(owner)?;
-        let msg = crate::peer::SoftBeat {
+    ) -> Result<Option<nocas_core::naming::soft::BeatAck>, PeerError> {
+        let addr = self
+            .member_addr(owner)
+            .ok_or_else(|| PeerError::Unreachable(format!("node {owner} is not a member")))?;
+        let msg = crate::soft_sync::SoftBeat {
             key: key.clone(),
             instance: instance.clone(),
         };
+        let timeout = self
+            .inner
+            .replicator
+            .as_ref()
+            .map_or(self.inner.write_timeout, |r| r.call_timeout());
         self.inner
             .peers
-            .call(
-                &addr,
-                crate::soft_sync::BEAT,
-                &msg,
-                self.inner.write_timeout,
-            )
+            .call(&addr, crate::soft_sync::BEAT, &msg, timeout)
             .await
-            .ok()
-            .flatten()
+    }
+
+    /// Whether the node that owned `owner`'s instances is gone (left,
+    /// silent or restarted), so they are being handed over.
+    pub fn owner_gone(&self, owner: PeerId) -> bool {
+        self.inner
+            .replicator
+            .as_ref()
+            .is_some_and(|r| r.owner_gone(owner))
+    }
+
+    /// Start-up of a cluster node: pulls the peers' soft state (bounded)
+    /// before clients are served.
+    pub async fn pull_soft_state(&self) {
+        if let Some(r) = &self.inner.replicator {
+            r.pull_all(&self.members()).await;
+        }
+    }
+
+    /// Graceful shutdown, first step: tells the peers this node is
+    /// leaving, so the instances of its clients are handed over while they
+    /// move, and stops replicating (closing the connections next deletes
+    /// nothing elsewhere).
+    pub async fn leave(&self) {
+        if let Some(r) = &self.inner.replicator {
+            r.leave().await;
+        }
     }
 
     /// Members in the current membership, with their addresses.
@@ -419,6 +460,7 @@ impl Node {
             last_applied: m.last_applied.map(|l| l.index),
             members,
             voters,
+            soft: self.inner.replicator.as_ref().map(|r| r.status()),
         }
     }
 

@@ -11,9 +11,6 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use nocas_core::names::ServiceKey;
-use nocas_core::naming::{Instance, InstanceKey};
-
 use crate::members::MemberAddr;
 use crate::types::NodeId;
 
@@ -37,33 +34,6 @@ pub enum MembershipOp {
         /// Its id.
         id: NodeId,
     },
-}
-
-/// Everything a node owns in some services (replaces the receiver's copy).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SoftSync {
-    /// The owner.
-    pub from: NodeId,
-    /// Per service, the full set it owns there (empty: none any more).
-    pub sets: Vec<(ServiceKey, Vec<Instance>)>,
-}
-
-/// A hash of what a node owns, per service; also its liveness signal.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SoftDigest {
-    /// The owner.
-    pub from: NodeId,
-    /// Per service it owns instances in, the hash of that set.
-    pub digest: Vec<(ServiceKey, u64)>,
-}
-
-/// A beat forwarded to the owner of the instance.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SoftBeat {
-    /// Service.
-    pub key: ServiceKey,
-    /// Instance.
-    pub instance: InstanceKey,
 }
 
 /// Why a peer call failed.

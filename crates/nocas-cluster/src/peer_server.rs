@@ -18,10 +18,10 @@ use nocas_core::command::Command;
 
 use crate::network::{APPEND, SNAPSHOT, VOTE};
 use crate::node::{MEMBERS, Node, STATUS, WRITE};
-use crate::peer::{
-    CONTENT_TYPE, MembershipOp, SECRET_HEADER, SoftBeat, SoftDigest, SoftSync, decode, encode,
+use crate::peer::{CONTENT_TYPE, MembershipOp, SECRET_HEADER, decode, encode};
+use crate::soft_sync::{
+    BEAT, DIGEST, LEAVE, PULL, SYNC, SoftBeat, SoftDigest, SoftLeave, SoftPull, SoftSync,
 };
-use crate::soft_sync::{BEAT, DIGEST, SYNC};
 
 #[derive(Clone)]
 struct Peer {
@@ -142,6 +142,28 @@ async fn beat(State(p): State<Peer>, b: Bytes) -> Response {
     reply(&ack)
 }
 
+async fn leave(State(p): State<Peer>, b: Bytes) -> Response {
+    let msg: SoftLeave = match body(&b) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    if let Some(r) = p.node.replicator() {
+        r.on_leave(msg);
+    }
+    reply(&())
+}
+
+async fn pull(State(p): State<Peer>, b: Bytes) -> Response {
+    let msg: SoftPull = match body(&b) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    match p.node.replicator() {
+        Some(r) => reply(&r.on_pull(msg)),
+        None => (StatusCode::NOT_FOUND, "not clustered").into_response(),
+    }
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -165,6 +187,8 @@ pub fn router(node: Node, secret: Option<String>, max_body_bytes: usize) -> Rout
         .route(SYNC, post(sync))
         .route(DIGEST, post(digest))
         .route(BEAT, post(beat))
+        .route(LEAVE, post(leave))
+        .route(PULL, post(pull))
         .layer(middleware::from_fn_with_state(p.clone(), authenticate))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(p)

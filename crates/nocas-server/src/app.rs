@@ -98,6 +98,23 @@ impl App {
         self.node.soft_changed(keys);
     }
 
+    /// One service's ephemeral instances changed as `change` says: push
+    /// what clients see changed, replicate any changed record (an
+    /// instance taken over from a gone node changes only its owner).
+    pub fn soft_change(
+        &self,
+        key: &nocas_core::names::ServiceKey,
+        change: nocas_core::naming::soft::Change,
+    ) {
+        let keys = std::slice::from_ref(key);
+        if change.visible {
+            self.hub.services_changed(keys);
+        }
+        if change.record {
+            self.node.soft_changed(keys);
+        }
+    }
+
     /// Metadata limits from the settings.
     pub fn metadata_limits(&self) -> MetadataLimits {
         MetadataLimits {

@@ -185,7 +185,10 @@ pub async fn start(mut settings: Settings) -> Result<Running, ServerError> {
         None
     };
     let hub = Arc::new(Hub::new());
-    let soft = Arc::new(SoftRegistry::new());
+    let soft = Arc::new(SoftRegistry::with_node(
+        node_id,
+        settings.cluster.soft.tombstone_ms as i64,
+    ));
     let cfg = NodeConfig {
         id: node_id,
         me: me.clone(),
@@ -217,13 +220,6 @@ pub async fn start(mut settings: Settings) -> Result<Running, ServerError> {
         tokio::spawn(health::purge_history(app.clone(), stop_rx.clone())),
         tokio::spawn(grpc::push::detect(app.clone(), stop_rx.clone())),
     ];
-    let (grpc_stop, grpc_stop_rx) = watch::channel(false);
-    let grpc_app = app.clone();
-    let grpc = tokio::spawn(async move {
-        if let Err(e) = grpc::serve(grpc_app, grpc_listener, grpc_stop_rx).await {
-            tracing::error!(error = %e, "gRPC server failed");
-        }
-    });
     if let Some(listener) = raft_listener {
         let peer = nocas_cluster::peer_server::router(
             app.node.clone(),
@@ -242,6 +238,16 @@ pub async fn start(mut settings: Settings) -> Result<Running, ServerError> {
             }
         }));
     }
+    // Clients are served only once this node holds what its peers hold of
+    // the soft state (their connections wait in the listen backlog).
+    app.node.pull_soft_state().await;
+    let (grpc_stop, grpc_stop_rx) = watch::channel(false);
+    let grpc_app = app.clone();
+    let grpc = tokio::spawn(async move {
+        if let Err(e) = grpc::serve(grpc_app, grpc_listener, grpc_stop_rx).await {
+            tracing::error!(error = %e, "gRPC server failed");
+        }
+    });
     if app.settings.auth.enabled {
         if clustered {
             // The cluster may still be electing: keep trying in the background.
@@ -309,11 +315,15 @@ impl Running {
         self.app.grpc_addr
     }
 
-    /// Tells gRPC clients to reconnect elsewhere, stops accepting requests,
+    /// Tells peers this node is leaving, tells gRPC clients to reconnect
+    /// elsewhere, stops accepting requests,
     /// answers held long polls, waits (bounded) for requests in flight,
     /// stops background tasks and the Raft node, and makes every applied
     /// change durable.
     pub async fn shutdown(self) -> Result<(), ServerError> {
+        // Peers first hear that this node leaves, so the instances of its
+        // clients are handed over while the clients move, not deleted.
+        self.app.node.leave().await;
         grpc::push::reset_all(&self.app).await;
         let _ = self.grpc_stop.send(true);
         let _ = self.stop.send(true);

@@ -377,12 +377,10 @@ async fn batch(app: &App, conn: &Connection, r: BatchInstanceRequest) -> Result<
             key.grouped_name()
         ))));
     }
-    if app
+    let change = app
         .soft
-        .replace_owned(&key, &conn.owner(), instances, now_ms())
-    {
-        app.soft_changed(std::slice::from_ref(&key));
-    }
+        .replace_owned(&key, &conn.owner(), instances, now_ms());
+    app.soft_change(&key, change);
     Ok(answer(
         "BatchInstanceResponse",
         &InstanceResponse {

@@ -31,7 +31,7 @@ pub fn close(app: &App, conn: &Connection, reason: &str) {
     for k in &listens {
         app.hub.unlisten_config(k, conn.hub_id);
     }
-    let changed = app.soft.remove_owner(&conn.owner());
+    let changed = app.soft.remove_owner(&conn.owner(), now_ms());
     app.soft_changed(&changed);
     tracing::info!(conn_id = %conn.id, reason, instances_services = changed.len(), "connection closed");
 }

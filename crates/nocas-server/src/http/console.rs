@@ -166,6 +166,17 @@ fn member_json(id: u64, addr: &MemberAddr, status: Option<&NodeStatus>) -> Membe
                 "voter": st.voters.contains(&id),
             }),
         );
+        if let Some(soft) = &st.soft {
+            extend.insert(
+                "softState".into(),
+                serde_json::json!({
+                    "incarnation": soft.incarnation,
+                    "local": soft.local,
+                    "replicated": soft.replicated,
+                    "handover": soft.handover,
+                }),
+            );
+        }
     }
     MemberJson {
         ip: addr.host.clone(),

@@ -10,7 +10,7 @@ use nocas_core::naming::instance::{
     META_BEAT_INTERVAL, META_BEAT_TIMEOUT, META_DELETE_TIMEOUT, META_ID_GENERATOR,
 };
 use nocas_core::naming::select::SelectOptions;
-use nocas_core::naming::soft::Owner;
+use nocas_core::naming::soft::{BeatAck, Owner};
 use nocas_core::naming::view;
 use nocas_core::naming::{
     BeatTimings, ClusterRecord, HealthChecker, Instance, InstanceKey, InstancePatch, Metadata,
@@ -59,9 +59,8 @@ pub async fn register(
         if has_persistent {
             return Err(mismatch(key, "persistent", "ephemeral"));
         }
-        if app.soft.register(key, instance, owner, timings, now_ms()) {
-            app.soft_changed(std::slice::from_ref(key));
-        }
+        let change = app.soft.register(key, instance, owner, timings, now_ms());
+        app.soft_change(key, change);
         Ok(())
     } else {
         if app.soft.service_len(key) > 0 {
@@ -108,7 +107,7 @@ pub async fn deregister(
             .instances(key)
             .is_some_and(|m| m.contains_key(ikey))
     };
-    if (ephemeral || !in_durable()) && app.soft.deregister(key, ikey) {
+    if (ephemeral || !in_durable()) && app.soft.deregister(key, ikey, now_ms()) {
         app.soft_changed(std::slice::from_ref(key));
         return Ok(());
     }
@@ -189,8 +188,20 @@ pub async fn beat(
     let light = app.settings.naming.light_beat_enabled;
     let owner = app.soft.get(key, ikey).map(|si| si.owner);
     let ack = match owner {
-        // Another node owns it and runs its timeline: the beat goes there.
-        Some(Owner::Peer(node)) => app.node.forward_beat(node, key, ikey).await,
+        // Another node owns it and runs its timeline: the beat goes there,
+        // unless that node is gone or cannot be asked; then the instance
+        // is taken over here (the hand-over of an HTTP client).
+        Some(Owner::Peer(peer)) => {
+            let asked = if app.node.owner_gone(peer) {
+                None
+            } else {
+                app.node.forward_beat(peer.node, key, ikey).await.ok()
+            };
+            match asked {
+                Some(Some(ack)) => Some(ack),
+                _ => adopt(app, key, ikey)?,
+            }
+        }
         Some(_) => {
             let ack = app.soft.beat(key, ikey, now_ms());
             if ack.is_some_and(|a| a.recovered) {
@@ -224,6 +235,24 @@ pub async fn beat(
             light_beat_enabled: light,
         }),
     }
+}
+
+/// Takes over an instance held for a gone node, for an HTTP client that
+/// beats here; `None` if it is not held here.
+fn adopt(app: &App, key: &ServiceKey, ikey: &InstanceKey) -> Result<Option<BeatAck>, ApiError> {
+    let Some(si) = app.soft.get(key, ikey) else {
+        return Ok(None);
+    };
+    let timings = BeatTimings::for_metadata(&si.instance.metadata, app.beat_defaults())?;
+    let Some(change) = app.soft.adopt(key, ikey, Owner::Beat, timings, now_ms()) else {
+        return Ok(None);
+    };
+    tracing::debug!(service = %key.grouped_name(), instance = %ikey, "beat took over an instance of a gone node");
+    app.soft_change(key, change);
+    Ok(Some(BeatAck {
+        interval_ms: timings.interval_ms,
+        recovered: false,
+    }))
 }
 
 /// Sets a persistent instance's health by hand (clusters without an active
