@@ -407,6 +407,12 @@ impl Node {
             .is_some_and(|r| r.owner_gone(owner))
     }
 
+    /// While this node recovers from a pause, the earlier incarnation that
+    /// closing connections hand their instances over to.
+    pub fn soft_recovering(&self) -> Option<PeerId> {
+        self.inner.replicator.as_ref().and_then(|r| r.recovering())
+    }
+
     /// Start-up of a cluster node: pulls the peers' soft state (bounded)
     /// before clients are served.
     pub async fn pull_soft_state(&self) {

@@ -155,6 +155,11 @@ pub struct SoftSettings {
     /// Longest a starting node waits for its peers' soft state before it
     /// serves clients.
     pub pull_timeout_ms: u64,
+    /// A gap this long in this process's own heartbeat means it was paused
+    /// (SIGSTOP, a frozen VM, starvation); for as long again afterwards,
+    /// connections that close hand their instances over instead of
+    /// deleting them (their clients moved away during the pause).
+    pub pause_ms: u64,
 }
 
 impl Default for SoftSettings {
@@ -166,6 +171,7 @@ impl Default for SoftSettings {
             sync_batch: 256,
             call_timeout_ms: 2_000,
             pull_timeout_ms: 5_000,
+            pause_ms: 3_000,
         }
     }
 }
@@ -206,7 +212,8 @@ struct Life {
 
 /// Replicates this node's soft state to its peers and applies theirs.
 pub struct SoftReplicator {
-    me: PeerId,
+    /// This node's id and current incarnation (a new one after a pause).
+    me: Mutex<PeerId>,
     soft: Arc<SoftRegistry>,
     sink: Arc<dyn EventSink>,
     client: PeerClient,
@@ -217,6 +224,11 @@ pub struct SoftReplicator {
     /// instances are dropped.
     orphans: Mutex<HashMap<PeerId, Instant>>,
     leaving: AtomicBool,
+    /// Last time the heartbeat task ran (pause detection).
+    alive: Mutex<Instant>,
+    /// After a detected pause: the incarnation that was paused, and until
+    /// when closing connections hand their instances over.
+    recovering: Mutex<Option<(PeerId, Instant)>>,
 }
 
 impl SoftReplicator {
@@ -229,7 +241,7 @@ impl SoftReplicator {
         settings: SoftSettings,
     ) -> Arc<Self> {
         Arc::new(Self {
-            me,
+            me: Mutex::new(me),
             soft,
             sink,
             client,
@@ -238,12 +250,14 @@ impl SoftReplicator {
             lives: Mutex::default(),
             orphans: Mutex::default(),
             leaving: AtomicBool::new(false),
+            alive: Mutex::new(Instant::now()),
+            recovering: Mutex::new(None),
         })
     }
 
     /// This node's identity in replication.
     pub fn me(&self) -> PeerId {
-        self.me
+        *self.me.lock()
     }
 
     fn handover(&self) -> Duration {
@@ -264,7 +278,7 @@ impl SoftReplicator {
     pub fn set_peers(self: &Arc<Self>, members: &[(NodeId, MemberAddr)]) {
         let wanted: HashMap<NodeId, &MemberAddr> = members
             .iter()
-            .filter(|(id, _)| *id != self.me.node)
+            .filter(|(id, _)| *id != self.me().node)
             .map(|(id, a)| (*id, a))
             .collect();
         let mut gone = Vec::new();
@@ -344,7 +358,7 @@ impl SoftReplicator {
     /// from an older incarnation, or from one that said it is leaving, are
     /// ignored.
     fn admit(&self, from: PeerId) -> bool {
-        if from.node == self.me.node {
+        if from.node == self.me().node {
             return false;
         }
         let now = Instant::now();
@@ -487,7 +501,7 @@ impl SoftReplicator {
             })
             .collect();
         SoftPage {
-            from: self.me,
+            from: self.me(),
             sets,
             owners,
             next,
@@ -517,7 +531,7 @@ impl SoftReplicator {
     /// Counts of what is held here, by kind of owner.
     pub fn status(&self) -> SoftStatus {
         let mut st = SoftStatus {
-            incarnation: self.me.incarnation,
+            incarnation: self.me().incarnation,
             ..Default::default()
         };
         let mut peers = 0;
@@ -600,7 +614,7 @@ impl SoftReplicator {
             }
             let life = self.lives.lock().get(&owner.node).copied();
             match life {
-                Some(l) if l.incarnation == owner.incarnation && owner.node != self.me.node => {
+                Some(l) if l.incarnation == owner.incarnation && owner.node != self.me().node => {
                     if l.last_heard + self.handover() <= now {
                         self.expire(owner);
                     }
@@ -610,6 +624,64 @@ impl SoftReplicator {
                 }
             }
         }
+    }
+
+    fn pause(&self) -> Duration {
+        Duration::from_millis(self.settings.pause_ms.max(1))
+    }
+
+    /// Whether this node is recovering from a pause, and if so the
+    /// incarnation that was paused: connections closing now hand their
+    /// instances over to it (see [`SoftRegistry::hand_over`]). Also detects
+    /// the pause, from the gap since the last call (a heartbeat task calls
+    /// it every 100 ms).
+    pub fn recovering(&self) -> Option<PeerId> {
+        let now = Instant::now();
+        let paused_since = {
+            let mut alive = self.alive.lock();
+            let last = *alive;
+            *alive = now;
+            (now.duration_since(last) > self.pause()).then_some(last)
+        };
+        if let Some(since) = paused_since {
+            self.recover(since, now);
+        }
+        match *self.recovering.lock() {
+            Some((old, until)) if now < until => Some(old),
+            _ => None,
+        }
+    }
+
+    fn recovery_until(&self) -> Option<Instant> {
+        self.recovering()
+            .and(self.recovering.lock().map(|(_, until)| until))
+    }
+
+    /// This process did not run from `since` to `now`: peers judged it
+    /// silent and its clients may have moved. It goes on as a new
+    /// incarnation (peers hand over what the paused one owned, as after a
+    /// restart) and replicates nothing until the recovery window closes,
+    /// then sends everything it still owns.
+    fn recover(&self, since: Instant, now: Instant) {
+        let old = self.me();
+        let new = PeerId {
+            node: old.node,
+            incarnation: (old.incarnation + 1).max(wall_micros()),
+        };
+        *self.me.lock() = new;
+        self.orphans.lock().insert(old, since + self.handover());
+        *self.recovering.lock() = Some((old, now + self.pause()));
+        self.forgive();
+        let keys = self.soft.local_service_keys();
+        for slot in self.peers.lock().values() {
+            for k in &keys {
+                slot.mark(k);
+            }
+        }
+        tracing::warn!(
+            paused_ms = now.duration_since(since).as_millis() as u64,
+            "this process was paused: going on as a new incarnation, handing over the instances of clients that moved meanwhile"
+        );
     }
 
     /// Forgives peers for our own silence: after this process was paused
@@ -633,7 +705,7 @@ impl SoftReplicator {
             return;
         }
         let peers: Vec<MemberAddr> = self.peers.lock().values().map(|s| s.addr.clone()).collect();
-        let msg = SoftLeave { from: self.me };
+        let msg = SoftLeave { from: self.me() };
         let timeout = self.timeout();
         let calls = peers.iter().map(|addr| {
             let client = self.client.clone();
@@ -655,7 +727,7 @@ impl SoftReplicator {
         let started = Instant::now();
         let calls = members
             .iter()
-            .filter(|(id, _)| *id != self.me.node)
+            .filter(|(id, _)| *id != self.me().node)
             .map(|(_, addr)| self.pull_from(addr));
         let all = futures::future::join_all(calls);
         let bound = Duration::from_millis(self.settings.pull_timeout_ms);
@@ -676,7 +748,7 @@ impl SoftReplicator {
         let mut after = None;
         loop {
             let msg = SoftPull {
-                from: self.me,
+                from: self.me(),
                 after: after.clone(),
                 limit: self.settings.sync_batch,
             };
@@ -700,7 +772,7 @@ impl SoftReplicator {
         }
         let now = Instant::now();
         for (owner, left) in &page.owners {
-            if owner.node == self.me.node && owner.incarnation >= self.me.incarnation {
+            if owner.node == self.me().node && owner.incarnation >= self.me().incarnation {
                 continue;
             }
             let known = self.lives.lock().get(&owner.node).copied();
@@ -713,7 +785,7 @@ impl SoftReplicator {
                         .entry(*owner)
                         .or_insert(now + Duration::from_millis(*ms));
                 }
-                (None, _) if owner.node == self.me.node => {
+                (None, _) if owner.node == self.me().node => {
                     self.orphans
                         .lock()
                         .entry(*owner)
@@ -732,11 +804,12 @@ impl SoftReplicator {
             }
         }
         let wall = wall_ms();
+        let me = self.me();
         for (key, set) in page.sets {
             let mut by_owner: HashMap<PeerId, Vec<(Instance, Stamp)>> = HashMap::new();
             for (inst, stamp, owner) in set {
                 let owner = owner.unwrap_or(page.from);
-                if owner == self.me {
+                if owner == me {
                     continue;
                 }
                 by_owner.entry(owner).or_default().push((inst, stamp));
@@ -763,7 +836,21 @@ impl SoftReplicator {
         let every = Duration::from_millis(self.settings.digest_interval_ms.max(1));
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last = Instant::now();
+        let heartbeat = {
+            let rep = self.clone();
+            let mut stop = stop.clone();
+            tokio::spawn(async move {
+                let mut beat = tokio::time::interval(Duration::from_millis(100));
+                loop {
+                    tokio::select! {
+                        _ = beat.tick() => {}
+                        _ = stop.changed() => return,
+                    }
+                    rep.recovering();
+                }
+            })
+        };
+        let _abort = AbortOnDrop(heartbeat);
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
@@ -772,14 +859,7 @@ impl SoftReplicator {
             if self.leaving.load(Ordering::Acquire) {
                 return;
             }
-            // `last` is when the previous round finished: a tick much later
-            // than one interval after it means this process did not run.
-            if last.elapsed() > every * 3 + Duration::from_millis(500) {
-                // Paused or starved: let what queued up meanwhile (peers'
-                // messages, closed connections) be handled first.
-                tracing::warn!("replication tick was late (process paused?)");
-                self.forgive();
-                last = Instant::now();
+            if self.recovering().is_some() {
                 continue;
             }
             let m = members();
@@ -789,7 +869,7 @@ impl SoftReplicator {
             let timeout = self.timeout();
             let calls = peers.iter().map(|slot| {
                 let msg = SoftDigest {
-                    from: self.me,
+                    from: self.me(),
                     digest: digest.clone(),
                 };
                 let client = self.client.clone();
@@ -808,9 +888,24 @@ impl SoftReplicator {
             });
             futures::future::join_all(calls).await;
             self.expire_due();
-            last = Instant::now();
         }
     }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn wall_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
 }
 
 fn wall_ms() -> Millis {
@@ -829,6 +924,14 @@ async fn send_loop(rep: Arc<SoftReplicator>, peer: NodeId, slot: Arc<PeerSlot>) 
         if rep.leaving.load(Ordering::Acquire) {
             return;
         }
+        if let Some(until) = rep.recovery_until() {
+            tokio::time::sleep_until(until.into()).await;
+            // Whatever closed meanwhile is settled: send all we still own.
+            for k in rep.soft.local_service_keys() {
+                slot.mark(&k);
+            }
+            continue;
+        }
         let keys = slot.take(rep.settings.sync_batch.max(1));
         if keys.is_empty() {
             slot.wake.notified().await;
@@ -838,7 +941,10 @@ async fn send_loop(rep: Arc<SoftReplicator>, peer: NodeId, slot: Arc<PeerSlot>) 
             .iter()
             .map(|k| (k.clone(), rep.soft.local_instances(k)))
             .collect();
-        let msg = SoftSync { from: rep.me, sets };
+        let msg = SoftSync {
+            from: rep.me(),
+            sets,
+        };
         let sent: Result<(), _> = rep.client.call(&slot.addr, SYNC, &msg, timeout).await;
         match sent {
             Ok(()) => backoff = Duration::from_millis(100),

@@ -428,13 +428,19 @@ impl SoftRegistry {
                 continue;
             }
             let current = self.services.get(key).and_then(|s| {
-                s.instances
-                    .get(&ikey)
-                    .map(|si| (si.stamp, si.owner == owner))
+                s.instances.get(&ikey).map(|si| {
+                    // The same registration, held for `from` or for an
+                    // earlier incarnation of its node.
+                    let same = match &si.owner {
+                        Owner::Peer(p) => p.node == from.node && p.incarnation <= from.incarnation,
+                        _ => false,
+                    };
+                    (si.stamp, same)
+                })
             });
             let take = match current {
                 None => true,
-                Some((have, same_owner)) => stamp > have || (stamp == have && same_owner),
+                Some((have, same)) => stamp > have || (stamp == have && same),
             };
             if take {
                 change.merge(self.put(
@@ -455,6 +461,33 @@ impl SoftRegistry {
     /// services that changed.
     pub fn expire_peer(&self, peer: PeerId) -> Vec<ServiceKey> {
         self.drop_owner(&Owner::Peer(peer), None)
+    }
+
+    /// Hands everything a local `owner` (a connection closed while this
+    /// node recovers from a pause) holds over to `to`, an earlier
+    /// incarnation of this node: kept, not deleted, until its client
+    /// registers again somewhere or the hand-over time ends. Returns how
+    /// many instances moved.
+    pub fn hand_over(&self, owner: &Owner, to: PeerId) -> usize {
+        let Some((_, held)) = self.owned.remove(owner) else {
+            return 0;
+        };
+        let new_owner = Owner::Peer(to);
+        let mut moved = 0;
+        for (key, ikeys) in held {
+            if let Some(mut svc) = self.services.get_mut(&key) {
+                for ikey in &ikeys {
+                    if let Some(si) = svc.instances.get_mut(ikey)
+                        && &si.owner == owner
+                    {
+                        si.owner = new_owner.clone();
+                        self.index(&new_owner, &key, ikey);
+                        moved += 1;
+                    }
+                }
+            }
+        }
+        moved
     }
 
     /// Owners of the replicated instances held here.
@@ -1096,6 +1129,40 @@ mod tests {
         // The owner comes back (a healed partition) with the same copy.
         assert!(r.apply_peer(&k, a, vec![(inst(1), s)], true, 0).visible);
         assert_eq!(ports(&r), vec![1]);
+    }
+
+    #[test]
+    fn a_closed_connection_can_hand_over_and_a_later_incarnation_takes_back() {
+        let r = SoftRegistry::with_node(1, 10_000);
+        let k = key();
+        let (c1, c2) = (
+            Owner::Connection(Arc::from("c1")),
+            Owner::Connection(Arc::from("c2")),
+        );
+        r.register(&k, inst(1), c1.clone(), timings(), 0);
+        r.register(&k, inst(2), c2.clone(), timings(), 0);
+        let old = peer(1, 5);
+        assert_eq!(r.hand_over(&c1, old), 1);
+        assert_eq!(ports(&r), vec![1, 2], "kept, not deleted");
+        assert_eq!(r.local_instances(&k).len(), 1);
+        assert!(r.remove_owner(&c1, 0).is_empty());
+        // At a peer: the old incarnation's copy moves to the new one with
+        // the same stamp; another node's older set cannot take it.
+        let p = SoftRegistry::with_node(2, 10_000);
+        let s = r.get(&k, &inst(2).key()).unwrap().stamp;
+        p.apply_peer(&k, old, vec![(inst(2), s)], true, 0);
+        let new = peer(1, 6);
+        let c = p.apply_peer(&k, new, vec![(inst(2), s)], true, 0);
+        assert!(c.record && !c.visible);
+        assert_eq!(p.get(&k, &inst(2).key()).unwrap().owner, Owner::Peer(new));
+        assert_eq!(
+            p.apply_peer(&k, old, vec![(inst(2), s)], true, 0),
+            Change::NONE
+        );
+        assert_eq!(
+            p.apply_peer(&k, peer(3, 9), vec![(inst(2), s)], true, 0),
+            Change::NONE
+        );
     }
 
     #[test]

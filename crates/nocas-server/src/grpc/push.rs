@@ -31,7 +31,18 @@ pub fn close(app: &App, conn: &Connection, reason: &str) {
     for k in &listens {
         app.hub.unlisten_config(k, conn.hub_id);
     }
-    let changed = app.soft.remove_owner(&conn.owner(), now_ms());
+    // Right after this process was paused, a closing connection is most
+    // likely a client that moved to another node meanwhile: its instances
+    // are handed over (kept until it registers again, or the hand-over
+    // time ends), not deleted.
+    let changed = match app.node.soft_recovering() {
+        Some(paused) => {
+            let moved = app.soft.hand_over(&conn.owner(), paused);
+            tracing::info!(conn_id = %conn.id, instances = moved, "connection closed after a pause: instances handed over");
+            Vec::new()
+        }
+        None => app.soft.remove_owner(&conn.owner(), now_ms()),
+    };
     app.soft_changed(&changed);
     tracing::info!(conn_id = %conn.id, reason, instances_services = changed.len(), "connection closed");
 }
