@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite, after setting up what the interop tests need:
-# a Python virtualenv with the official Nacos Python SDK and the npm `nacos`
-# package. Safe to run again: set-up steps are skipped when already done.
+# a Python virtualenv with the official Nacos Python SDK, the npm `nacos`
+# package, and the Java and Go SDK clients (built with Maven and Go). Safe to run again: set-up steps are skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +24,19 @@ fi
 if [ ! -d tests/interop/node/node_modules/nacos ]; then
   (cd tests/interop/node && npm ci --no-audit --no-fund --loglevel=error)
 fi
+
+# The official Java client (Maven) and Go client (Go modules), built into
+# the small programs the cluster fault tests run. Both toolchains are needed.
+command -v mvn >/dev/null && command -v java >/dev/null || {
+  echo "scripts/test.sh: Maven and a JDK (17+) are needed for the Java interop tests; install them (Debian: apt-get install maven openjdk-17-jdk-headless)" >&2
+  exit 1
+}
+command -v go >/dev/null || {
+  echo "scripts/test.sh: Go is needed for the Go interop tests; install it (Debian: apt-get install golang)" >&2
+  exit 1
+}
+(cd tests/interop/java && mvn -q -B package)
+(cd tests/interop/go && go build -o soak-client .)
 
 # The example programs the nocas-axum tests run as processes
 # (`--all-targets` builds examples as test harnesses, not programs).

@@ -313,6 +313,9 @@ impl SoftReplicator {
                 peers.insert(id, slot);
             }
         }
+        if self.leaving.load(Ordering::Acquire) {
+            return;
+        }
         let mut lives = self.lives.lock();
         for id in gone {
             if !members.iter().any(|(m, _)| *m == id)

@@ -92,6 +92,16 @@ impl ResponseBase {
     }
 }
 
+/// Reads `null` as the type's default (SDKs written in Go send `null` for
+/// empty maps and lists).
+fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
 /// Fields every request carries (headers travel in `Metadata.headers`).
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
@@ -100,6 +110,7 @@ pub struct RequestBase {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
     /// Headers (usually empty in the body).
+    #[serde(deserialize_with = "null_default")]
     pub headers: HashMap<String, String>,
     /// `naming`, `config`, `internal` (ignored by servers).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -118,6 +129,7 @@ pub struct ConnectionSetupRequest {
     /// Namespace.
     pub tenant: Option<String>,
     /// Labels (`source`, `module`, `AppName`...).
+    #[serde(deserialize_with = "null_default")]
     pub labels: HashMap<String, String>,
     /// Abilities (2.3+ clients); absent for older ones.
     pub ability_table: Option<HashMap<String, bool>>,
@@ -187,7 +199,8 @@ pub struct InstanceWire {
     pub cluster_name: Option<String>,
     /// Service (ignored: the request says).
     pub service_name: Option<String>,
-    /// Metadata.
+    /// Metadata (the Go SDK sends `null` for none).
+    #[serde(deserialize_with = "null_default")]
     pub metadata: HashMap<String, serde_json::Value>,
 }
 
@@ -248,6 +261,7 @@ pub struct BatchInstanceRequest {
     #[serde(rename = "type")]
     pub kind: Option<String>,
     /// The instances.
+    #[serde(deserialize_with = "null_default")]
     pub instances: Vec<InstanceWire>,
 }
 
@@ -415,6 +429,7 @@ pub struct ConfigPublishRequest {
     /// Compare-and-swap MD5.
     pub cas_md5: Option<String>,
     /// `type`, `desc`, `appName`, `tag`, `betaIps`, `src_user`, `config_tags`...
+    #[serde(deserialize_with = "null_default")]
     pub addition_map: HashMap<String, serde_json::Value>,
 }
 
@@ -442,6 +457,7 @@ pub struct ConfigBatchListenRequest {
     /// True to add listeners, false to remove.
     pub listen: bool,
     /// Keys.
+    #[serde(deserialize_with = "null_default")]
     pub config_listen_contexts: Vec<ConfigListenContext>,
 }
 
@@ -534,5 +550,21 @@ mod tests {
             HashMap::new(),
         );
         assert_eq!(parts(&p).0, "HealthCheckResponse");
+    }
+
+    #[test]
+    fn null_maps_and_lists_read_as_empty() {
+        // What nacos-sdk-go sends to deregister an instance without metadata.
+        let r: InstanceRequest = serde_json::from_str(
+            r#"{"headers":null,"namespace":"public","serviceName":"s","type":"deregisterInstance","instance":{"ip":"1.1.1.1","port":80,"weight":1,"enabled":true,"healthy":true,"metadata":null,"clusterName":"","ephemeral":true}}"#,
+        )
+        .unwrap();
+        assert!(r.instance.unwrap().metadata.is_empty());
+        let b: BatchInstanceRequest =
+            serde_json::from_str(r#"{"instances":null,"headers":null}"#).unwrap();
+        assert!(b.instances.is_empty());
+        let l: ConfigBatchListenRequest =
+            serde_json::from_str(r#"{"listen":true,"configListenContexts":null}"#).unwrap();
+        assert!(l.config_listen_contexts.is_empty());
     }
 }

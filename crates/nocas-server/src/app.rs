@@ -41,6 +41,11 @@ pub struct App {
     pub http_addr: SocketAddr,
     /// The gRPC address.
     pub grpc_addr: SocketAddr,
+    /// Set once a graceful shutdown began: connections closing from then
+    /// on leave their instances alone (no subscriber is pushed a view
+    /// shrunk by the server stopping; in a cluster the peers hand them
+    /// over).
+    pub stopping: std::sync::atomic::AtomicBool,
 }
 
 /// Shared handle to the app.

@@ -212,6 +212,7 @@ pub async fn start(mut settings: Settings) -> Result<Running, ServerError> {
         started,
         http_addr,
         grpc_addr,
+        stopping: Default::default(),
     });
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = vec![
@@ -323,6 +324,9 @@ impl Running {
     pub async fn shutdown(self) -> Result<(), ServerError> {
         // Peers first hear that this node leaves, so the instances of its
         // clients are handed over while the clients move, not deleted.
+        self.app
+            .stopping
+            .store(true, std::sync::atomic::Ordering::Release);
         self.app.node.leave().await;
         grpc::push::reset_all(&self.app).await;
         let _ = self.grpc_stop.send(true);

@@ -358,7 +358,10 @@ impl ServerProcess {
             .env_remove("NOCAS_HTTP_PORT")
             .env_remove("NOCAS_GRPC_PORT")
             .env_remove("NOCAS_DATA_DIR")
-            .env("NOCAS_LOG", "warn")
+            .env(
+                "NOCAS_LOG",
+                std::env::var("NOCAS_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -412,6 +415,14 @@ impl ServerProcess {
             libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
         }
         self.child.wait().expect("wait")
+    }
+
+    /// Sends a signal (SIGSTOP, SIGCONT...) to the process.
+    pub fn signal(&self, sig: libc::c_int) {
+        // SAFETY: kill(2) with a pid we own and a valid signal number.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, sig);
+        }
     }
 
     /// Starts the same server again on the same port and data directory.
@@ -555,6 +566,27 @@ impl ClusterProcesses {
     pub fn kill(&mut self, i: usize) {
         if let Some(mut p) = self.nodes[i - 1].take() {
             p.kill9();
+        }
+    }
+
+    /// Stops node `i` with SIGTERM (a graceful shutdown) and waits for it.
+    pub fn terminate(&mut self, i: usize) {
+        if let Some(mut p) = self.nodes[i - 1].take() {
+            p.terminate();
+        }
+    }
+
+    /// Pauses node `i` (SIGSTOP).
+    pub fn pause(&self, i: usize) {
+        if let Some(p) = &self.nodes[i - 1] {
+            p.signal(libc::SIGSTOP);
+        }
+    }
+
+    /// Resumes node `i` (SIGCONT).
+    pub fn resume(&self, i: usize) {
+        if let Some(p) = &self.nodes[i - 1] {
+            p.signal(libc::SIGCONT);
         }
     }
 

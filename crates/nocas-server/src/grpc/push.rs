@@ -35,6 +35,10 @@ pub fn close(app: &App, conn: &Connection, reason: &str) {
     // likely a client that moved to another node meanwhile: its instances
     // are handed over (kept until it registers again, or the hand-over
     // time ends), not deleted.
+    if app.stopping.load(std::sync::atomic::Ordering::Acquire) {
+        tracing::debug!(conn_id = %conn.id, reason, "connection closed while stopping: instances left alone");
+        return;
+    }
     let changed = match app.node.soft_recovering() {
         Some(paused) => {
             let moved = app.soft.hand_over(&conn.owner(), paused);
