@@ -55,7 +55,7 @@ election_max_ms = 1200
 write_timeout_ms = 4000
 [cluster.soft]
 digest_interval_ms = 200
-grace_ms = 2000
+handover_ms = 2000
 EOF
 
 for i in 1 2 3; do

@@ -232,8 +232,9 @@ async fn leader_killed_mid_stream_loses_no_acknowledged_write() {
         "writes resumed {failover:?} after the leader was killed; {} acked",
         acked.len()
     );
-    // The dead node's ephemeral instance leaves the survivors' views after
-    // the grace period, and returns when its client registers elsewhere.
+    // The dead node's ephemeral instance (its HTTP client never beats
+    // again) leaves the survivors' views after the hand-over time, and
+    // returns when its client registers elsewhere.
     for i in c.alive() {
         let base = c.base(i);
         wait_until(WAIT, "dead owner's instance dropped", || {

@@ -485,7 +485,7 @@ rpc_timeout_ms = 1000
 beat_check_interval_ms = 50
 [cluster.soft]
 digest_interval_ms = 100
-grace_ms = 1000
+handover_ms = 1000
 ";
 
 /// A cluster of `nocas` processes on loopback.
