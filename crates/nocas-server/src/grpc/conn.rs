@@ -427,12 +427,20 @@ impl Connections {
 pub struct TrackedStream {
     inner: TcpStream,
     info: TcpConnectInfo,
-    on_close: Option<mpsc::UnboundedSender<SocketAddr>>,
+    /// The connection made for this transport at accept.
+    conn: Arc<Connection>,
+    on_close: Option<mpsc::UnboundedSender<Arc<Connection>>>,
 }
 
 impl TrackedStream {
-    /// Wraps an accepted stream.
-    pub fn new(inner: TcpStream, on_close: mpsc::UnboundedSender<SocketAddr>) -> Self {
+    /// Wraps an accepted stream and the connection made for it; `on_close`
+    /// gets that connection when the transport goes (never another one
+    /// that reused its peer address meanwhile).
+    pub fn new(
+        inner: TcpStream,
+        conn: Arc<Connection>,
+        on_close: mpsc::UnboundedSender<Arc<Connection>>,
+    ) -> Self {
         let info = TcpConnectInfo {
             local_addr: inner.local_addr().ok(),
             remote_addr: inner.peer_addr().ok(),
@@ -440,6 +448,7 @@ impl TrackedStream {
         Self {
             inner,
             info,
+            conn,
             on_close: Some(on_close),
         }
     }
@@ -447,8 +456,8 @@ impl TrackedStream {
 
 impl Drop for TrackedStream {
     fn drop(&mut self) {
-        if let (Some(tx), Some(peer)) = (self.on_close.take(), self.info.remote_addr) {
-            let _ = tx.send(peer);
+        if let Some(tx) = self.on_close.take() {
+            let _ = tx.send(self.conn.clone());
         }
     }
 }

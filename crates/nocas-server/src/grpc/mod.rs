@@ -229,15 +229,14 @@ pub async fn serve(
     listener: TcpListener,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), tonic::transport::Error> {
-    let (closed_tx, mut closed_rx) = mpsc::unbounded_channel::<SocketAddr>();
-    // Transports that close take their connection with them.
+    let (closed_tx, mut closed_rx) = mpsc::unbounded_channel::<Arc<conn::Connection>>();
+    // Transports that close take their own connection with them (not one
+    // that reused the peer address since).
     let reaper_app = app.clone();
     tokio::spawn(async move {
-        while let Some(peer) = closed_rx.recv().await {
-            reaper_app.conns.release(peer.ip());
-            if let Some(conn) = reaper_app.conns.by_peer(&peer) {
-                push::close(&reaper_app, &conn, "transport closed");
-            }
+        while let Some(conn) = closed_rx.recv().await {
+            reaper_app.conns.release(conn.peer.ip());
+            push::close(&reaper_app, &conn, "transport closed");
         }
     });
     let accept_app = app.clone();
@@ -245,12 +244,11 @@ pub async fn serve(
     let incoming = async_accept(listener, move |peer| {
         if !accept_app.conns.admit(peer.ip(), per_ip) {
             tracing::warn!(%peer, limit = per_ip, "gRPC connection refused: too many from this IP");
-            return false;
+            return None;
         }
-        accept_app.conns.accept(peer, &accept_app.hub);
-        true
+        Some(accept_app.conns.accept(peer, &accept_app.hub))
     })
-    .map(move |r| r.map(|s| TrackedStream::new(s, closed_tx.clone())));
+    .map(move |r| r.map(|(s, conn)| TrackedStream::new(s, conn, closed_tx.clone())));
     let max = app.settings.grpc.max_message_bytes;
     let svc = GrpcService { app };
     tonic::transport::Server::builder()
@@ -270,22 +268,23 @@ pub async fn serve(
         .await
 }
 
-/// Accepted sockets; `on_accept` runs before the transport is served and
-/// may refuse it (the socket is closed at once).
-fn async_accept(
+/// Accepted sockets with what `on_accept` made for them; `on_accept` runs
+/// before the transport is served and may refuse it with `None` (the
+/// socket is closed at once).
+fn async_accept<T>(
     listener: TcpListener,
-    on_accept: impl Fn(SocketAddr) -> bool + Send + 'static,
-) -> impl Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    on_accept: impl Fn(SocketAddr) -> Option<T> + Send + 'static,
+) -> impl Stream<Item = std::io::Result<(tokio::net::TcpStream, T)>> {
     futures::stream::unfold((listener, on_accept), |(listener, on_accept)| async move {
         loop {
             match listener.accept().await {
                 Ok((stream, peer)) => {
-                    if !on_accept(peer) {
+                    let Some(made) = on_accept(peer) else {
                         drop(stream);
                         continue;
-                    }
+                    };
                     let _ = stream.set_nodelay(true);
-                    return Some((Ok(stream), (listener, on_accept)));
+                    return Some((Ok((stream, made)), (listener, on_accept)));
                 }
                 Err(e) => {
                     // Out of descriptors and the like: wait and keep serving.
