@@ -36,7 +36,7 @@ command -v go >/dev/null || {
   exit 1
 }
 (cd tests/interop/java && mvn -q -B package)
-(cd tests/interop/go && go build -o soak-client .)
+(cd tests/interop/go && go build -o soak-client . && go build -o features ./cmd/features)
 
 # The example programs the nocas-axum tests run as processes
 # (`--all-targets` builds examples as test harnesses, not programs).

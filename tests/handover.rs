@@ -450,7 +450,7 @@ async fn live_instances_survive_node_deaths_restarts_and_pauses() {
             cache.path(),
         ));
         clients.push(Client::process(
-            "go nacos-sdk-go 2.3.2",
+            "go nacos-sdk-go 2.3.5",
             Command::new(&go_bin),
             &servers(k + 2),
             23_001 + k as u16,

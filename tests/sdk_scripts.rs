@@ -1,8 +1,9 @@
 //! The official SDKs of other languages, driven by scripts as applications
 //! use them, against the real binary: over HTTP v1, `nacos-sdk-python` 2.0.x
 //! (`nacos.NacosClient`) and the npm `nacos` 2.x package; over gRPC,
-//! `nacos-sdk-python` 3.x (its `v2.nacos` API). `scripts/test.sh` installs
-//! them; without them these tests fail and say so.
+//! `nacos-sdk-python` 3.x (its `v2.nacos` API) and nacos-sdk-go v2 (a
+//! program in `tests/interop/go/cmd/features`). `scripts/test.sh` installs
+//! and builds them; without them these tests fail and say so.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -155,4 +156,39 @@ fn python_sdk_v3_grpc_with_login() {
         .env("NOCAS_NAMESPACE", "py-ns")
         .current_dir(dir.path());
     run_script(cmd, "Python SDK v3 (gRPC) script with login", &server);
+}
+
+/// The Go SDK feature program, built by `scripts/test.sh`.
+fn go_features() -> Command {
+    let bin = root().join("tests/interop/go/features");
+    assert!(
+        bin.exists(),
+        "{} is missing: run scripts/test.sh, which builds the Go programs",
+        bin.display()
+    );
+    Command::new(bin)
+}
+
+#[test]
+fn go_sdk_naming_push_config_cas_and_namespaces() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let mut cmd = go_features();
+    cmd.current_dir(dir.path());
+    run_script(cmd, "Go SDK feature program", &server);
+}
+
+#[test]
+fn go_sdk_with_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::spawn(
+        Path::new(BIN),
+        &dir.path().join("data"),
+        &["--auth", "--admin-password", "admin-pw-for-go"],
+    );
+    let mut cmd = go_features();
+    cmd.env("NOCAS_USERNAME", "nacos")
+        .env("NOCAS_PASSWORD", "admin-pw-for-go")
+        .current_dir(dir.path());
+    run_script(cmd, "Go SDK feature program with login", &server);
 }
