@@ -83,6 +83,26 @@ fn node_sdk_naming_subscribe_config_and_listener() {
     run_script(cmd, "Node SDK script", &server);
 }
 
+/// The Node SDK's subscriber learns of joins and leaves by UDP push, long
+/// before its next poll: the server keeps the default 10 s `cacheMillis`
+/// and the script allows 2 s per change.
+#[test]
+fn node_sdk_subscriber_gets_udp_pushes() {
+    let modules = root().join("tests/interop/node/node_modules");
+    assert!(
+        modules.join("nacos").exists(),
+        "{} is missing: run scripts/test.sh, which installs the npm packages",
+        modules.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::spawn(Path::new(BIN), &dir.path().join("data"), &[]);
+    let mut cmd = Command::new("node");
+    cmd.arg(root().join("tests/interop/node/udp_push.js"))
+        .env("NODE_PATH", &modules)
+        .current_dir(dir.path());
+    run_script(cmd, "Node SDK UDP push script", &server);
+}
+
 #[test]
 fn python_sdk_v3_grpc_naming_push_config_and_listener() {
     let python = venv_python("sdk-v3");

@@ -27,6 +27,8 @@ pub struct App {
     pub soft: Arc<SoftRegistry>,
     /// Listeners and subscribers waiting for changes.
     pub hub: Arc<Hub>,
+    /// UDP pushes to HTTP subscribers (unless turned off).
+    pub udp: Option<Arc<crate::push::udp::UdpPush>>,
     /// gRPC client connections.
     pub conns: Connections,
     /// Serialized service views, shared until the service changes.

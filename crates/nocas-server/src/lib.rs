@@ -200,11 +200,25 @@ pub async fn start(mut settings: Settings) -> Result<Running, ServerError> {
     };
     let node = Node::start(cfg, store, hub.clone(), soft.clone()).await?;
 
+    let udp = if settings.naming.udp_push_enabled {
+        let ip = settings.bind;
+        Some(
+            push::udp::UdpPush::bind(ip, hub.next_id())
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: SocketAddr::new(ip, 0),
+                    source,
+                })?,
+        )
+    } else {
+        None
+    };
     let app: AppRef = Arc::new(App {
         settings,
         node,
         soft,
         hub,
+        udp: udp.clone(),
         conns: grpc::conn::Connections::new(),
         views: Default::default(),
         metrics: Metrics::new(),
@@ -221,6 +235,13 @@ pub async fn start(mut settings: Settings) -> Result<Running, ServerError> {
         tokio::spawn(health::purge_history(app.clone(), stop_rx.clone())),
         tokio::spawn(grpc::push::detect(app.clone(), stop_rx.clone())),
     ];
+    if let Some(udp) = udp {
+        tasks.push(tokio::spawn(push::udp::run(
+            app.clone(),
+            udp,
+            stop_rx.clone(),
+        )));
+    }
     if let Some(listener) = raft_listener {
         let peer = nocas_cluster::peer_server::router(
             app.node.clone(),

@@ -316,6 +316,20 @@ pub struct NamingSettings {
     pub probe_ok_threshold: u32,
     /// Most probes in flight at once.
     pub probe_concurrency: usize,
+    /// Push changed views over UDP to HTTP clients that list with a
+    /// `udpPort` (Nacos 1.x clients, the Node SDK).
+    pub udp_push_enabled: bool,
+    /// Send UDP pushes to the `clientIP` the client names (Nacos does)
+    /// instead of the TCP peer's address. Off by default: a request could
+    /// otherwise point this server's pushes at any address.
+    pub udp_push_trust_client_ip: bool,
+    /// A UDP push not acknowledged within this is sent again (Nacos: 10 s).
+    pub udp_ack_timeout_ms: u64,
+    /// Resends of an unacknowledged UDP push (Nacos: 1).
+    pub udp_max_retries: u32,
+    /// A UDP subscriber that has not listed the service again for this
+    /// long is forgotten (clients list every `cacheMillis`).
+    pub udp_client_ttl_ms: u64,
 }
 
 impl Default for NamingSettings {
@@ -332,6 +346,11 @@ impl Default for NamingSettings {
             probe_fail_threshold: 3,
             probe_ok_threshold: 3,
             probe_concurrency: 64,
+            udp_push_enabled: true,
+            udp_push_trust_client_ip: false,
+            udp_ack_timeout_ms: 10_000,
+            udp_max_retries: 1,
+            udp_client_ttl_ms: 30_000,
         }
     }
 }

@@ -87,7 +87,43 @@ fn do_list(
     let raw = p.get(cluster_param).unwrap_or("");
     let clusters = ClusterName::parse_list(Some(raw))?;
     let healthy_only = p.bool_or("healthyOnly", false)?;
-    ops::cached_view(app, &key, raw, &clusters, healthy_only, ViewName::Grouped)
+    let view = ops::cached_view(app, &key, raw, &clusters, healthy_only, ViewName::Grouped)?;
+    if let Some(to) = udp_target(app, p)?
+        && let Some(udp) = &app.udp
+    {
+        udp.listed(app, &key, raw, healthy_only, to);
+    }
+    Ok(view)
+}
+
+/// Where a listing client wants UDP pushes: its `udpPort` at the TCP
+/// peer's IP (or at its `clientIP`, when the settings trust it).
+fn udp_target(app: &AppRef, p: &Params) -> Result<Option<std::net::SocketAddr>, ApiError> {
+    let port = match p.get("udpPort").map(str::trim) {
+        None | Some("") => return Ok(None),
+        Some(v) => {
+            let n = v.parse::<i64>().map_err(|_| ValidationError::Invalid {
+                field: "udpPort",
+                reason: format!("not a number: {v}"),
+            })?;
+            // 0 or less: the client takes no pushes.
+            if n <= 0 {
+                return Ok(None);
+            }
+            u16::try_from(n).map_err(|_| ValidationError::Invalid {
+                field: "udpPort",
+                reason: format!("not a port: {v}"),
+            })?
+        }
+    };
+    let named = if app.settings.naming.udp_push_trust_client_ip {
+        p.get("clientIP").and_then(|ip| ip.trim().parse().ok())
+    } else {
+        None
+    };
+    Ok(named
+        .or(p.peer)
+        .map(|ip| std::net::SocketAddr::new(ip, port)))
 }
 
 async fn do_beat(app: &AppRef, p: &Params) -> Result<nocas_proto::http::BeatJson, ApiError> {

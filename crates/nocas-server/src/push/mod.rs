@@ -9,6 +9,8 @@
 //! The hub is the state machine's event sink: it is called on the apply
 //! path, so everything here is non-blocking and O(listeners of the key).
 
+pub mod udp;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
