@@ -36,6 +36,7 @@ const DIGEST_MS: u64 = 100;
 const GHOST_BOUND_MS: u64 = HANDOVER_MS + DIGEST_MS + 1_000;
 const MAX_ABSENCE_MS: u64 = 1_000;
 const SETTLE: Duration = Duration::from_secs(90);
+const WAIT: Duration = Duration::from_secs(30);
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -49,6 +50,7 @@ fn root() -> PathBuf {
 }
 
 type Views = Arc<Mutex<Vec<(u64, BTreeSet<u16>)>>>;
+type Configs = Arc<Mutex<Vec<(u64, String)>>>;
 
 /// One SDK client: a process (killable) or an in-process `nacos-sdk`.
 struct Client {
@@ -56,6 +58,9 @@ struct Client {
     port: u16,
     child: Option<Child>,
     views: Views,
+    /// Config contents its listener received (process clients given a
+    /// `NOCAS_DATA_ID`).
+    configs: Configs,
     killed_at: Option<u64>,
     /// Where its SDK writes its logs (process clients).
     work: Option<PathBuf>,
@@ -83,8 +88,10 @@ impl Client {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start the {sdk} client: {e}"));
         let views: Views = Arc::default();
+        let configs: Configs = Arc::default();
         let out = child.stdout.take().expect("stdout");
         let sink = views.clone();
+        let config_sink = configs.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines() {
                 let Ok(line) = line else { break };
@@ -102,6 +109,11 @@ impl Client {
                         })
                         .unwrap_or_default();
                     sink.lock().push((v["t"].as_u64().unwrap_or(0), ports));
+                } else if v["event"] == "config" {
+                    let content = v["content"].as_str().unwrap_or_default().to_string();
+                    config_sink
+                        .lock()
+                        .push((v["t"].as_u64().unwrap_or(0), content));
                 }
             }
         });
@@ -110,6 +122,7 @@ impl Client {
             port,
             child: Some(child),
             views,
+            configs,
             killed_at: None,
             work: Some(dir),
             _rust: None,
@@ -183,6 +196,7 @@ async fn rust_client(servers: &str, port: u16, cache: &Path) -> Client {
         port,
         child: None,
         views,
+        configs: Arc::default(),
         killed_at: None,
         work: None,
         _rust: Some(naming),
@@ -678,6 +692,105 @@ async fn live_instances_survive_node_deaths_restarts_and_pauses() {
         report += &format!("SDK logs kept in {}\n", kept.display());
     }
     assert!(failures.is_empty(), "{failures:#?}\n{report}");
+}
+
+/// The Java client (nacos-client 2.x) of a killed node moves to a
+/// survivor: its instance and subscription are redone there, and a config
+/// published while it was cut off reaches its listener.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn java_client_of_a_killed_node_moves_with_its_listener() {
+    let java_jar = root().join("tests/interop/java/target/soak-client.jar");
+    assert!(
+        java_jar.exists(),
+        "{} is missing: run scripts/test.sh, which builds the Java clients",
+        java_jar.display()
+    );
+    let mut c = ClusterProcesses::spawn(Path::new(BIN), 3, nocas_testkit::FAST_CLUSTER_TOML, &[]);
+    let h = Http::new();
+    c.wait_leader(&h, Duration::from_secs(20)).await;
+    let servers = (1..=3)
+        .map(|i| c.base(i)["http://".len()..].to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let publish = |base: String, content: &'static str| {
+        let h = h.clone();
+        async move {
+            h.try_call(
+                "POST",
+                &format!("{base}/nacos/v1/cs/configs"),
+                &[],
+                Some(&[
+                    ("dataId", "java-move"),
+                    ("group", "DEFAULT_GROUP"),
+                    ("content", content),
+                ]),
+                &[],
+            )
+            .await
+            .map(|r| r.status)
+        }
+    };
+    assert_eq!(publish(c.base(1), "v1").await, Ok(200));
+    let work = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new("java");
+    cmd.arg("-jar")
+        .arg(&java_jar)
+        .env("NOCAS_DATA_ID", "java-move");
+    let client = Client::process("java", cmd, &servers, 24_001, work.path());
+    let got = |want: &'static str| {
+        let configs = client.configs.clone();
+        async move { configs.lock().iter().any(|(_, c)| c == want) }
+    };
+    wait_until(WAIT, "the listener got v1", || got("v1")).await;
+    wait_until(WAIT, "the instance registered", || {
+        let (c, h) = (&c, h.clone());
+        async move { holder(c, &h, 24_001).await.is_some() }
+    })
+    .await;
+    let node = holder(&c, &h, 24_001).await.expect("holder");
+    c.kill(node);
+    let survivor = c.alive()[0];
+    // Published at once, while the client is still cut off (a write may
+    // wait for a new leader).
+    let published = async {
+        loop {
+            if publish(c.base(survivor), "v2").await == Ok(200) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(WAIT, published)
+        .await
+        .expect("v2 published");
+    wait_until(WAIT, "the listener got v2 after moving", || got("v2")).await;
+    wait_until(WAIT, "the instance registered again on a survivor", || {
+        let (c, h) = (&c, h.clone());
+        async move { holder(c, &h, 24_001).await.is_some_and(|n| n != node) }
+    })
+    .await;
+    // Its subscription moved too: a join anywhere is pushed to it.
+    let r = h
+        .post(
+            &format!("{}/nacos/v1/ns/instance", c.base(survivor)),
+            &[
+                ("serviceName", SERVICE),
+                ("ip", "10.77.0.2"),
+                ("port", "24002"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    wait_until(WAIT, "the join pushed to the moved subscriber", || {
+        let views = client.views.clone();
+        async move {
+            views
+                .lock()
+                .last()
+                .is_some_and(|(_, v)| v.contains(&24_001) && v.contains(&24_002))
+        }
+    })
+    .await;
 }
 
 #[test]

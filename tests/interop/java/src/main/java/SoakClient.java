@@ -1,4 +1,7 @@
 import com.alibaba.nacos.api.PropertyKeyConst;
+import com.alibaba.nacos.api.config.ConfigFactory;
+import com.alibaba.nacos.api.config.ConfigService;
+import com.alibaba.nacos.api.config.listener.AbstractListener;
 import com.alibaba.nacos.api.naming.NamingFactory;
 import com.alibaba.nacos.api.naming.NamingService;
 import com.alibaba.nacos.api.naming.listener.Event;
@@ -23,10 +26,12 @@ import java.util.concurrent.CountDownLatch;
  *
  * <p>Environment: NOCAS_SERVERS (host:httpPort,...; gRPC = httpPort+1000),
  * NOCAS_SERVICE (group DEFAULT_GROUP, namespace public), NOCAS_IP, NOCAS_PORT,
- * optional NOCAS_WORKDIR (SDK snapshot/log dir; default a new temp dir).
+ * optional NOCAS_WORKDIR (SDK snapshot/log dir; default a new temp dir),
+ * optional NOCAS_DATA_ID (a config of group DEFAULT_GROUP to listen to).
  *
- * <p>Stdout carries only JSON lines: {"event":"registered","t":ms} and
- * {"event":"view","t":ms,"ports":[...]}. SDK logs go to stderr. SIGTERM/SIGINT:
+ * <p>Stdout carries only JSON lines: {"event":"registered","t":ms},
+ * {"event":"view","t":ms,"ports":[...]} and, with NOCAS_DATA_ID,
+ * {"event":"config","t":ms,"content":"..."}. SDK logs go to stderr. SIGTERM/SIGINT:
  * deregister, then exit 0.
  */
 public final class SoakClient {
@@ -130,6 +135,18 @@ public final class SoakClient {
             emit(sb.append("]}").toString());
         });
 
+        String dataId = System.getenv("NOCAS_DATA_ID");
+        if (dataId != null && !dataId.isBlank()) {
+            ConfigService config = ConfigFactory.createConfigService(props);
+            config.addListener(dataId.trim(), GROUP, new AbstractListener() {
+                @Override
+                public void receiveConfigInfo(String content) {
+                    emit("{\"event\":\"config\",\"t\":" + System.currentTimeMillis()
+                            + ",\"content\":" + jsonString(content) + "}");
+                }
+            });
+        }
+
         CountDownLatch stop = new CountDownLatch(1);
         sun.misc.SignalHandler handler = sig -> {
             System.err.println("soak-client: got SIG" + sig.getName() + ", deregistering");
@@ -160,6 +177,23 @@ public final class SoakClient {
         System.err.flush();
         // halt: skip SDK shutdown hooks that may block; the client is already closed.
         Runtime.getRuntime().halt(0);
+    }
+
+    private static String jsonString(String s) {
+        if (s == null) {
+            return "null";
+        }
+        StringBuilder sb = new StringBuilder("\"");
+        for (char c : s.toCharArray()) {
+            if (c == '"' || c == '\\') {
+                sb.append('\\').append(c);
+            } else if (c < 0x20) {
+                sb.append(String.format("\\u%04x", (int) c));
+            } else {
+                sb.append(c);
+            }
+        }
+        return sb.append('"').toString();
     }
 
     private static void setDefault(String key, String value) {
