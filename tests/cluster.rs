@@ -714,3 +714,55 @@ async fn auth_state_is_replicated_and_tokens_work_on_every_node() {
     assert_eq!(list(c.base(3), None).await, 403);
     assert_eq!(list(c.base(2), Some("forged.token.here".into())).await, 403);
 }
+
+/// An update of an ephemeral instance at a node that does not own it is
+/// made at the owner too, so it reaches every node and is not undone by
+/// the owner's next set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_of_an_instance_owned_elsewhere_reach_every_node() {
+    let c = cluster(3, "");
+    let h = Http::new();
+    c.wait_leader(&h, WAIT).await;
+    let inst = [("serviceName", "upd"), ("ip", "10.0.0.9"), ("port", "9")];
+    let r = h
+        .post(&format!("{}/nacos/v1/ns/instance", c.base(1)), &inst)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let weight = |i: usize| {
+        let (h, base) = (h.clone(), c.base(i));
+        async move {
+            let r = h
+                .try_call(
+                    "GET",
+                    &format!("{base}/nacos/v1/ns/instance/list"),
+                    &[("serviceName", "upd")],
+                    None,
+                    &[],
+                )
+                .await
+                .ok()?;
+            r.json()["hosts"][0]["weight"].as_f64()
+        }
+    };
+    for i in 1..=3 {
+        wait_until(WAIT, "instance everywhere", || async move {
+            weight(i).await == Some(1.0)
+        })
+        .await;
+    }
+    // Node 2 changes the weight of node 1's instance; node 3 can only
+    // learn it from node 1.
+    let mut form = inst.to_vec();
+    form.push(("weight", "5"));
+    let r = h
+        .put(&format!("{}/nacos/v1/ns/instance", c.base(2)), &form)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(weight(2).await, Some(5.0), "read-your-write at node 2");
+    for i in 1..=3 {
+        wait_until(WAIT, "the new weight on every node", || async move {
+            weight(i).await == Some(5.0)
+        })
+        .await;
+    }
+}

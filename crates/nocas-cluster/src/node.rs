@@ -398,6 +398,28 @@ impl Node {
             .await
     }
 
+    /// Forwards a partial update to the node that owns the instance: whether
+    /// it changed (`None`: it does not own it), or an error when it could
+    /// not be asked.
+    pub async fn forward_patch(
+        &self,
+        owner: NodeId,
+        msg: crate::soft_sync::SoftPatch,
+    ) -> Result<Option<bool>, PeerError> {
+        let addr = self
+            .member_addr(owner)
+            .ok_or_else(|| PeerError::Unreachable(format!("node {owner} is not a member")))?;
+        let timeout = self
+            .inner
+            .replicator
+            .as_ref()
+            .map_or(self.inner.write_timeout, |r| r.call_timeout());
+        self.inner
+            .peers
+            .call(&addr, crate::soft_sync::PATCH, &msg, timeout)
+            .await
+    }
+
     /// Whether the node that owned `owner`'s instances is gone (left,
     /// silent or restarted), so they are being handed over.
     pub fn owner_gone(&self, owner: PeerId) -> bool {

@@ -132,6 +132,22 @@ pub async fn patch(
         Some(md) => Some(BeatTimings::for_metadata(md, app.beat_defaults())?),
         None => None,
     };
+    // An instance another node owns is changed there too (its next set
+    // would undo a change made only here), unless that node is gone; here
+    // as well, so a read at this node sees it at once.
+    if let Some(Owner::Peer(peer)) = app.soft.get(key, ikey).map(|si| si.owner)
+        && !app.node.owner_gone(peer)
+    {
+        let msg = nocas_cluster::soft_sync::SoftPatch {
+            key: key.clone(),
+            instance: ikey.clone(),
+            patch: patch.clone(),
+            timings,
+        };
+        if let Err(e) = app.node.forward_patch(peer.node, msg).await {
+            tracing::debug!(error = %e, "update not forwarded to the owner");
+        }
+    }
     if let Some(changed) = app.soft.update(key, ikey, &patch, timings) {
         if changed {
             app.soft_changed(std::slice::from_ref(key));
