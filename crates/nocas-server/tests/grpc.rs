@@ -313,6 +313,16 @@ async fn naming_and_config_requests() {
 
     // The connection registry, as operators see it.
     c.call("SubscribeServiceRequest", subscribe("svc")).await;
+    let subs = h
+        .get(
+            &s.url("/nacos/v1/ns/service/subscribers"),
+            &[("serviceName", "svc")],
+        )
+        .await
+        .json();
+    assert_eq!(subs["count"], 1, "{subs}");
+    assert_eq!(subs["subscribers"][0]["agent"], "Nocas-Test-Client:1.0");
+    assert_eq!(subs["subscribers"][0]["serviceName"], "DEFAULT_GROUP@@svc");
     let ids = h.get(&s.url("/nacos/v2/ns/client/list"), &[]).await.json();
     let id = ids["data"][0].as_str().unwrap().to_string();
     let d = h

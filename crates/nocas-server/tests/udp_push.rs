@@ -61,6 +61,19 @@ async fn pushes_are_acknowledged_or_sent_again_then_given_up() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
+    // Listed as a subscriber of the service.
+    let subs = h
+        .get(
+            &s.url("/nacos/v2/ns/service/subscribers"),
+            &[("serviceName", "u")],
+        )
+        .await
+        .json();
+    assert_eq!(subs["data"]["count"], 1, "{subs}");
+    assert_eq!(
+        subs["data"]["subscribers"][0]["addrStr"],
+        format!("127.0.0.1:{port}")
+    );
     let reg = |p: &'static str| {
         let (h, url) = (h.clone(), s.url("/nacos/v1/ns/instance"));
         async move {

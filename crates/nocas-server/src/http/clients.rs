@@ -103,3 +103,74 @@ pub async fn listening(State(app): State<AppRef>, p: Params) -> V2Reply<Response
         .collect();
     Ok(Json(V2Result::ok(data)).into_response())
 }
+
+/// The subscribers of a service at this node, as Nacos lists them: gRPC
+/// connections and UDP (HTTP) subscribers.
+fn service_subscribers(app: &AppRef, p: &Params) -> Result<Vec<Value>, ApiError> {
+    let key = crate::http::parse::service_key(p)?;
+    let entry = |ip: String, port: u16, agent: String, app_name: String, cluster: String| {
+        json!({
+            "addrStr": format!("{ip}:{port}"),
+            "agent": agent,
+            "app": app_name,
+            "ip": ip,
+            "port": port,
+            "namespaceId": key.namespace.as_str(),
+            "serviceName": key.grouped_name(),
+            "cluster": cluster,
+        })
+    };
+    let mut out: Vec<Value> = app
+        .conns
+        .registered()
+        .iter()
+        .filter_map(|c| {
+            let clusters = c.subscription(&key)?;
+            let info = c.info();
+            Some(entry(
+                c.peer.ip().to_string(),
+                c.peer.port(),
+                info.version,
+                info.labels
+                    .get("AppName")
+                    .cloned()
+                    .unwrap_or_else(|| "unknown".into()),
+                clusters,
+            ))
+        })
+        .collect();
+    if let Some(udp) = &app.udp {
+        for a in udp.subscribers(&key) {
+            out.push(entry(
+                a.ip().to_string(),
+                a.port(),
+                "udp".into(),
+                "unknown".into(),
+                String::new(),
+            ));
+        }
+    }
+    out.sort_by(|a, b| a["addrStr"].as_str().cmp(&b["addrStr"].as_str()));
+    Ok(out)
+}
+
+fn page(p: &Params, all: Vec<Value>) -> Result<Value, ApiError> {
+    let paging = crate::http::params::Paging::from_params(p, 1000, 1000)?;
+    let count = all.len();
+    Ok(json!({"subscribers": paging.slice(all), "count": count}))
+}
+
+/// `GET /v1/ns/service/subscribers`.
+pub async fn v1_subscribers(
+    State(app): State<AppRef>,
+    p: Params,
+) -> crate::error::V1Result<Response> {
+    let all = service_subscribers(&app, &p).map_err(crate::error::V1)?;
+    Ok(Json(page(&p, all).map_err(crate::error::V1)?).into_response())
+}
+
+/// `GET /v2/ns/service/subscribers`.
+pub async fn v2_subscribers(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
+    let all = service_subscribers(&app, &p).map_err(V2)?;
+    Ok(Json(V2Result::ok(page(&p, all).map_err(V2)?)).into_response())
+}

@@ -149,7 +149,9 @@ pub fn need(method: &Method, path: &str, p: &Params, max_listen_keys: usize) -> 
     {
         return match rest {
             "/instance" | "/service" | "/catalog/instances" => Need::Access(vec![naming(p)], act),
-            "/instance/list" => Need::Access(vec![naming(p)], Action::Read),
+            "/instance/list" | "/service/subscribers" => {
+                Need::Access(vec![naming(p)], Action::Read)
+            }
             "/instance/beat" | "/cluster" | "/health/instance" | "/health" => {
                 Need::Access(vec![naming(p)], Action::Write)
             }

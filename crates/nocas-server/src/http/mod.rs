@@ -58,6 +58,7 @@ pub fn router(app: AppRef) -> Router {
                 .get(naming::v1_get_service),
         )
         .route("/service/list", get(naming::v1_list_services))
+        .route("/service/subscribers", get(clients::v1_subscribers))
         .route("/cluster", put(naming::v1_update_cluster))
         .route("/health/instance", put(naming::v1_health))
         .route("/health", put(naming::v1_health))
@@ -87,6 +88,7 @@ pub fn router(app: AppRef) -> Router {
                 .get(naming::v2_get_service),
         )
         .route("/service/list", get(naming::v2_list_services))
+        .route("/service/subscribers", get(clients::v2_subscribers))
         .route("/health/instance", put(naming::v2_health))
         .route("/operator/metrics", get(naming::v2_operator_metrics))
         .route("/operator/switches", get(naming::v2_switches))

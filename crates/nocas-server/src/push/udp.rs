@@ -131,6 +131,14 @@ impl UdpPush {
         }
     }
 
+    /// The addresses subscribed to a service over UDP.
+    pub fn subscribers(&self, key: &ServiceKey) -> Vec<SocketAddr> {
+        self.targets
+            .get(key)
+            .map(|t| t.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
     /// Number of UDP subscribers.
     pub fn subscriber_count(&self) -> usize {
         self.targets.iter().map(|e| e.value().len()).sum()
