@@ -37,6 +37,7 @@ command -v go >/dev/null || {
 }
 (cd tests/interop/java && mvn -q -B package)
 (cd tests/interop/go && go build -o soak-client . && go build -o features ./cmd/features)
+(cd examples/go-gin && go build -o go-gin .)
 
 # The example programs the nocas-axum tests run as processes
 # (`--all-targets` builds examples as test harnesses, not programs).
