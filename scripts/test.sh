@@ -36,6 +36,10 @@ command -v go >/dev/null || {
   exit 1
 }
 (cd tests/interop/java && mvn -q -B package)
+# The feature program, once per client line: newest 2.x and newest 3.x.
+(cd tests/interop/java/features &&
+  mvn -q -B package -Dnacos.version=2.5.1 -Dout=features-2 &&
+  mvn -q -B package -Dnacos.version=3.2.1-2026.03.30 -Dout=features-3)
 (cd tests/interop/go && go build -o soak-client . && go build -o features ./cmd/features)
 (cd examples/go-gin && go build -o go-gin .)
 

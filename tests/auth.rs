@@ -655,3 +655,40 @@ async fn start_up_rules() {
         .await;
     assert_eq!(r.status, 200);
 }
+
+/// Nacos 3's login path (the Java client 3.x tries it first) answers as v1
+/// does, and its token works on v1 routes.
+#[tokio::test]
+async fn v3_login_path_gives_the_same_token() {
+    let s = server().await;
+    let http = Http::new();
+    let r = http
+        .post(
+            &s.url("/nacos/v3/auth/user/login"),
+            &[("username", "nacos"), ("password", ADMIN_PW)],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    let token = v["accessToken"].as_str().expect("token").to_string();
+    assert_eq!(v["username"], "nacos");
+    assert_eq!(v["globalAdmin"], true);
+    assert!(
+        r.header("authorization")
+            .is_some_and(|h| h.starts_with("Bearer "))
+    );
+    let r = http
+        .get(
+            &s.url("/nacos/v1/auth/users"),
+            &[("pageNo", "1"), ("pageSize", "10"), ("accessToken", &token)],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let wrong = http
+        .post(
+            &s.url("/nacos/v3/auth/user/login"),
+            &[("username", "nacos"), ("password", "wrong")],
+        )
+        .await;
+    assert_eq!(wrong.status, 403, "{}", wrong.body);
+}

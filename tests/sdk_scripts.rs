@@ -1,8 +1,10 @@
 //! The official SDKs of other languages, driven by scripts as applications
 //! use them, against the real binary: over HTTP v1, `nacos-sdk-python` 2.0.x
 //! (`nacos.NacosClient`) and the npm `nacos` 2.x package; over gRPC,
-//! `nacos-sdk-python` 3.x (its `v2.nacos` API) and nacos-sdk-go v2 (a
-//! program in `tests/interop/go/cmd/features`). `scripts/test.sh` installs
+//! `nacos-sdk-python` 3.x (its `v2.nacos` API), nacos-sdk-go v2 (a
+//! program in `tests/interop/go/cmd/features`) and the Java nacos-client,
+//! newest 2.x and 3.x (`tests/interop/java/features`, built once per
+//! client line). `scripts/test.sh` installs
 //! and builds them; without them these tests fail and say so.
 
 use std::path::{Path, PathBuf};
@@ -211,4 +213,64 @@ fn go_sdk_with_login() {
         .env("NOCAS_PASSWORD", "admin-pw-for-go")
         .current_dir(dir.path());
     run_script(cmd, "Go SDK feature program with login", &server);
+}
+
+/// The Java feature program built against nacos-client `line` ("2" or
+/// "3"), by `scripts/test.sh`.
+fn java_features(line: &str) -> Command {
+    let jar = root().join(format!(
+        "tests/interop/java/features/target/features-{line}.jar"
+    ));
+    assert!(
+        jar.exists(),
+        "{} is missing: run scripts/test.sh, which builds the Java programs",
+        jar.display()
+    );
+    let mut cmd = Command::new("java");
+    cmd.arg("-jar").arg(jar);
+    cmd
+}
+
+fn java_run(line: &str, login: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = if login {
+        ServerProcess::spawn(
+            Path::new(BIN),
+            &dir.path().join("data"),
+            &["--auth", "--admin-password", "admin-pw-for-java"],
+        )
+    } else {
+        server(dir.path())
+    };
+    let mut cmd = java_features(line);
+    if login {
+        cmd.env("NOCAS_USERNAME", "nacos")
+            .env("NOCAS_PASSWORD", "admin-pw-for-java");
+    }
+    cmd.current_dir(dir.path());
+    run_script(
+        cmd,
+        &format!("Java nacos-client {line}.x feature program (login: {login})"),
+        &server,
+    );
+}
+
+#[test]
+fn java_client_2x_naming_config_cas_and_namespaces() {
+    java_run("2", false);
+}
+
+#[test]
+fn java_client_2x_with_login() {
+    java_run("2", true);
+}
+
+#[test]
+fn java_client_3x_naming_config_cas_and_namespaces() {
+    java_run("3", false);
+}
+
+#[test]
+fn java_client_3x_with_login() {
+    java_run("3", true);
 }

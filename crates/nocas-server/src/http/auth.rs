@@ -20,7 +20,9 @@ use crate::auth::LoginError;
 use crate::error::{ApiError, V1, V1Result};
 use crate::http::params::Params;
 
-/// `POST /v1/auth/login` and `/v1/auth/users/login`.
+/// `POST /v1/auth/login`, `/v1/auth/users/login` and Nacos 3's
+/// `/v3/auth/user/login` (the same answer: the Java client 3.x tries it
+/// first).
 pub async fn login(State(app): State<AppRef>, p: Params) -> V1Result<Response> {
     let user = p.required("username")?.to_string();
     let now = now_ms();

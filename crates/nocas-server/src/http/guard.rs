@@ -202,6 +202,7 @@ pub fn need(method: &Method, path: &str, p: &Params, max_listen_keys: usize) -> 
         | "/nacos/v2/console/health/readiness"
         | "/nacos/v1/auth/login"
         | "/nacos/v1/auth/users/login"
+        | "/nacos/v3/auth/user/login"
         | "/nacos/actuator/prometheus"
         | "/metrics" => Need::Public,
         "/nacos/v1/auth/users" if *method == Method::PUT => {

@@ -165,6 +165,7 @@ pub fn router(app: AppRef) -> Router {
         )
         .route("/v1/auth/login", post(auth::login))
         .route("/v1/auth/users/login", post(auth::login))
+        .route("/v3/auth/user/login", post(auth::login))
         .route(
             "/v1/auth/users",
             get(auth::list_users)
