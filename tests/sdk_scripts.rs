@@ -4,7 +4,8 @@
 //! `nacos-sdk-python` 3.x (its `v2.nacos` API), nacos-sdk-go v2 (a
 //! program in `tests/interop/go/cmd/features`) and the Java nacos-client,
 //! newest 2.x and 3.x (`tests/interop/java/features`, built once per
-//! client line). `scripts/test.sh` installs
+//! client line), and a Spring Cloud Alibaba application
+//! (`tests/interop/java/spring`). `scripts/test.sh` installs
 //! and builds them; without them these tests fail and say so.
 
 use std::path::{Path, PathBuf};
@@ -273,4 +274,102 @@ fn java_client_3x_naming_config_cas_and_namespaces() {
 #[test]
 fn java_client_3x_with_login() {
     java_run("3", true);
+}
+
+/// Kills a child process when dropped.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A Spring Boot application with Spring Cloud Alibaba's discovery and
+/// config starters (`tests/interop/java/spring`, its Java client is 3.x)
+/// starts against Nocas, registers itself, and a `@RefreshScope` bean
+/// sees a config change published over HTTP, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spring_cloud_alibaba_app_registers_and_refreshes() {
+    use nocas_testkit::{Http, wait_until};
+    let jar = root().join("tests/interop/java/spring/target/spring-app.jar");
+    assert!(
+        jar.exists(),
+        "{} is missing: run scripts/test.sh, which builds the Spring app",
+        jar.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::spawn(Path::new(BIN), &dir.path().join("data"), &[]);
+    let h = Http::new();
+    let publish = |content: &'static str| {
+        let (h, url) = (h.clone(), format!("{}/nacos/v1/cs/configs", server.base()));
+        async move {
+            let r = h
+                .post(
+                    &url,
+                    &[
+                        ("dataId", "spring-app.properties"),
+                        ("group", "DEFAULT_GROUP"),
+                        ("content", content),
+                    ],
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.body);
+        }
+    };
+    publish("demo.message=v1").await;
+    let port = nocas_testkit::free_port();
+    let app = Command::new("java")
+        .arg(format!(
+            "-DJM.LOG.PATH={}",
+            dir.path().join("logs").display()
+        ))
+        .arg(format!(
+            "-DJM.SNAPSHOT.PATH={}",
+            dir.path().join("snapshot").display()
+        ))
+        .arg("-jar")
+        .arg(&jar)
+        .arg("--spring.cloud.nacos.discovery.graceful-shutdown-wait-time=0")
+        .env("NOCAS_ADDR", server.http.to_string())
+        .env("PORT", port.to_string())
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("java");
+    let _app = Killed(app);
+    let wait = Duration::from_secs(90);
+    let list = format!("{}/nacos/v1/ns/instance/list", server.base());
+    wait_until(wait, "the Spring app registered", || {
+        let (h, list) = (h.clone(), list.clone());
+        async move {
+            h.try_call("GET", &list, &[("serviceName", "spring-app")], None, &[])
+                .await
+                .is_ok_and(|r| {
+                    r.status == 200
+                        && r.json()["hosts"]
+                            .as_array()
+                            .is_some_and(|a| a.iter().any(|x| x["port"] == port))
+                })
+        }
+    })
+    .await;
+    let message = format!("http://127.0.0.1:{port}/message");
+    let says = |want: &'static str| {
+        let (h, url) = (h.clone(), message.clone());
+        async move {
+            h.try_call("GET", &url, &[], None, &[])
+                .await
+                .is_ok_and(|r| r.status == 200 && r.body.trim() == want)
+        }
+    };
+    wait_until(wait, "the app reads v1", || says("v1")).await;
+    publish("demo.message=v2").await;
+    wait_until(Duration::from_secs(20), "the bean refreshed to v2", || {
+        says("v2")
+    })
+    .await;
 }
