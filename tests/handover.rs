@@ -38,6 +38,10 @@ const MAX_ABSENCE_MS: u64 = 1_000;
 const SETTLE: Duration = Duration::from_secs(90);
 const WAIT: Duration = Duration::from_secs(30);
 
+/// The cluster tests here run one at a time: each runs a cluster and
+/// several SDK processes, and two at once starve a 2-core machine.
+static ONE_CLUSTER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -398,6 +402,7 @@ fn python_self_switches(log: &Path) -> Vec<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_instances_survive_node_deaths_restarts_and_pauses() {
+    let _one = ONE_CLUSTER_AT_A_TIME.lock().await;
     let python = root().join(".venv/sdk-v3/bin/python");
     assert!(
         python.exists(),
@@ -699,6 +704,7 @@ async fn live_instances_survive_node_deaths_restarts_and_pauses() {
 /// published while it was cut off reaches its listener.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn java_client_of_a_killed_node_moves_with_its_listener() {
+    let _one = ONE_CLUSTER_AT_A_TIME.lock().await;
     let java_jar = root().join("tests/interop/java/target/soak-client.jar");
     assert!(
         java_jar.exists(),

@@ -148,19 +148,33 @@ func main() {
 		fatalf("create naming client: %v", err)
 	}
 
-	ok, err := client.RegisterInstance(vo.RegisterInstanceParam{
-		Ip:          ip,
-		Port:        port,
-		Weight:      1,
-		Enable:      true,
-		Healthy:     true,
-		ClusterName: "DEFAULT",
-		ServiceName: service,
-		GroupName:   group,
-		Ephemeral:   true,
-	})
-	if err != nil || !ok {
-		fatalf("register instance: ok=%v err=%v", ok, err)
+	// An application retries its first registration (a loaded registry
+	// may time out), with backoff, for up to a minute.
+	deadline := time.Now().Add(60 * time.Second)
+	backoff := 200 * time.Millisecond
+	for {
+		ok, err := client.RegisterInstance(vo.RegisterInstanceParam{
+			Ip:          ip,
+			Port:        port,
+			Weight:      1,
+			Enable:      true,
+			Healthy:     true,
+			ClusterName: "DEFAULT",
+			ServiceName: service,
+			GroupName:   group,
+			Ephemeral:   true,
+		})
+		if err == nil && ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			fatalf("register instance: ok=%v err=%v", ok, err)
+		}
+		fmt.Fprintf(os.Stderr, "soak-client: register failed (ok=%v err=%v), retrying\n", ok, err)
+		time.Sleep(backoff)
+		if backoff < 2*time.Second {
+			backoff *= 2
+		}
 	}
 	emit(registeredEvent{Event: "registered", T: nowMs()})
 

@@ -59,12 +59,25 @@ async def main():
     async def on_view(instances):
         emit(event="view", ports=sorted(i.port for i in (instances or [])))
 
-    ok = await naming.register_instance(RegisterInstanceParam(
-        service_name=SERVICE, ip=IP, port=PORT, ephemeral=True, weight=1.0,
-        enabled=True, healthy=True))
-    if not ok:
-        print("register_instance returned False", file=sys.stderr, flush=True)
-        sys.exit(1)
+    # An application retries its first registration (a loaded registry may
+    # time out), with backoff, for up to a minute.
+    deadline = time.monotonic() + 60
+    backoff = 0.2
+    while True:
+        try:
+            ok = await naming.register_instance(RegisterInstanceParam(
+                service_name=SERVICE, ip=IP, port=PORT, ephemeral=True, weight=1.0,
+                enabled=True, healthy=True))
+        except Exception as e:  # noqa: BLE001 - any failure is retried
+            print(f"register_instance failed: {e}", file=sys.stderr, flush=True)
+            ok = False
+        if ok:
+            break
+        if time.monotonic() > deadline:
+            print("register_instance kept failing", file=sys.stderr, flush=True)
+            sys.exit(1)
+        await asyncio.sleep(backoff)
+        backoff = min(backoff * 2, 2.0)
     emit(event="registered")
     await naming.subscribe(SubscribeServiceParam(service_name=SERVICE, subscribe_callback=on_view))
 

@@ -104,11 +104,23 @@ public final class SoakClient {
         instance.setEphemeral(true);
         instance.setClusterName(CLUSTER);
 
-        try {
-            naming.registerInstance(service, GROUP, instance);
-        } catch (Exception e) {
-            e.printStackTrace();
-            die("register instance failed: " + e);
+        // An application retries its first registration (a loaded registry
+        // may time out), with backoff, for up to a minute.
+        long deadline = System.currentTimeMillis() + 60_000;
+        long backoff = 200;
+        while (true) {
+            try {
+                naming.registerInstance(service, GROUP, instance);
+                break;
+            } catch (Exception e) {
+                if (System.currentTimeMillis() > deadline) {
+                    e.printStackTrace();
+                    die("register instance failed: " + e);
+                }
+                System.err.println("soak-client: register failed, retrying: " + e);
+                Thread.sleep(backoff);
+                backoff = Math.min(backoff * 2, 2_000);
+            }
         }
         emit("{\"event\":\"registered\",\"t\":" + System.currentTimeMillis() + "}");
 
