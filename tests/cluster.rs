@@ -14,10 +14,46 @@ use tokio::sync::Mutex;
 const BIN: &str = env!("CARGO_BIN_EXE_nocas");
 const WAIT: Duration = Duration::from_secs(20);
 
+/// At most this many clusters run at once: each is three processes, and
+/// more at a time starve a 2-core machine into missing its timeouts.
+static CLUSTERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(3);
+
+/// A running cluster and its place among those running at once.
+struct Cluster {
+    c: ClusterProcesses,
+    _slot: tokio::sync::SemaphorePermit<'static>,
+}
+
+impl std::ops::Deref for Cluster {
+    type Target = ClusterProcesses;
+    fn deref(&self) -> &ClusterProcesses {
+        &self.c
+    }
+}
+
+impl std::ops::DerefMut for Cluster {
+    fn deref_mut(&mut self) -> &mut ClusterProcesses {
+        &mut self.c
+    }
+}
+
+/// Waits for a slot among the clusters running at once.
+fn slot() -> tokio::sync::SemaphorePermit<'static> {
+    tokio::task::block_in_place(|| {
+        tokio::runtime::Handle::current()
+            .block_on(CLUSTERS.acquire())
+            .expect("semaphore open")
+    })
+}
+
 /// A cluster with fast timers; `raft_extra` goes into the `[raft]` table.
-fn cluster(n: usize, raft_extra: &str) -> ClusterProcesses {
+fn cluster(n: usize, raft_extra: &str) -> Cluster {
+    let slot = slot();
     let toml = FAST_CLUSTER_TOML.replace("[raft]\n", &format!("[raft]\n{raft_extra}"));
-    ClusterProcesses::spawn(Path::new(BIN), n, &toml, &[])
+    Cluster {
+        c: ClusterProcesses::spawn(Path::new(BIN), n, &toml, &[]),
+        _slot: slot,
+    }
 }
 
 async fn ports(h: &Http, base: &str, svc: &str) -> BTreeSet<u64> {
@@ -583,6 +619,7 @@ async fn sdk_clients_of_a_killed_node_move_and_redo() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_secret_guards_node_to_node_calls() {
+    let _slot = slot();
     let toml = FAST_CLUSTER_TOML.to_string();
     let c = ClusterProcesses::spawn(
         Path::new(BIN),
@@ -616,6 +653,7 @@ async fn a_cluster_secret_guards_node_to_node_calls() {
 /// good on every node (shared token secret), anonymous calls are refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth_state_is_replicated_and_tokens_work_on_every_node() {
+    let _slot = slot();
     const PW: &str = "cluster-admin-pw";
     // The test polls logins until replication catches up: no lockout here
     // (it has its own test).

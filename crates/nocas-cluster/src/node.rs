@@ -371,6 +371,25 @@ impl Node {
         }
     }
 
+    /// Sends a soft-state message to member `owner` (with the replication
+    /// call timeout).
+    async fn call_owner<Q: serde::Serialize, R: serde::de::DeserializeOwned>(
+        &self,
+        owner: NodeId,
+        path: &str,
+        msg: &Q,
+    ) -> Result<R, PeerError> {
+        let addr = self
+            .member_addr(owner)
+            .ok_or_else(|| PeerError::Unreachable(format!("node {owner} is not a member")))?;
+        let timeout = self
+            .inner
+            .replicator
+            .as_ref()
+            .map_or(self.inner.write_timeout, |r| r.call_timeout());
+        self.inner.peers.call(&addr, path, msg, timeout).await
+    }
+
     /// Forwards a beat to the node that owns the instance: its answer
     /// (`None`: it does not know the instance), or an error when it could
     /// not be asked.
@@ -380,22 +399,11 @@ impl Node {
         key: &nocas_core::names::ServiceKey,
         instance: &nocas_core::naming::InstanceKey,
     ) -> Result<Option<nocas_core::naming::soft::BeatAck>, PeerError> {
-        let addr = self
-            .member_addr(owner)
-            .ok_or_else(|| PeerError::Unreachable(format!("node {owner} is not a member")))?;
         let msg = crate::soft_sync::SoftBeat {
             key: key.clone(),
             instance: instance.clone(),
         };
-        let timeout = self
-            .inner
-            .replicator
-            .as_ref()
-            .map_or(self.inner.write_timeout, |r| r.call_timeout());
-        self.inner
-            .peers
-            .call(&addr, crate::soft_sync::BEAT, &msg, timeout)
-            .await
+        self.call_owner(owner, crate::soft_sync::BEAT, &msg).await
     }
 
     /// Forwards a partial update to the node that owns the instance: whether
@@ -406,18 +414,7 @@ impl Node {
         owner: NodeId,
         msg: crate::soft_sync::SoftPatch,
     ) -> Result<Option<bool>, PeerError> {
-        let addr = self
-            .member_addr(owner)
-            .ok_or_else(|| PeerError::Unreachable(format!("node {owner} is not a member")))?;
-        let timeout = self
-            .inner
-            .replicator
-            .as_ref()
-            .map_or(self.inner.write_timeout, |r| r.call_timeout());
-        self.inner
-            .peers
-            .call(&addr, crate::soft_sync::PATCH, &msg, timeout)
-            .await
+        self.call_owner(owner, crate::soft_sync::PATCH, &msg).await
     }
 
     /// Whether the node that owned `owner`'s instances is gone (left,

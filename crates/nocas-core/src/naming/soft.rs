@@ -419,10 +419,17 @@ impl SoftRegistry {
         for (inst, stamp) in instances {
             self.observe(&stamp);
             let ikey = inst.key();
+            // A deletion hides older copies, and copies of the same
+            // registration relayed by others; the node that made the
+            // registration may assert it again (its messages can arrive out
+            // of order: an older digest may delete what a newer set added).
             let buried = self
                 .tombstones
                 .get(key)
-                .and_then(|t| t.get(&ikey).map(|t| t.stamp >= stamp))
+                .and_then(|t| {
+                    t.get(&ikey)
+                        .map(|t| t.stamp > stamp || (t.stamp == stamp && from.node != stamp.node))
+                })
                 .unwrap_or(false);
             if buried {
                 continue;
@@ -1163,6 +1170,24 @@ mod tests {
             p.apply_peer(&k, peer(3, 9), vec![(inst(2), s)], true, 0),
             Change::NONE
         );
+    }
+
+    #[test]
+    fn an_owner_reasserts_what_a_late_message_deleted() {
+        let r = SoftRegistry::with_node(3, 10_000);
+        let k = key();
+        let a = peer(1, 1);
+        let s = Stamp { hlc: 100, node: 1 };
+        // A set with the instance, then an older digest without it.
+        r.apply_peer(&k, a, vec![(inst(1), s)], true, 0);
+        assert!(r.apply_peer(&k, a, vec![], true, 0).visible);
+        // The owner's next set restores it; a relayed copy would not.
+        assert!(
+            !r.apply_peer(&k, peer(2, 1), vec![(inst(1), s)], false, 0)
+                .visible
+        );
+        assert!(r.apply_peer(&k, a, vec![(inst(1), s)], true, 0).visible);
+        assert_eq!(ports(&r), vec![1]);
     }
 
     #[test]
