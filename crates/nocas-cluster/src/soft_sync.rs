@@ -70,6 +70,11 @@ pub struct SoftSync {
     pub from: PeerId,
     /// Per service, the full set it owns there (empty: none any more).
     pub sets: Vec<(ServiceKey, Vec<(Instance, Stamp)>)>,
+    /// Orders the sender's sets and digests (0: a sender that does not
+    /// number them). A set or digest read before one already applied for
+    /// a service says nothing new about it.
+    #[serde(default)]
+    pub seq: u64,
 }
 
 /// A hash of what a node owns, per service; also its liveness signal.
@@ -79,6 +84,9 @@ pub struct SoftDigest {
     pub from: PeerId,
     /// Per service it owns instances in, the hash of that set.
     pub digest: Vec<(ServiceKey, u64)>,
+    /// Orders the sender's sets and digests (see [`SoftSync::seq`]).
+    #[serde(default)]
+    pub seq: u64,
 }
 
 /// A node is shutting down: hand its instances over.
@@ -245,6 +253,14 @@ pub struct SoftReplicator {
     /// After a detected pause: the incarnation that was paused, and until
     /// when closing connections hand their instances over.
     recovering: Mutex<Option<(PeerId, Instant)>>,
+    /// The last number given to a set or digest this node sent; held
+    /// while the state it describes is read, so a higher number always
+    /// describes later state.
+    seq: Mutex<u64>,
+    /// Per peer node: its incarnation and, per service, the number of the
+    /// newest message applied for that service (sets and digests travel
+    /// on different calls, so an older one can arrive later).
+    applied: Mutex<HashMap<NodeId, (u64, HashMap<ServiceKey, u64>)>>,
 }
 
 impl SoftReplicator {
@@ -268,6 +284,8 @@ impl SoftReplicator {
             leaving: AtomicBool::new(false),
             alive: Mutex::new(Instant::now()),
             recovering: Mutex::new(None),
+            seq: Mutex::new(0),
+            applied: Mutex::default(),
         })
     }
 
@@ -429,6 +447,40 @@ impl SoftReplicator {
         true
     }
 
+    /// Whether message number `seq` from `from` is newer than any applied
+    /// for `key`; if so it is recorded as the newest. Unnumbered messages
+    /// (0) are always applied.
+    fn newer(&self, from: PeerId, key: &ServiceKey, seq: u64) -> bool {
+        if seq == 0 {
+            return true;
+        }
+        let mut applied = self.applied.lock();
+        let (incarnation, per_key) = applied.entry(from.node).or_default();
+        if *incarnation != from.incarnation {
+            *incarnation = from.incarnation;
+            per_key.clear();
+        }
+        match per_key.get_mut(key) {
+            Some(last) if *last >= seq => false,
+            Some(last) => {
+                *last = seq;
+                true
+            }
+            None => {
+                per_key.insert(key.clone(), seq);
+                true
+            }
+        }
+    }
+
+    /// Numbers a message and reads what it describes, in that order and
+    /// under one lock.
+    fn numbered<T>(&self, read: impl FnOnce() -> T) -> (u64, T) {
+        let mut seq = self.seq.lock();
+        *seq += 1;
+        (*seq, read())
+    }
+
     fn publish(&self, keys: Vec<ServiceKey>) {
         if !keys.is_empty() {
             let events: Vec<Event> = keys.into_iter().map(Event::Service).collect();
@@ -443,6 +495,9 @@ impl SoftReplicator {
         }
         let mut changed = Vec::new();
         for (key, instances) in msg.sets {
+            if !self.newer(msg.from, &key, msg.seq) {
+                continue;
+            }
             if self
                 .soft
                 .apply_peer(&key, msg.from, instances, true, now)
@@ -469,6 +524,11 @@ impl SoftReplicator {
             .collect();
         let mut changed = Vec::new();
         for k in mine.keys().filter(|k| !theirs.contains_key(*k)) {
+            // A set sent after this digest was read may have brought what
+            // the digest does not list yet.
+            if !self.newer(msg.from, k, msg.seq) {
+                continue;
+            }
             if self
                 .soft
                 .apply_peer(k, msg.from, Vec::new(), true, now)
@@ -903,13 +963,19 @@ impl SoftReplicator {
             }
             let m = members();
             self.set_peers(&m);
-            let digest: Vec<(ServiceKey, u64)> = self.soft.local_digest().into_iter().collect();
+            let (seq, digest) = self.numbered(|| {
+                self.soft
+                    .local_digest()
+                    .into_iter()
+                    .collect::<Vec<(ServiceKey, u64)>>()
+            });
             let peers: Vec<Arc<PeerSlot>> = self.peers.lock().values().cloned().collect();
             let timeout = self.timeout();
             let calls = peers.iter().map(|slot| {
                 let msg = SoftDigest {
                     from: self.me(),
                     digest: digest.clone(),
+                    seq,
                 };
                 let client = self.client.clone();
                 let slot = slot.clone();
@@ -976,13 +1042,15 @@ async fn send_loop(rep: Arc<SoftReplicator>, peer: NodeId, slot: Arc<PeerSlot>) 
             slot.wake.notified().await;
             continue;
         }
-        let sets = keys
-            .iter()
-            .map(|k| (k.clone(), rep.soft.local_instances(k)))
-            .collect();
+        let (seq, sets) = rep.numbered(|| {
+            keys.iter()
+                .map(|k| (k.clone(), rep.soft.local_instances(k)))
+                .collect()
+        });
         let msg = SoftSync {
             from: rep.me(),
             sets,
+            seq,
         };
         let sent: Result<(), _> = rep.client.call(&slot.addr, SYNC, &msg, timeout).await;
         match sent {
@@ -996,5 +1064,119 @@ async fn send_loop(rep: Arc<SoftReplicator>, peer: NodeId, slot: Arc<PeerSlot>) 
                 backoff = (backoff * 2).min(Duration::from_secs(2));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nocas_core::names::{ClusterName, GroupName, NamespaceId, ServiceName};
+
+    struct NullSink;
+
+    impl EventSink for NullSink {
+        fn publish(&self, _events: &[Event]) {}
+    }
+
+    fn key() -> ServiceKey {
+        ServiceKey::new(
+            NamespaceId::public(),
+            GroupName::default_group(),
+            ServiceName::parse("svc").unwrap(),
+        )
+    }
+
+    fn set(port: u16, stamp: Stamp) -> Vec<(ServiceKey, Vec<(Instance, Stamp)>)> {
+        let inst = Instance {
+            ip: Arc::from("10.0.0.1"),
+            port,
+            cluster: ClusterName::default_cluster(),
+            weight: 1.0,
+            healthy: true,
+            enabled: true,
+            ephemeral: true,
+            metadata: Default::default(),
+        };
+        vec![(key(), vec![(inst, stamp)])]
+    }
+
+    #[test]
+    fn a_digest_read_before_a_set_deletes_nothing_the_set_brought() {
+        let soft = Arc::new(SoftRegistry::with_node(2, 120_000));
+        let rep = SoftReplicator::new(
+            PeerId {
+                node: 2,
+                incarnation: 1,
+            },
+            soft.clone(),
+            Arc::new(NullSink),
+            PeerClient::new(None),
+            SoftSettings::default(),
+        );
+        let a = PeerId {
+            node: 1,
+            incarnation: 5,
+        };
+        let stamp = Stamp {
+            hlc: 1 << 16,
+            node: 1,
+        };
+        rep.on_sync(
+            SoftSync {
+                from: a,
+                sets: set(1, stamp),
+                seq: 2,
+            },
+            0,
+        );
+        assert_eq!(soft.service_len(&key()), 1);
+        // Read before the set (the service was new then), arriving after.
+        rep.on_digest(
+            SoftDigest {
+                from: a,
+                digest: Vec::new(),
+                seq: 1,
+            },
+            0,
+        );
+        assert_eq!(soft.service_len(&key()), 1, "a stale digest deleted it");
+        // A later digest without the service: the owner has none any more.
+        rep.on_digest(
+            SoftDigest {
+                from: a,
+                digest: Vec::new(),
+                seq: 3,
+            },
+            0,
+        );
+        assert_eq!(soft.service_len(&key()), 0);
+        // A set read before that digest, arriving late, brings nothing back.
+        let late = Stamp {
+            hlc: 2 << 16,
+            node: 1,
+        };
+        rep.on_sync(
+            SoftSync {
+                from: a,
+                sets: set(1, late),
+                seq: 2,
+            },
+            0,
+        );
+        assert_eq!(soft.service_len(&key()), 0, "a stale set came back");
+        // A restarted peer numbers from the start again.
+        let b = PeerId {
+            node: 1,
+            incarnation: 6,
+        };
+        rep.on_sync(
+            SoftSync {
+                from: b,
+                sets: set(1, late),
+                seq: 1,
+            },
+            0,
+        );
+        assert_eq!(soft.service_len(&key()), 1);
     }
 }

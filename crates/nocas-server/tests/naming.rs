@@ -84,6 +84,8 @@ async fn register_list_update_deregister_v1() {
     assert_eq!(d["weight"], 3.0);
     assert_eq!(d["enabled"], false);
     assert_eq!(d["service"], "DEFAULT_GROUP@@orders");
+    // An update lays its metadata over the registered map (Nacos).
+    assert_eq!(d["metadata"]["version"], "v1", "{d}");
     // Disabled instances are not listed.
     let list = h
         .get(
@@ -104,6 +106,7 @@ async fn register_list_update_deregister_v1() {
                 ("ip", "10.0.0.1"),
                 ("port", "8080"),
                 ("enabled", "true"),
+                ("metadata", r#"{"zone":"a"}"#),
             ]),
             &[],
         )
@@ -124,6 +127,9 @@ async fn register_list_update_deregister_v1() {
         (d["enabled"].as_bool(), d["weight"].as_f64()),
         (Some(true), Some(3.0))
     );
+    // A patch's metadata is laid over key by key: the registered key stays.
+    assert_eq!(d["metadata"]["version"], "v1", "{d}");
+    assert_eq!(d["metadata"]["zone"], "a", "{d}");
 
     let r = h
         .delete(

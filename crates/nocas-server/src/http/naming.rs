@@ -42,8 +42,10 @@ async fn do_deregister(app: &AppRef, p: &Params) -> Result<(), ApiError> {
     ops::deregister(app, &key, &ikey, ephemeral).await
 }
 
-/// PUT: replaces weight, enabled and metadata (and health for persistent
-/// instances without a checker is left alone, as in Nacos).
+/// PUT: sets weight and enabled; the metadata sent is laid over the
+/// registered map key by key, as Nacos does (its updates write an overlay
+/// that reads merge over what the client registered). Health is left
+/// alone.
 async fn do_update(app: &AppRef, p: &Params) -> Result<(), ApiError> {
     let key = parse::service_key(p)?;
     let inst = parse::instance(p, &app.metadata_limits())?;
@@ -51,16 +53,18 @@ async fn do_update(app: &AppRef, p: &Params) -> Result<(), ApiError> {
         weight: Some(inst.weight),
         enabled: Some(inst.enabled),
         healthy: None,
-        metadata: Some(inst.metadata.clone()),
+        metadata: None,
     };
-    ops::patch(app, &key, &inst.key(), patch).await
+    ops::patch_metadata(app, &key, &inst.key(), patch, Some(&inst.metadata), &[]).await
 }
 
 async fn do_patch(app: &AppRef, p: &Params) -> Result<(), ApiError> {
     let key = parse::service_key(p)?;
     let ikey = parse::instance_key(p)?;
-    let patch = parse::patch(p, &app.metadata_limits())?;
-    ops::patch(app, &key, &ikey, patch).await
+    let mut patch = parse::patch(p, &app.metadata_limits())?;
+    // The metadata named is laid over what is registered, key by key.
+    let overlay = patch.metadata.take();
+    ops::patch_metadata(app, &key, &ikey, patch, overlay.as_deref(), &[]).await
 }
 
 fn do_detail(app: &AppRef, p: &Params) -> Result<nocas_proto::http::InstanceDetailJson, ApiError> {

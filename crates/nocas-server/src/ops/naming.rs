@@ -175,6 +175,37 @@ pub async fn patch(
     Ok(())
 }
 
+/// Lays `overlay` over the instance's metadata key by key and drops the
+/// `remove`d keys, as Nacos's partial updates do (a registered key the
+/// update does not name stays), then applies `patch` with the result.
+pub async fn patch_metadata(
+    app: &App,
+    key: &ServiceKey,
+    ikey: &InstanceKey,
+    mut patch: InstancePatch,
+    overlay: Option<&Metadata>,
+    remove: &[String],
+) -> Result<(), ApiError> {
+    if overlay.is_some() || !remove.is_empty() {
+        let current = find(app, key, ikey).ok_or_else(|| {
+            ApiError::Command(CommandError::InstanceNotFound(format!(
+                "{ikey} in service {}",
+                key.grouped_name()
+            )))
+        })?;
+        let mut md: Metadata = (*current.metadata).clone();
+        for (k, v) in overlay.into_iter().flatten() {
+            md.insert(k.clone(), v.clone());
+        }
+        for k in remove {
+            md.remove(k);
+        }
+        app.metadata_limits().check("metadata", &md)?;
+        patch.metadata = Some(Arc::new(md));
+    }
+    self::patch(app, key, ikey, patch).await
+}
+
 /// Finds one instance.
 pub fn find(app: &App, key: &ServiceKey, ikey: &InstanceKey) -> Option<Instance> {
     if let Some(si) = app.soft.get(key, ikey) {
