@@ -234,6 +234,10 @@ struct Life {
     leaving: bool,
 }
 
+/// A peer's incarnation and, per service, the number of the newest
+/// message applied from it.
+type Applied = (u64, HashMap<ServiceKey, u64>);
+
 /// Replicates this node's soft state to its peers and applies theirs.
 pub struct SoftReplicator {
     /// This node's id and current incarnation (a new one after a pause).
@@ -260,7 +264,7 @@ pub struct SoftReplicator {
     /// Per peer node: its incarnation and, per service, the number of the
     /// newest message applied for that service (sets and digests travel
     /// on different calls, so an older one can arrive later).
-    applied: Mutex<HashMap<NodeId, (u64, HashMap<ServiceKey, u64>)>>,
+    applied: Mutex<HashMap<NodeId, Applied>>,
 }
 
 impl SoftReplicator {
