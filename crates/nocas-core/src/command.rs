@@ -13,6 +13,7 @@ use crate::Millis;
 use crate::auth::{Permission, UserRecord};
 use crate::config::{ConfigMeta, ConfigRecord, HistoryRecord};
 use crate::error::CommandError;
+use crate::lock::{LockKey, LockOp, LockRecord};
 use crate::names::{ClusterName, ConfigKey, ConfigTag, NamespaceId, ServiceKey};
 use crate::namespace::NamespaceRecord;
 use crate::naming::{
@@ -173,6 +174,15 @@ pub enum Command {
     },
     /// Change users, roles or permissions.
     Auth(AuthCommand),
+    /// Acquire or release a distributed lock.
+    Lock {
+        /// The lock.
+        key: LockKey,
+        /// Who asks.
+        holder: String,
+        /// What to do.
+        op: LockOp,
+    },
 }
 
 /// A change to users, roles or permissions. Passwords arrive hashed.
@@ -258,6 +268,11 @@ pub enum Outcome {
         /// It existed.
         existed: bool,
     },
+    /// A lock operation: whether the lock was acquired or released.
+    Lock {
+        /// Acquired (free before) or released (held by the asker).
+        granted: bool,
+    },
 }
 
 /// Result of one command.
@@ -309,6 +324,8 @@ pub enum Write {
     Role(String, String, bool),
     /// Add (`true`) or remove a permission.
     Permission(Permission, bool),
+    /// Put or remove a lock.
+    Lock(LockKey, Option<LockRecord>),
     /// Persist the id counters.
     Counters {
         /// Next history id.

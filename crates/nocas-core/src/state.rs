@@ -19,6 +19,7 @@ use crate::command::{
 };
 use crate::config::{BetaVersion, ConfigRecord, ConfigVersion, HistoryRecord, OpType};
 use crate::error::CommandError;
+use crate::lock::{LockKey, LockOp, LockRecord};
 use crate::names::{ConfigKey, GroupName, NamespaceId, ServiceKey};
 use crate::namespace::{DEFAULT_QUOTA, NamespaceRecord};
 use crate::naming::{Instance, InstanceKey, ServiceRecord};
@@ -34,6 +35,7 @@ pub struct DurableState {
     next_config_id: u64,
     instance_count: usize,
     auth: AuthState,
+    locks: BTreeMap<LockKey, LockRecord>,
 }
 
 /// A stored item, as loaded back at start-up.
@@ -60,6 +62,8 @@ pub enum Restored {
     Role(String, String),
     /// A permission.
     Permission(Permission),
+    /// A held lock.
+    Lock(LockKey, LockRecord),
 }
 
 impl DurableState {
@@ -111,6 +115,9 @@ impl DurableState {
             Restored::Permission(p) => {
                 self.auth.grant(p);
             }
+            Restored::Lock(key, rec) => {
+                self.locks.insert(key, rec);
+            }
         }
     }
 
@@ -158,6 +165,11 @@ impl DurableState {
     /// Users, roles and permissions.
     pub fn auth(&self) -> &AuthState {
         &self.auth
+    }
+
+    /// Locks as last written (some leases may have run out since).
+    pub fn locks(&self) -> &BTreeMap<LockKey, LockRecord> {
+        &self.locks
     }
 
     /// Number of persistent instances.
@@ -478,7 +490,58 @@ impl DurableState {
                 Ok(Outcome::Done)
             }
             Command::Auth(cmd) => self.apply_auth(cmd, fx),
+            Command::Lock { key, holder, op } => Ok(self.apply_lock(now, key, holder, op, fx)),
         }
+    }
+
+    fn apply_lock(
+        &mut self,
+        now: Millis,
+        key: LockKey,
+        holder: String,
+        op: LockOp,
+        fx: &mut Effects,
+    ) -> Outcome {
+        // Leases that ran out go first; `now` is the log's, so every node
+        // drops the same ones.
+        let expired: Vec<LockKey> = self
+            .locks
+            .iter()
+            .filter(|(_, r)| !r.held_at(now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in expired {
+            self.locks.remove(&k);
+            fx.writes.push(Write::Lock(k, None));
+        }
+        let granted = match op {
+            LockOp::Acquire { lease_ms } => {
+                if self.locks.contains_key(&key) {
+                    false
+                } else {
+                    let rec = LockRecord {
+                        holder,
+                        acquired_ms: now,
+                        until_ms: now.saturating_add(lease_ms.min(i64::MAX as u64) as i64),
+                    };
+                    // A zero lease is granted and already over.
+                    if rec.held_at(now) {
+                        self.locks.insert(key.clone(), rec.clone());
+                        fx.writes.push(Write::Lock(key, Some(rec)));
+                    }
+                    true
+                }
+            }
+            LockOp::Release => match self.locks.get(&key) {
+                Some(rec) if rec.holder == holder => {
+                    self.locks.remove(&key);
+                    fx.writes.push(Write::Lock(key, None));
+                    true
+                }
+                _ => false,
+            },
+        };
+        Outcome::Lock { granted }
     }
 
     fn apply_auth(&mut self, cmd: AuthCommand, fx: &mut Effects) -> CommandResult {

@@ -509,6 +509,45 @@ pub struct BaseRequest {
     pub base: RequestBase,
 }
 
+/// The lock in a `LockOperationRequest` (Nacos `LockInstance`).
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LockInstanceWire {
+    /// Lock name.
+    pub key: Option<String>,
+    /// Lease in ms from now (negative: the server's default).
+    pub expired_time: Option<i64>,
+    /// Lock type (`NACOS_LOCK`).
+    pub lock_type: Option<String>,
+    /// Extra parameters (unused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub params: Option<serde_json::Value>,
+}
+
+/// `LockOperationRequest` (Nacos 3, module `lock`).
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LockOperationRequest {
+    /// Request base.
+    #[serde(flatten)]
+    pub base: RequestBase,
+    /// The lock.
+    pub lock_instance: Option<LockInstanceWire>,
+    /// `ACQUIRE` or `RELEASE`.
+    pub lock_operation_enum: Option<String>,
+}
+
+/// `LockOperationResponse`.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LockOperationResponse {
+    /// Base fields.
+    #[serde(flatten)]
+    pub base: ResponseBase,
+    /// Acquired or released.
+    pub result: bool,
+}
+
 /// Base-only responses (`HealthCheckResponse`, `ErrorResponse`, ...).
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 #[serde(rename_all = "camelCase", default)]

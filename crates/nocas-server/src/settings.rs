@@ -64,6 +64,29 @@ pub struct Settings {
     pub cluster: ClusterSettings,
     /// Users, tokens and access checks.
     pub auth: AuthSettings,
+    /// Distributed locks (Nacos 3).
+    pub lock: LockSettings,
+}
+
+/// Distributed lock leases (Nacos `nacos.lock.default_expire_time`,
+/// `nacos.lock.max_expire_time`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LockSettings {
+    /// Lease of a lock acquired with a negative `expiredTime`.
+    pub default_expire_ms: u64,
+    /// Longest lease granted.
+    pub max_expire_ms: u64,
+}
+
+impl Default for LockSettings {
+    fn default() -> Self {
+        let d = nocas_core::lock::LeaseLimits::default();
+        Self {
+            default_expire_ms: d.default_ms,
+            max_expire_ms: d.max_ms,
+        }
+    }
 }
 
 /// Authentication and authorization.
@@ -245,6 +268,7 @@ impl Default for Settings {
             grpc: GrpcSettings::default(),
             cluster: ClusterSettings::default(),
             auth: AuthSettings::default(),
+            lock: LockSettings::default(),
         }
     }
 }

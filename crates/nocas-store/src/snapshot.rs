@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{decode, encode};
 use crate::tables::{
-    AUTH, CONFIGS, HISTORY, HISTORY_BY_CONFIG, INSTANCES, NAMESPACES, SERVICES, SM_META, SNAPSHOT,
+    AUTH, CONFIGS, HISTORY, HISTORY_BY_CONFIG, INSTANCES, LOCKS, NAMESPACES, SERVICES, SM_META,
+    SNAPSHOT,
 };
 use crate::{Store, StoreError};
 
@@ -29,6 +30,9 @@ pub struct StateDump {
     /// Users, roles and permissions (absent from dumps taken before auth).
     #[serde(default)]
     auth: Rows,
+    /// Held locks (absent from dumps taken before locks).
+    #[serde(default)]
+    locks: Rows,
 }
 
 fn rows(
@@ -88,6 +92,7 @@ impl Store {
             history,
             history_by_config,
             auth: rows(&txn, AUTH)?,
+            locks: rows(&txn, LOCKS)?,
         })
     }
 
@@ -110,6 +115,7 @@ impl Store {
             (INSTANCES, &dump.instances),
             (CONFIGS, &dump.configs),
             (AUTH, &dump.auth),
+            (LOCKS, &dump.locks),
         ] {
             let mut t = txn.open_table(def)?;
             t.retain(|_, _| false)?;

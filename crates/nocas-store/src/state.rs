@@ -12,7 +12,7 @@ use nocas_core::state::{DurableState, Restored};
 
 use crate::codec::{decode, encode};
 use crate::tables::{
-    self, APPLIED, AUTH, AuthRow, CONFIGS, COUNTERS, HISTORY, HISTORY_BY_CONFIG, INSTANCES,
+    self, APPLIED, AUTH, AuthRow, CONFIGS, COUNTERS, HISTORY, HISTORY_BY_CONFIG, INSTANCES, LOCKS,
     NAMESPACES, SERVICES, SM_META,
 };
 use crate::{Store, StoreError};
@@ -77,6 +77,11 @@ impl Store {
         for item in txn.open_table(AUTH)?.iter()? {
             let (k, v) = item?;
             state.restore(restore_auth(k.value(), v.value())?);
+        }
+        for item in txn.open_table(LOCKS)?.iter()? {
+            let (_, v) = item?;
+            let (key, rec) = decode("lock", v.value())?;
+            state.restore(Restored::Lock(key, rec));
         }
         if let Some(v) = txn.open_table(SM_META)?.get(COUNTERS)? {
             let (next_history_id, next_config_id): (u64, u64) = decode("counters", v.value())?;
@@ -182,6 +187,7 @@ fn write_all(txn: &WriteTransaction, writes: &[Write]) -> Result<(), StoreError>
     let mut by_config = txn.open_table(HISTORY_BY_CONFIG)?;
     let mut meta = txn.open_table(SM_META)?;
     let mut auth = txn.open_table(AUTH)?;
+    let mut locks = txn.open_table(LOCKS)?;
     for w in writes {
         match w {
             Write::Namespace(id, Some(rec)) => {
@@ -268,6 +274,17 @@ fn write_all(txn: &WriteTransaction, writes: &[Write]) -> Result<(), StoreError>
                     auth.insert(k.as_str(), encode("permission", p)?.as_slice())?;
                 } else {
                     auth.remove(k.as_str())?;
+                }
+            }
+            Write::Lock(key, rec) => {
+                let k = tables::lock_key(key);
+                match rec {
+                    Some(rec) => {
+                        locks.insert(k.as_str(), encode("lock", &(key, rec))?.as_slice())?;
+                    }
+                    None => {
+                        locks.remove(k.as_str())?;
+                    }
                 }
             }
             Write::Counters {

@@ -31,6 +31,8 @@ pub const HISTORY_BY_CONFIG: TableDefinition<(&str, u64), ()> =
     TableDefinition::new("history_by_config");
 /// Users, role bindings and permissions, keyed by [`auth_key`].
 pub const AUTH: TableDefinition<&str, &[u8]> = TableDefinition::new("auth");
+/// Held locks: [`lock_key`] → (lock key, record).
+pub const LOCKS: TableDefinition<&str, &[u8]> = TableDefinition::new("locks");
 /// Last built snapshot: `meta`, `data` → bytes.
 pub const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
 
@@ -51,6 +53,7 @@ pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(HISTORY_BY_CONFIG)?;
     txn.open_table(SNAPSHOT)?;
     txn.open_table(AUTH)?;
+    txn.open_table(LOCKS)?;
     Ok(())
 }
 
@@ -102,4 +105,9 @@ pub fn auth_key(row: AuthRow<'_>) -> String {
 /// `namespace SEP group SEP dataId`.
 pub fn config_key(k: &ConfigKey) -> String {
     format!("{}{SEP}{}{SEP}{}", k.namespace, k.group, k.data_id)
+}
+
+/// `type SEP key` (lock types and keys hold no control characters).
+pub fn lock_key(k: &nocas_core::lock::LockKey) -> String {
+    format!("{}{SEP}{}", k.lock_type, k.key)
 }

@@ -44,6 +44,22 @@ impl RawGrpc {
         }
     }
 
+    /// Connects, checks the server and opens an auto-acknowledging stream;
+    /// returns once the server acknowledged the setup.
+    pub async fn ready(addr: SocketAddr) -> Self {
+        let mut c = Self::connect(addr).await;
+        let (t, _) = c.call("ServerCheckRequest", json!({"headers": {}})).await;
+        assert_eq!(t, "ServerCheckResponse");
+        c.open_stream(true, true).await;
+        assert!(
+            c.next_of("SetupAckRequest", Duration::from_secs(10))
+                .await
+                .is_some(),
+            "setup not acknowledged"
+        );
+        c
+    }
+
     /// Sends a unary request; returns the response type and JSON body.
     pub async fn call(&mut self, type_name: &str, body: Value) -> (String, Value) {
         self.call_raw(payload(type_name, &body, HashMap::new()))

@@ -479,3 +479,53 @@ fn auth_commands_keep_their_rules() {
     assert_eq!(s.auth().permissions().count(), 0);
     assert!(!s.auth().role_exists("dev"));
 }
+
+#[test]
+fn locks_have_one_holder_expire_on_log_time_and_fence_releases() {
+    use crate::lock::{LockKey, LockOp};
+    let mut s = DurableState::new();
+    let key = LockKey::parse(Some("NACOS_LOCK"), Some("orders")).unwrap();
+    let lock = |holder: &str, op| Command::Lock {
+        key: key.clone(),
+        holder: holder.to_string(),
+        op,
+    };
+    let acquire = LockOp::Acquire { lease_ms: 1_000 };
+    let granted = |r: CommandResult| match r {
+        Ok(Outcome::Lock { granted }) => granted,
+        other => panic!("unexpected {other:?}"),
+    };
+    let (r, fx) = apply(&mut s, 100, lock("a", acquire));
+    assert!(granted(r));
+    assert_eq!(fx.writes.len(), 1);
+    // Held: nobody else (nor the holder again) gets it; only the holder
+    // releases it.
+    assert!(!granted(apply(&mut s, 500, lock("b", acquire)).0));
+    assert!(!granted(apply(&mut s, 500, lock("a", acquire)).0));
+    assert!(!granted(apply(&mut s, 600, lock("b", LockOp::Release)).0));
+    assert!(granted(apply(&mut s, 700, lock("a", LockOp::Release)).0));
+    assert!(!granted(apply(&mut s, 700, lock("a", LockOp::Release)).0));
+    // A lease runs out at log time: the next holder gets it, the old one
+    // can no longer release it.
+    assert!(granted(apply(&mut s, 1_000, lock("a", acquire)).0));
+    assert!(!granted(apply(&mut s, 1_999, lock("b", acquire)).0));
+    assert!(granted(apply(&mut s, 2_000, lock("b", acquire)).0));
+    assert!(!granted(apply(&mut s, 2_100, lock("a", LockOp::Release)).0));
+    assert_eq!(s.locks().len(), 1);
+    assert_eq!(s.locks()[&key].holder, "b");
+    // An expired lease is dropped (and its removal written) by the next
+    // lock command, whatever its key.
+    let other = LockKey::parse(Some("NACOS_LOCK"), Some("other")).unwrap();
+    let (r, fx) = apply(
+        &mut s,
+        10_000,
+        Command::Lock {
+            key: other,
+            holder: "c".into(),
+            op: LockOp::Release,
+        },
+    );
+    assert!(!granted(r));
+    assert!(s.locks().is_empty());
+    assert_eq!(fx.writes.len(), 1);
+}

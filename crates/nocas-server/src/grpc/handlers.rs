@@ -9,7 +9,9 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use nocas_core::command::{Command, Outcome};
 use nocas_core::error::{CommandError, ValidationError};
+use nocas_core::lock::{LeaseLimits, LockKey, LockOp};
 use nocas_core::names::{
     ClusterName, ConfigGroup, ConfigKey, ConfigTag, DataId, GroupName, NamespaceId, ServiceKey,
     parse_grouped_service, parse_ip,
@@ -20,9 +22,9 @@ use nocas_core::naming::{BeatTimings, Instance};
 use nocas_proto::grpc::{
     BaseResponse, BatchInstanceRequest, ConfigBase, ConfigBatchListenRequest,
     ConfigChangeBatchListenResponse, ConfigContext, ConfigPublishRequest, ConfigQueryRequest,
-    ConfigQueryResponse, InstanceRequest, InstanceResponse, InstanceWire, NamingBase, Payload,
-    RequestBase, ResponseBase, ServiceInfoResponse, ServiceListRequest, ServiceListResponse,
-    ServiceQueryRequest, SubscribeServiceRequest, payload,
+    ConfigQueryResponse, InstanceRequest, InstanceResponse, InstanceWire, LockOperationRequest,
+    LockOperationResponse, NamingBase, Payload, RequestBase, ResponseBase, ServiceInfoResponse,
+    ServiceListRequest, ServiceListResponse, ServiceQueryRequest, SubscribeServiceRequest, payload,
 };
 
 use crate::app::{App, now_ms};
@@ -198,6 +200,12 @@ pub async fn dispatch(
             |r: &ConfigBatchListenRequest| Need::Access(guard::listened(r), Action::Read),
             |r| config_listen(app, conn, r)
         ),
+        "LockOperationRequest" => run!(
+            LockOperationRequest,
+            "LockOperationResponse",
+            |_: &LockOperationRequest| Need::Authenticated,
+            |r| lock_operation(app, conn, r)
+        ),
         "ServerLoaderInfoRequest" if guard::check(app, meta, None, &Need::Admin).is_err() => {
             error_payload(
                 "ErrorResponse",
@@ -266,6 +274,7 @@ has_base! {
     ConfigQueryRequest => config.base;
     ConfigPublishRequest => config.base;
     ConfigBatchListenRequest => base;
+    LockOperationRequest => base;
 }
 
 fn req_id<T: HasBase>(r: &T) -> Option<String> {
@@ -551,6 +560,49 @@ async fn config_remove(
         "ConfigRemoveResponse",
         &BaseResponse {
             base: ResponseBase::ok(r.config.base.request_id),
+        },
+    ))
+}
+
+/// `LockOperationRequest`: the connection (on this node) is the holder;
+/// the lease is counted in log time.
+async fn lock_operation(
+    app: &App,
+    conn: &Connection,
+    r: LockOperationRequest,
+) -> Result<Payload, ApiError> {
+    let l = r.lock_instance.unwrap_or_default();
+    let key = LockKey::parse(l.lock_type.as_deref(), l.key.as_deref())?;
+    let op = match r.lock_operation_enum.as_deref() {
+        Some("ACQUIRE") => {
+            let expired_time = l.expired_time.ok_or(ValidationError::Missing {
+                field: "expiredTime",
+            })?;
+            let limits = LeaseLimits {
+                default_ms: app.settings.lock.default_expire_ms,
+                max_ms: app.settings.lock.max_expire_ms,
+            };
+            LockOp::Acquire {
+                lease_ms: limits.lease(expired_time),
+            }
+        }
+        Some("RELEASE") => LockOp::Release,
+        _ => {
+            return Err(ApiError::BadRequest(
+                "There is no Handler of such operations!".into(),
+            ));
+        }
+    };
+    let holder = format!("{}/{}", app.node.id(), conn.id);
+    let granted = match app.write(Command::Lock { key, holder, op }).await? {
+        Outcome::Lock { granted } => granted,
+        _ => false,
+    };
+    Ok(answer(
+        "LockOperationResponse",
+        &LockOperationResponse {
+            base: ResponseBase::ok(r.base.request_id),
+            result: granted,
         },
     ))
 }

@@ -40,6 +40,7 @@ use crate::grpc::handlers::{UN_REGISTER, error_payload, request_id_of};
 fn server_abilities() -> std::collections::HashMap<String, bool> {
     [
         ("supportPersistentInstanceByGrpc", true),
+        ("lock", true),
         ("supportDeltaPush", false),
         ("supportRemoteMetric", false),
     ]
