@@ -804,3 +804,87 @@ async fn updates_of_an_instance_owned_elsewhere_reach_every_node() {
         .await;
     }
 }
+
+/// gRPC address of node `i` (HTTP port + 1000).
+fn grpc_addr(c: &ClusterProcesses, i: usize) -> std::net::SocketAddr {
+    let base = c.base(i);
+    let http: u16 = base
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port in base URL");
+    std::net::SocketAddr::from(([127, 0, 0, 1], http + 1000))
+}
+
+async fn lock_op(c: &mut nocas_testkit::grpc::RawGrpc, op: &str, lease: i64) -> bool {
+    let (t, b) = c
+        .call(
+            "LockOperationRequest",
+            serde_json::json!({
+                "lockInstance": {"key": "leader-kill", "expiredTime": lease, "lockType": "NACOS_LOCK"},
+                "lockOperationEnum": op,
+            }),
+        )
+        .await;
+    assert_eq!(t, "LockOperationResponse", "{b}");
+    b["result"].as_bool() == Some(true)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_kill_does_not_give_a_lock_two_holders() {
+    use nocas_testkit::grpc::RawGrpc;
+    const LEASE_MS: u64 = 6_000;
+    let mut c = cluster(3, "");
+    let h = Http::new();
+    let leader = c.wait_leader(&h, WAIT).await;
+    let follower = (1..=3).find(|i| *i != leader).unwrap_or(1);
+    // Taken through a follower (forwarded to the leader's log).
+    let mut holder = RawGrpc::ready(grpc_addr(&c, follower)).await;
+    let asked_at = Instant::now();
+    assert!(lock_op(&mut holder, "ACQUIRE", LEASE_MS as i64).await);
+    let survivors: Vec<usize> = (1..=3).filter(|i| *i != leader).collect();
+    let mut contenders = Vec::new();
+    for &n in &survivors {
+        for _ in 0..2 {
+            contenders.push(RawGrpc::ready(grpc_addr(&c, n)).await);
+        }
+    }
+    tokio::task::block_in_place(|| c.kill(leader));
+    // Everyone on the surviving nodes keeps trying (through the election);
+    // a call that fails while there is no leader is simply not a grant.
+    let grants = Arc::new(Mutex::new(Vec::<Duration>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for mut cl in contenders {
+        let (grants, stop) = (grants.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                if lock_op(&mut cl, "ACQUIRE", 60_000).await {
+                    grants.lock().await.push(asked_at.elapsed());
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }));
+    }
+    wait_until(WAIT, "the lease runs out and one contender gets the lock", || {
+        let grants = grants.clone();
+        async move { !grants.lock().await.is_empty() }
+    })
+    .await;
+    // Every contender tries a while longer: nobody else gets it.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = t.await;
+    }
+    let grants = grants.lock().await.clone();
+    assert_eq!(grants.len(), 1, "two holders: {grants:?}");
+    assert!(
+        grants[0] >= Duration::from_millis(LEASE_MS),
+        "granted {:?} after the first holder asked, within its {LEASE_MS} ms lease",
+        grants[0]
+    );
+    // The first holder's lease is over: it can no longer release.
+    assert!(!lock_op(&mut holder, "RELEASE", -1).await);
+}
