@@ -867,10 +867,14 @@ async fn a_leader_kill_does_not_give_a_lock_two_holders() {
             }
         }));
     }
-    wait_until(WAIT, "the lease runs out and one contender gets the lock", || {
-        let grants = grants.clone();
-        async move { !grants.lock().await.is_empty() }
-    })
+    wait_until(
+        WAIT,
+        "the lease runs out and one contender gets the lock",
+        || {
+            let grants = grants.clone();
+            async move { !grants.lock().await.is_empty() }
+        },
+    )
     .await;
     // Every contender tries a while longer: nobody else gets it.
     tokio::time::sleep(Duration::from_millis(1_000)).await;

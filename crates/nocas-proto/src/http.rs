@@ -56,9 +56,12 @@ pub struct ServiceInfoJson {
     pub last_ref_time: i64,
     /// Checksum (may be empty).
     pub checksum: String,
-    /// Always false.
+    /// Always false (the 2.x spelling).
     #[serde(rename = "allIPs")]
     pub all_ips: bool,
+    /// The same, as Nacos 3 spells it.
+    #[serde(rename = "allIps", default)]
+    pub all_ips_v3: bool,
     /// The protection threshold was reached.
     pub reach_protection_threshold: bool,
     /// Always true.

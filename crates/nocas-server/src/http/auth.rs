@@ -24,6 +24,15 @@ use crate::http::params::Params;
 /// `/v3/auth/user/login` (the same answer: the Java client 3.x tries it
 /// first).
 pub async fn login(State(app): State<AppRef>, p: Params) -> V1Result<Response> {
+    login_op(&app, &p).await.map_err(V1)
+}
+
+/// `POST /v3/auth/user/login`: the same answer; errors in the v3 envelope.
+pub async fn login_v3(State(app): State<AppRef>, p: Params) -> crate::error::V2Reply<Response> {
+    Ok(login_op(&app, &p).await?)
+}
+
+async fn login_op(app: &AppRef, p: &Params) -> Result<Response, ApiError> {
     let user = p.required("username")?.to_string();
     let now = now_ms();
     let login = if app.auth.enabled() {
@@ -46,10 +55,10 @@ pub async fn login(State(app): State<AppRef>, p: Params) -> V1Result<Response> {
                 .login(&name, record.as_ref(), admin, &password, &ip, now)
         })
         .await
-        .map_err(|e| V1(ApiError::Internal(e.to_string())))?
+        .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|e| match e {
-            LoginError::Internal => V1(ApiError::Internal(e.to_string())),
-            _ => V1(ApiError::Forbidden(e.to_string())),
+            LoginError::Internal => ApiError::Internal(e.to_string()),
+            _ => ApiError::Forbidden(e.to_string()),
         })?
     } else {
         app.auth.token_without_auth(&user, now)
@@ -76,7 +85,7 @@ fn ok(message: &str) -> Response {
     .into_response()
 }
 
-async fn hash(app: &AppRef, password: String) -> Result<String, ApiError> {
+pub(crate) async fn hash(app: &AppRef, password: String) -> Result<String, ApiError> {
     if password.is_empty() {
         return Err(ValidationError::Missing { field: "password" }.into());
     }
@@ -110,13 +119,19 @@ fn page_of<T>(items: Vec<T>, p: &Params, max: usize) -> Result<Page<T>, ApiError
 
 /// A user as listed (never with its hash).
 #[derive(Serialize)]
-struct UserView {
+pub(crate) struct UserView {
     username: String,
 }
 
 /// `GET /v1/auth/users`: a page of users (`username` filters: exact, or
 /// with `search=blur` a substring).
 pub async fn list_users(State(app): State<AppRef>, p: Params) -> V1Result<Response> {
+    Ok(Json(users_page(&app, &p)?).into_response())
+}
+
+/// A page of users (`username` filters: exact, or with `search=blur` a
+/// substring).
+pub(crate) fn users_page(app: &AppRef, p: &Params) -> Result<Page<UserView>, ApiError> {
     let blur = p.get("search") == Some("blur");
     let filter = p.get("username").map(str::to_owned);
     let users: Vec<UserView> = {
@@ -134,43 +149,58 @@ pub async fn list_users(State(app): State<AppRef>, p: Params) -> V1Result<Respon
             })
             .collect()
     };
-    Ok(Json(page_of(users, &p, app.settings.limits.max_page_size)?).into_response())
+    page_of(users, p, app.settings.limits.max_page_size)
 }
 
 /// `POST /v1/auth/users`: create a user.
 pub async fn create_user(State(app): State<AppRef>, p: Params) -> V1Result<Response> {
+    Ok(ok(&create_user_op(&app, &p).await?))
+}
+
+/// Does `create_user` (also for v3); returns the message Nacos answers.
+pub(crate) async fn create_user_op(app: &AppRef, p: &Params) -> Result<String, ApiError> {
     let username = domain::validate_name("username", p.raw("username").unwrap_or(""))?;
-    let password_hash = hash(&app, p.raw("password").unwrap_or("").to_string()).await?;
+    let password_hash = hash(app, p.raw("password").unwrap_or("").to_string()).await?;
     app.write(Command::Auth(AuthCommand::CreateUser {
         username,
         record: UserRecord { password_hash },
     }))
     .await?;
-    Ok(ok("create user ok!"))
+    Ok("create user ok!".to_string())
 }
 
 /// `PUT /v1/auth/users`: change a password (`newPassword`).
 pub async fn update_user(State(app): State<AppRef>, p: Params) -> V1Result<Response> {
+    Ok(ok(&update_user_op(&app, &p).await?))
+}
+
+/// Does `update_user` (also for v3); returns the message Nacos answers.
+pub(crate) async fn update_user_op(app: &AppRef, p: &Params) -> Result<String, ApiError> {
     let username = domain::validate_name("username", p.raw("username").unwrap_or(""))?;
-    let password_hash = hash(&app, p.raw("newPassword").unwrap_or("").to_string()).await?;
+    let password_hash = hash(app, p.raw("newPassword").unwrap_or("").to_string()).await?;
     app.write(Command::Auth(AuthCommand::UpdateUser {
         username,
         record: UserRecord { password_hash },
     }))
     .await?;
-    Ok(ok("update user ok!"))
+    Ok("update user ok!".to_string())
 }
 
 /// `DELETE /v1/auth/users`.
 pub async fn delete_user(State(app): State<AppRef>, p: Params) -> V1Result<Response> {
+    Ok(ok(&delete_user_op(&app, &p).await?))
+}
+
+/// Does `delete_user` (also for v3); returns the message Nacos answers.
+pub(crate) async fn delete_user_op(app: &AppRef, p: &Params) -> Result<String, ApiError> {
     let username = domain::validate_name("username", p.raw("username").unwrap_or(""))?;
     app.write(Command::Auth(AuthCommand::DeleteUser { username }))
         .await?;
-    Ok(ok("delete user ok!"))
+    Ok("delete user ok!".to_string())
 }
 
 #[derive(Serialize)]
-struct RoleView {
+pub(crate) struct RoleView {
     role: String,
     username: String,
 }
@@ -178,6 +208,11 @@ struct RoleView {
 /// `GET /v1/auth/roles`: a page of (role, user) bindings, optionally of one
 /// user (`username`) or role (`role`).
 pub async fn list_roles(State(app): State<AppRef>, p: Params) -> V1Result<Response> {
+    Ok(Json(roles_page(&app, &p)?).into_response())
+}
+
+/// A page of (role, user) bindings, of one user or role if given.
+pub(crate) fn roles_page(app: &AppRef, p: &Params) -> Result<Page<RoleView>, ApiError> {
     let user = p.get("username");
     let role = p.get("role");
     let items: Vec<RoleView> = {
@@ -192,21 +227,31 @@ pub async fn list_roles(State(app): State<AppRef>, p: Params) -> V1Result<Respon
             })
             .collect()
     };
-    Ok(Json(page_of(items, &p, app.settings.limits.max_page_size)?).into_response())
+    page_of(items, p, app.settings.limits.max_page_size)
 }
 
 /// `POST /v1/auth/roles`: bind a role to a user.
 pub async fn add_role(State(app): State<AppRef>, p: Params) -> V1Result<Response> {
+    Ok(ok(&add_role_op(&app, &p).await?))
+}
+
+/// Does `add_role` (also for v3); returns the message Nacos answers.
+pub(crate) async fn add_role_op(app: &AppRef, p: &Params) -> Result<String, ApiError> {
     let role = domain::validate_name("role", p.raw("role").unwrap_or(""))?;
     let username = domain::validate_name("username", p.raw("username").unwrap_or(""))?;
     app.write(Command::Auth(AuthCommand::BindRole { role, username }))
         .await?;
-    Ok(ok("add role ok!"))
+    Ok("add role ok!".to_string())
 }
 
 /// `DELETE /v1/auth/roles`: unbind a role from `username`, or remove the
 /// role altogether.
 pub async fn delete_role(State(app): State<AppRef>, p: Params) -> V1Result<Response> {
+    Ok(ok(&delete_role_op(&app, &p).await?))
+}
+
+/// Does `delete_role` (also for v3); returns the message Nacos answers.
+pub(crate) async fn delete_role_op(app: &AppRef, p: &Params) -> Result<String, ApiError> {
     let role = domain::validate_name("role", p.raw("role").unwrap_or(""))?;
     let username = p
         .get("username")
@@ -218,11 +263,11 @@ pub async fn delete_role(State(app): State<AppRef>, p: Params) -> V1Result<Respo
     };
     app.write(Command::Auth(AuthCommand::UnbindRole { role, username }))
         .await?;
-    Ok(ok(&msg))
+    Ok(msg)
 }
 
 #[derive(Serialize)]
-struct PermissionView {
+pub(crate) struct PermissionView {
     role: String,
     resource: String,
     action: &'static str,
@@ -230,6 +275,11 @@ struct PermissionView {
 
 /// `GET /v1/auth/permissions`: a page of permissions, optionally of a role.
 pub async fn list_permissions(State(app): State<AppRef>, p: Params) -> V1Result<Response> {
+    Ok(Json(permissions_page(&app, &p)?).into_response())
+}
+
+/// A page of permissions, of one role if given.
+pub(crate) fn permissions_page(app: &AppRef, p: &Params) -> Result<Page<PermissionView>, ApiError> {
     let role = p.get("role");
     let items: Vec<PermissionView> = {
         let state = app.node.state().read();
@@ -244,7 +294,7 @@ pub async fn list_permissions(State(app): State<AppRef>, p: Params) -> V1Result<
             })
             .collect()
     };
-    Ok(Json(page_of(items, &p, app.settings.limits.max_page_size)?).into_response())
+    page_of(items, p, app.settings.limits.max_page_size)
 }
 
 fn permission(p: &Params) -> Result<Permission, ApiError> {
@@ -257,14 +307,24 @@ fn permission(p: &Params) -> Result<Permission, ApiError> {
 
 /// `POST /v1/auth/permissions`.
 pub async fn add_permission(State(app): State<AppRef>, p: Params) -> V1Result<Response> {
-    let perm = permission(&p)?;
+    Ok(ok(&add_permission_op(&app, &p).await?))
+}
+
+/// Does `add_permission` (also for v3); returns the message Nacos answers.
+pub(crate) async fn add_permission_op(app: &AppRef, p: &Params) -> Result<String, ApiError> {
+    let perm = permission(p)?;
     app.write(Command::Auth(AuthCommand::Grant(perm))).await?;
-    Ok(ok("add permission ok!"))
+    Ok("add permission ok!".to_string())
 }
 
 /// `DELETE /v1/auth/permissions`.
 pub async fn delete_permission(State(app): State<AppRef>, p: Params) -> V1Result<Response> {
-    let perm = permission(&p)?;
+    Ok(ok(&delete_permission_op(&app, &p).await?))
+}
+
+/// Does `delete_permission` (also for v3); returns the message Nacos answers.
+pub(crate) async fn delete_permission_op(app: &AppRef, p: &Params) -> Result<String, ApiError> {
+    let perm = permission(p)?;
     app.write(Command::Auth(AuthCommand::Revoke(perm))).await?;
-    Ok(ok("delete permission ok!"))
+    Ok("delete permission ok!".to_string())
 }

@@ -106,7 +106,7 @@ pub async fn listening(State(app): State<AppRef>, p: Params) -> V2Reply<Response
 
 /// The subscribers of a service at this node, as Nacos lists them: gRPC
 /// connections and UDP (HTTP) subscribers.
-fn service_subscribers(app: &AppRef, p: &Params) -> Result<Vec<Value>, ApiError> {
+pub(crate) fn service_subscribers(app: &AppRef, p: &Params) -> Result<Vec<Value>, ApiError> {
     let key = crate::http::parse::service_key(p)?;
     let entry = |ip: String, port: u16, agent: String, app_name: String, cluster: String| {
         json!({

@@ -60,13 +60,13 @@ fn config_headers(h: &mut HeaderMap, s: &ServedConfig) {
     }
 }
 
-fn src_user(p: &Params) -> String {
+pub(crate) fn src_user(p: &Params) -> String {
     p.get_any(&["src_user", "srcUser"])
         .unwrap_or("")
         .to_string()
 }
 
-fn publish_input(p: &Params, tenant_param: &str) -> Result<PublishInput, ApiError> {
+pub(crate) fn publish_input(p: &Params, tenant_param: &str) -> Result<PublishInput, ApiError> {
     let key = parse::config_key(p, tenant_param)?;
     let content = p
         .raw("content")
@@ -113,6 +113,7 @@ fn search(
         group: p.get("group").map(str::to_owned),
         app_name: p.get("appName").map(str::to_owned),
         config_tags: p.get_any(&["config_tags", "configTags"]).map(str::to_owned),
+        ..Default::default()
     };
     Ok(Json(ops::search(app, &ns, mode, &filter, paging)).into_response())
 }

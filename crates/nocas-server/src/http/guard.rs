@@ -32,7 +32,7 @@ pub async fn guard(State(app): State<AppRef>, req: Request, next: Next) -> Respo
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned())
         .unwrap_or_default();
-    let v2 = path.starts_with("/nacos/v2/");
+    let v2 = crate::http::params::is_v2(&path);
     let (mut parts, body) = req.into_parts();
     let p = match Params::read_ahead(&parts, body, app.settings.limits.max_body_bytes).await {
         Ok(p) => p,
@@ -164,7 +164,52 @@ pub fn need(method: &Method, path: &str, p: &Params, max_listen_keys: usize) -> 
             _ => Need::Admin,
         };
     }
+    if let Some(rest) = path
+        .strip_prefix("/nacos/v3/admin/ns")
+        .or_else(|| path.strip_prefix("/nacos/v3/client/ns"))
+    {
+        return match rest {
+            "/instance" | "/service" => Need::Access(vec![naming(p)], act),
+            "/instance/list" | "/service/subscribers" => {
+                Need::Access(vec![naming(p)], Action::Read)
+            }
+            "/instance/partial" | "/instance/metadata/batch" | "/cluster" | "/health/instance" => {
+                Need::Access(vec![naming(p)], Action::Write)
+            }
+            "/service/list" => Need::Access(vec![naming_list(p)], Action::Read),
+            "/service/selector/types" | "/health/checkers" | "/ops/metrics" | "/ops/switches" => {
+                Need::Authenticated
+            }
+            _ => Need::Admin,
+        };
+    }
     match path {
+        "/nacos/v3/admin/cs/config" | "/nacos/v3/admin/cs/config/beta" => {
+            Need::Access(vec![config(p, "namespaceId")], act)
+        }
+        "/nacos/v3/client/cs/config"
+        | "/nacos/v3/admin/cs/config/listener"
+        | "/nacos/v3/admin/cs/history"
+        | "/nacos/v3/admin/cs/history/list"
+        | "/nacos/v3/admin/cs/history/previous" => {
+            Need::Access(vec![config(p, "namespaceId")], Action::Read)
+        }
+        "/nacos/v3/admin/cs/config/list" | "/nacos/v3/admin/cs/history/configs" => {
+            Need::Access(vec![config_list(p, "namespaceId")], Action::Read)
+        }
+        "/nacos/v3/admin/core/namespace"
+        | "/nacos/v3/admin/core/namespace/list"
+        | "/nacos/v3/admin/core/namespace/check"
+        | "/nacos/v3/admin/core/cluster/node/self"
+        | "/nacos/v3/admin/core/cluster/node/list" => admin_unless_read,
+        "/nacos/v3/admin/core/state"
+        | "/nacos/v3/admin/core/state/liveness"
+        | "/nacos/v3/admin/core/state/readiness"
+        | "/nacos/v1/console/server/state"
+        | "/nacos/v3/auth/user/admin" => Need::Public,
+        "/nacos/v3/auth/user" if *method == Method::PUT => {
+            Need::AdminOrSelf(p.get("username").unwrap_or("").to_string())
+        }
         "/nacos/v1/cs/configs" => Need::Access(vec![config(p, "tenant")], act),
         "/nacos/v1/cs/configs/listener" => Need::Access(listened(p, max_listen_keys), Action::Read),
         "/nacos/v1/cs/configs/beta/promote" => {

@@ -14,6 +14,7 @@ pub mod guard;
 pub mod naming;
 pub mod params;
 pub mod parse;
+pub mod v3;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -165,7 +166,7 @@ pub fn router(app: AppRef) -> Router {
         )
         .route("/v1/auth/login", post(auth::login))
         .route("/v1/auth/users/login", post(auth::login))
-        .route("/v3/auth/user/login", post(auth::login))
+        .route("/v3/auth/user/login", post(auth::login_v3))
         .route(
             "/v1/auth/users",
             get(auth::list_users)
@@ -185,8 +186,8 @@ pub fn router(app: AppRef) -> Router {
                 .post(auth::add_permission)
                 .delete(auth::delete_permission),
         )
-        .route("/actuator/prometheus", get(console::prometheus))
-        .0;
+        .route("/actuator/prometheus", get(console::prometheus));
+    let r = v3::mount(r).0;
     let counting = app.clone();
     let r = r.route("/metrics", get(console::prometheus));
     // With auth on, every route above is checked; the fallback only answers

@@ -29,13 +29,13 @@ fn v2_ok<T: serde::Serialize>(data: T) -> Json<V2Result<T>> {
 
 // ----- instances --------------------------------------------------------
 
-async fn do_register(app: &AppRef, p: &Params) -> Result<(), ApiError> {
+pub(crate) async fn do_register(app: &AppRef, p: &Params) -> Result<(), ApiError> {
     let key = parse::service_key(p)?;
     let inst = parse::instance(p, &app.metadata_limits())?;
     ops::register(app, &key, inst, Owner::Beat).await
 }
 
-async fn do_deregister(app: &AppRef, p: &Params) -> Result<(), ApiError> {
+pub(crate) async fn do_deregister(app: &AppRef, p: &Params) -> Result<(), ApiError> {
     let key = parse::service_key(p)?;
     let ikey = parse::instance_key(p)?;
     let ephemeral = p.bool_or("ephemeral", true)?;
@@ -46,7 +46,7 @@ async fn do_deregister(app: &AppRef, p: &Params) -> Result<(), ApiError> {
 /// registered map key by key, as Nacos does (its updates write an overlay
 /// that reads merge over what the client registered). Health is left
 /// alone.
-async fn do_update(app: &AppRef, p: &Params) -> Result<(), ApiError> {
+pub(crate) async fn do_update(app: &AppRef, p: &Params) -> Result<(), ApiError> {
     let key = parse::service_key(p)?;
     let inst = parse::instance(p, &app.metadata_limits())?;
     let patch = nocas_core::naming::InstancePatch {
@@ -58,7 +58,7 @@ async fn do_update(app: &AppRef, p: &Params) -> Result<(), ApiError> {
     ops::patch_metadata(app, &key, &inst.key(), patch, Some(&inst.metadata), &[]).await
 }
 
-async fn do_patch(app: &AppRef, p: &Params) -> Result<(), ApiError> {
+pub(crate) async fn do_patch(app: &AppRef, p: &Params) -> Result<(), ApiError> {
     let key = parse::service_key(p)?;
     let ikey = parse::instance_key(p)?;
     let mut patch = parse::patch(p, &app.metadata_limits())?;
@@ -67,7 +67,10 @@ async fn do_patch(app: &AppRef, p: &Params) -> Result<(), ApiError> {
     ops::patch_metadata(app, &key, &ikey, patch, overlay.as_deref(), &[]).await
 }
 
-fn do_detail(app: &AppRef, p: &Params) -> Result<nocas_proto::http::InstanceDetailJson, ApiError> {
+pub(crate) fn do_detail(
+    app: &AppRef,
+    p: &Params,
+) -> Result<nocas_proto::http::InstanceDetailJson, ApiError> {
     let key = parse::service_key(p)?;
     let ikey = parse::instance_key(p)?;
     let inst = ops::find(app, &key, &ikey).ok_or_else(|| {
@@ -130,13 +133,16 @@ fn udp_target(app: &AppRef, p: &Params) -> Result<Option<std::net::SocketAddr>, 
         .map(|ip| std::net::SocketAddr::new(ip, port)))
 }
 
-async fn do_beat(app: &AppRef, p: &Params) -> Result<nocas_proto::http::BeatJson, ApiError> {
+pub(crate) async fn do_beat(
+    app: &AppRef,
+    p: &Params,
+) -> Result<nocas_proto::http::BeatJson, ApiError> {
     let key = parse::service_key(p)?;
     let (ikey, info) = parse::beat(p, &app.metadata_limits())?;
     ops::beat(app, &key, &ikey, info).await
 }
 
-async fn do_health(app: &AppRef, p: &Params) -> Result<(), ApiError> {
+pub(crate) async fn do_health(app: &AppRef, p: &Params) -> Result<(), ApiError> {
     let key = parse::service_key(p)?;
     let ikey = parse::instance_key(p)?;
     let healthy = match p.bool_opt("healthy")? {
@@ -303,7 +309,7 @@ fn service_fields(app: &AppRef, p: &Params) -> Result<ServiceFields, ApiError> {
     })
 }
 
-async fn do_create_service(app: &AppRef, p: &Params) -> Result<(), ApiError> {
+pub(crate) async fn do_create_service(app: &AppRef, p: &Params) -> Result<(), ApiError> {
     let key = parse::service_key(p)?;
     let f = service_fields(app, p)?;
     let ephemeral = p.bool_opt("ephemeral")?;
@@ -318,13 +324,13 @@ async fn do_create_service(app: &AppRef, p: &Params) -> Result<(), ApiError> {
     .await
 }
 
-async fn do_update_service(app: &AppRef, p: &Params) -> Result<(), ApiError> {
+pub(crate) async fn do_update_service(app: &AppRef, p: &Params) -> Result<(), ApiError> {
     let key = parse::service_key(p)?;
     let f = service_fields(app, p)?;
     ops::update_service(app, &key, f.threshold, f.metadata, f.selector).await
 }
 
-async fn do_delete_service(app: &AppRef, p: &Params) -> Result<(), ApiError> {
+pub(crate) async fn do_delete_service(app: &AppRef, p: &Params) -> Result<(), ApiError> {
     let key = parse::service_key(p)?;
     ops::delete_service(app, &key).await
 }
@@ -413,7 +419,13 @@ pub async fn v2_list_services(State(app): State<AppRef>, p: Params) -> V2Reply<R
 
 /// `PUT /v1/ns/cluster`: a cluster's health checker and metadata.
 pub async fn v1_update_cluster(State(app): State<AppRef>, p: Params) -> V1Result<Response> {
-    let key = parse::service_key(&p)?;
+    do_update_cluster(&app, &p).await.map_err(V1)?;
+    Ok(ok_text())
+}
+
+/// Sets a cluster's health checker, check port and metadata.
+pub(crate) async fn do_update_cluster(app: &AppRef, p: &Params) -> Result<(), ApiError> {
+    let key = parse::service_key(p)?;
     let cluster = ClusterName::parse(Some(p.required("clusterName")?))?;
     let checker = ops::parse_checker(p.get("healthChecker"))?;
     let check_port = match p.get("checkPort") {
@@ -428,50 +440,53 @@ pub async fn v1_update_cluster(State(app): State<AppRef>, p: Params) -> V1Result
         use_instance_port,
         metadata,
     };
-    ops::update_cluster(&app, &key, cluster, record).await?;
-    Ok(ok_text())
+    ops::update_cluster(app, &key, cluster, record).await
 }
 
 // ----- console catalog ----------------------------------------------------
 
+/// Services of a namespace with instance counts (the console's catalog),
+/// filtered by substrings of name and group.
+pub(crate) fn catalog_rows(
+    app: &AppRef,
+    ns: &NamespaceId,
+    name_filter: Option<&str>,
+    group_filter: Option<&str>,
+) -> Vec<CatalogServiceJson> {
+    let state = app.node.state().read();
+    view::service_keys(&state, &app.soft, ns, None)
+        .into_iter()
+        .filter(|k| name_filter.is_none_or(|f| k.service.as_str().contains(f)))
+        .filter(|k| group_filter.is_none_or(|f| k.group.as_str().contains(f)))
+        .map(|k| {
+            let all = view::all_instances(&state, &app.soft, &k);
+            let healthy = all.iter().filter(|i| i.healthy).count();
+            let clusters: std::collections::BTreeSet<_> =
+                all.iter().map(|i| i.cluster.clone()).collect();
+            let threshold = state.service(&k).map_or(0.0, |r| r.protect_threshold);
+            let triggered = !all.is_empty() && (healthy as f64 / all.len() as f64) <= threshold;
+            CatalogServiceJson {
+                name: k.service.to_string(),
+                group_name: k.group.to_string(),
+                cluster_count: clusters.len(),
+                ip_count: all.len(),
+                healthy_instance_count: healthy,
+                trigger_flag: triggered.to_string(),
+            }
+        })
+        .collect()
+}
+
 /// `GET /v1/ns/catalog/services`: services with instance counts.
 pub async fn v1_catalog_services(State(app): State<AppRef>, p: Params) -> V1Result<Response> {
     let ns = NamespaceId::parse(p.get("namespaceId"))?;
-    let name_filter = p.get("serviceNameParam").map(str::to_owned);
-    let group_filter = p.get("groupNameParam").map(str::to_owned);
     let paging = Paging::from_params(&p, 10, app.settings.limits.max_page_size)?;
-    let rows: Vec<CatalogServiceJson> = {
-        let state = app.node.state().read();
-        view::service_keys(&state, &app.soft, &ns, None)
-            .into_iter()
-            .filter(|k| {
-                name_filter
-                    .as_deref()
-                    .is_none_or(|f| k.service.as_str().contains(f))
-            })
-            .filter(|k| {
-                group_filter
-                    .as_deref()
-                    .is_none_or(|f| k.group.as_str().contains(f))
-            })
-            .map(|k| {
-                let all = view::all_instances(&state, &app.soft, &k);
-                let healthy = all.iter().filter(|i| i.healthy).count();
-                let clusters: std::collections::BTreeSet<_> =
-                    all.iter().map(|i| i.cluster.clone()).collect();
-                let threshold = state.service(&k).map_or(0.0, |r| r.protect_threshold);
-                let triggered = !all.is_empty() && (healthy as f64 / all.len() as f64) <= threshold;
-                CatalogServiceJson {
-                    name: k.service.to_string(),
-                    group_name: k.group.to_string(),
-                    cluster_count: clusters.len(),
-                    ip_count: all.len(),
-                    healthy_instance_count: healthy,
-                    trigger_flag: triggered.to_string(),
-                }
-            })
-            .collect()
-    };
+    let rows = catalog_rows(
+        &app,
+        &ns,
+        p.get("serviceNameParam"),
+        p.get("groupNameParam"),
+    );
     let count = rows.len();
     Ok(Json(CatalogJson {
         count,
@@ -515,7 +530,7 @@ pub async fn v2_catalog_instances(State(app): State<AppRef>, p: Params) -> V2Rep
 
 // ----- operator -------------------------------------------------------------
 
-fn metrics_json(app: &AppRef, only_status: bool) -> serde_json::Value {
+pub(crate) fn metrics_json(app: &AppRef, only_status: bool) -> serde_json::Value {
     if only_status {
         return serde_json::json!({ "status": "UP" });
     }
@@ -552,7 +567,7 @@ pub async fn v2_operator_metrics(State(app): State<AppRef>, p: Params) -> V2Repl
     Ok(v2_ok(metrics_json(&app, only)).into_response())
 }
 
-fn switches_json(app: &AppRef) -> serde_json::Value {
+pub(crate) fn switches_json(app: &AppRef) -> serde_json::Value {
     let n = &app.settings.naming;
     serde_json::json!({
         "name": "00-00---000-NACOS_SWITCH_DOMAIN-000---00-00",

@@ -32,9 +32,17 @@ pub struct Params {
     pub peer: Option<std::net::IpAddr>,
 }
 
-fn is_v2(path: &str) -> bool {
+/// Whether errors on `path` are rendered in the `{code, message, data}`
+/// envelope (v2 and v3).
+pub fn is_v2(path: &str) -> bool {
+    path.get(..10).is_some_and(|p| {
+        p.eq_ignore_ascii_case("/nacos/v2/") || p.eq_ignore_ascii_case("/nacos/v3/")
+    })
+}
+
+fn is_v3(path: &str) -> bool {
     path.get(..10)
-        .is_some_and(|p| p.eq_ignore_ascii_case("/nacos/v2/"))
+        .is_some_and(|p| p.eq_ignore_ascii_case("/nacos/v3/"))
 }
 
 fn add_pairs(pairs: &mut Vec<(String, String)>, encoded: &[u8]) {
@@ -84,6 +92,17 @@ impl Params {
         let client_ip = forwarded_ip(&headers)
             .or_else(|| peer.map(|ip| ip.to_string()))
             .unwrap_or_else(|| "127.0.0.1".to_string());
+        // Nacos 3 names a config's group `groupName`: read it wherever the
+        // older routes' parsers read `group`.
+        if is_v3(parts.uri.path())
+            && !pairs.iter().any(|(n, _)| n == "group")
+            && let Some(g) = pairs
+                .iter()
+                .find(|(n, _)| n == "groupName")
+                .map(|(_, v)| v.clone())
+        {
+            pairs.push(("group".to_string(), g));
+        }
         Self {
             pairs,
             headers,

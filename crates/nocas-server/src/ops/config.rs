@@ -230,6 +230,10 @@ pub struct SearchFilter {
     pub app_name: Option<String>,
     /// One of the config's tags.
     pub config_tags: Option<String>,
+    /// Content (substring, or `*` wildcards).
+    pub content: Option<String>,
+    /// Config types, any of.
+    pub types: Option<Vec<String>>,
 }
 
 fn glob_match(pattern: &str, text: &str) -> bool {
@@ -293,6 +297,19 @@ pub fn search(
     f: &SearchFilter,
     paging: Paging,
 ) -> Page<ConfigItemJson> {
+    search_with(app, namespace, mode, f, paging, item_json)
+}
+
+/// Searches formal configs of a namespace; `render` makes each item of
+/// the page.
+pub fn search_with<T>(
+    app: &App,
+    namespace: &NamespaceId,
+    mode: SearchMode,
+    f: &SearchFilter,
+    paging: Paging,
+    render: impl Fn(&ConfigKey, &ConfigRecord) -> Option<T>,
+) -> Page<T> {
     let state = app.node.state().read();
     let hits: Vec<(&ConfigKey, &ConfigRecord)> = state
         .configs()
@@ -314,13 +331,19 @@ pub fn search(
                             .any(|have| have == t)
                     })
                 })
+                && f.content
+                    .as_deref()
+                    .is_none_or(|c| matches(SearchMode::Blur, Some(c), &v.content))
+                && f.types
+                    .as_ref()
+                    .is_none_or(|ts| ts.contains(&v.meta.config_type))
         })
         .collect();
     let total = hits.len();
     let items = paging
         .slice(hits)
         .into_iter()
-        .filter_map(|(k, r)| item_json(k, r))
+        .filter_map(|(k, r)| render(k, r))
         .collect();
     Page {
         total_count: total,

@@ -437,6 +437,7 @@ pub fn service_view(
         last_ref_time: crate::app::monotonic_ms(),
         checksum: String::new(),
         all_ips: false,
+        all_ips_v3: false,
         reach_protection_threshold: selected.reach_protection_threshold,
         valid: true,
     }

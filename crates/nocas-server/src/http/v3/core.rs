@@ -1,0 +1,232 @@
+//! Core and auth routes of Nacos 3: `/nacos/v3/admin/core/*` (namespaces,
+//! cluster, state) and `/nacos/v3/auth/*` (users, roles, permissions).
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use nocas_core::auth::{self as domain, Action, UserRecord};
+use nocas_core::command::{AuthCommand, Command};
+use nocas_core::names::NamespaceId;
+use nocas_proto::http::V2Result;
+
+use super::ok;
+use crate::app::AppRef;
+use crate::error::V2Reply;
+use crate::http::auth as v1;
+use crate::http::params::Params;
+use crate::ops::namespace as ns_ops;
+
+/// A namespace as Nacos 3 shows it (public is `public`, not empty).
+fn namespace_v3(mut n: nocas_proto::http::NamespaceJson) -> nocas_proto::http::NamespaceJson {
+    if n.namespace.is_empty() {
+        n.namespace = nocas_core::names::PUBLIC_NAMESPACE.to_string();
+    }
+    n
+}
+
+/// `GET /v3/admin/core/namespace/list`.
+pub async fn namespaces(State(app): State<AppRef>) -> Response {
+    ok(ns_ops::list(&app)
+        .into_iter()
+        .map(namespace_v3)
+        .collect::<Vec<_>>())
+}
+
+/// `GET /v3/admin/core/namespace`.
+pub async fn namespace(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
+    let id = NamespaceId::parse(Some(p.required("namespaceId")?))?;
+    Ok(ok(namespace_v3(ns_ops::get(&app, &id)?)))
+}
+
+/// `POST /v3/admin/core/namespace` (an empty `namespaceId` gets a new id).
+pub async fn create_namespace(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
+    let name = ns_ops::check_name(p.get("namespaceName"))?;
+    let desc = ns_ops::check_desc(p.get("namespaceDesc"))?;
+    ns_ops::create(&app, p.get("namespaceId"), name, desc).await?;
+    Ok(ok(true))
+}
+
+/// `PUT /v3/admin/core/namespace`.
+pub async fn update_namespace(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
+    let id = NamespaceId::parse(Some(p.required("namespaceId")?))?;
+    let name = ns_ops::check_name(p.get("namespaceName"))?;
+    let desc = ns_ops::check_desc(p.get("namespaceDesc"))?;
+    ns_ops::update(&app, id, name, desc).await?;
+    Ok(ok(true))
+}
+
+/// `DELETE /v3/admin/core/namespace`.
+pub async fn delete_namespace(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
+    let id = NamespaceId::parse(Some(p.required("namespaceId")?))?;
+    ns_ops::delete(&app, id).await?;
+    Ok(ok(true))
+}
+
+/// `GET /v3/admin/core/namespace/check`: how many namespaces have this id
+/// (0 or 1).
+pub async fn check_namespace(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
+    let id = NamespaceId::parse(Some(p.required("namespaceId")?))?;
+    Ok(ok(u8::from(ns_ops::exists(&app, &id))))
+}
+
+/// The server state map Nacos's consoles and SDKs read.
+fn state_map(app: &AppRef) -> Value {
+    let s = app.node.status();
+    let cluster = s.members.len() > 1;
+    let mut m = json!({
+        "startup_mode": if cluster { "cluster" } else { "standalone" },
+        "function_mode": null,
+        "version": env!("CARGO_PKG_VERSION"),
+        "server_port": app.http_addr.port().to_string(),
+        "datasource_platform": "",
+        "plugin_datasource_log_enabled": "false",
+        "maxContent": app.settings.limits.max_config_bytes.to_string(),
+        "isManageCapacity": "false",
+        "isCapacityLimitCheck": "false",
+        "auth_enabled": app.auth.enabled().to_string(),
+        "auth_system_type": "nacos",
+        "auth_admin_request": (app.auth.enabled()
+            && !app.node.state().read().auth().has_admin())
+        .to_string(),
+        "login_page_enabled": app.auth.enabled().to_string(),
+        "console_ui_enabled": "true",
+    });
+    if cluster && let Some(o) = m.as_object_mut() {
+        o.insert(
+            "election_timeout_ms".into(),
+            json!(app.settings.raft.election_max_ms.to_string()),
+        );
+    }
+    m
+}
+
+/// `GET /v3/admin/core/state`.
+pub async fn state(State(app): State<AppRef>) -> Response {
+    ok(state_map(&app))
+}
+
+/// `GET /v1/console/server/state`: the bare map.
+pub async fn v1_state(State(app): State<AppRef>) -> Response {
+    Json(state_map(&app)).into_response()
+}
+
+// ----- auth ------------------------------------------------------------------
+
+/// `POST /v3/auth/user`.
+pub async fn create_user(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
+    Ok(ok(v1::create_user_op(&app, &p).await?))
+}
+
+/// `PUT /v3/auth/user`.
+pub async fn update_user(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
+    Ok(ok(v1::update_user_op(&app, &p).await?))
+}
+
+/// `DELETE /v3/auth/user`.
+pub async fn delete_user(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
+    Ok(ok(v1::delete_user_op(&app, &p).await?))
+}
+
+/// `GET /v3/auth/user/list`.
+pub async fn users(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
+    Ok(ok(v1::users_page(&app, &p)?))
+}
+
+/// `GET /v3/auth/user/search?username=`: user names containing it.
+pub async fn search_users(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
+    let want = p.required("username")?.to_string();
+    let state = app.node.state().read();
+    let names: Vec<&str> = state
+        .auth()
+        .users()
+        .filter(|u| u.contains(want.as_str()))
+        .collect();
+    Ok(ok(names))
+}
+
+/// `POST /v3/auth/user/admin`: sets the first administrator (`nacos`)
+/// while there is none; its password is `password`, else a generated one,
+/// answered once.
+pub async fn init_admin(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
+    if app.node.state().read().auth().has_admin() {
+        return Ok(Json(V2Result {
+            code: 409,
+            message: "have admin user cannot use it.".into(),
+            data: Value::Null,
+        })
+        .into_response());
+    }
+    let password = p
+        .get("password")
+        .map(str::to_owned)
+        .unwrap_or_else(crate::auth::random_password);
+    let password_hash = v1::hash(&app, password.clone()).await?;
+    let username = domain::DEFAULT_ADMIN.to_string();
+    app.write(Command::Auth(AuthCommand::InitAdmin {
+        username: username.clone(),
+        record: UserRecord { password_hash },
+    }))
+    .await?;
+    Ok(ok(json!({"username": username, "password": password})))
+}
+
+/// `POST /v3/auth/role`.
+pub async fn add_role(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
+    Ok(ok(v1::add_role_op(&app, &p).await?))
+}
+
+/// `DELETE /v3/auth/role`.
+pub async fn delete_role(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
+    Ok(ok(v1::delete_role_op(&app, &p).await?))
+}
+
+/// `GET /v3/auth/role/list`.
+pub async fn roles(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
+    Ok(ok(v1::roles_page(&app, &p)?))
+}
+
+/// `GET /v3/auth/role/search?role=`: role names containing it.
+pub async fn search_roles(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
+    let want = p.required("role")?.to_string();
+    let state = app.node.state().read();
+    let mut names: Vec<&str> = state
+        .auth()
+        .roles()
+        .map(|(r, _)| r)
+        .filter(|r| r.contains(want.as_str()))
+        .collect();
+    names.dedup();
+    Ok(ok(names))
+}
+
+/// `POST /v3/auth/permission`.
+pub async fn add_permission(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
+    Ok(ok(v1::add_permission_op(&app, &p).await?))
+}
+
+/// `DELETE /v3/auth/permission`.
+pub async fn delete_permission(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
+    Ok(ok(v1::delete_permission_op(&app, &p).await?))
+}
+
+/// `GET /v3/auth/permission/list`.
+pub async fn permissions(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
+    Ok(ok(v1::permissions_page(&app, &p)?))
+}
+
+/// `GET /v3/auth/permission?role=&resource=&action=`: whether the role
+/// already has that resource with that action (or `rw`).
+pub async fn has_permission(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
+    let role = p.required("role")?.to_string();
+    let resource = p.required("resource")?.to_string();
+    let action = Action::parse(p.required("action")?)?;
+    let state = app.node.state().read();
+    let dup = state.auth().permissions().any(|x| {
+        x.role == role
+            && x.resource == resource
+            && (x.action == action || x.action == Action::ReadWrite)
+    });
+    Ok(ok(dup))
+}
