@@ -892,3 +892,54 @@ async fn a_leader_kill_does_not_give_a_lock_two_holders() {
     // The first holder's lease is over: it can no longer release.
     assert!(!lock_op(&mut holder, "RELEASE", -1).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fuzzy_watcher_on_one_node_hears_of_changes_made_through_another() {
+    use nocas_testkit::grpc::RawGrpc;
+    let c = cluster(3, "");
+    let h = Http::new();
+    c.wait_leader(&h, WAIT).await;
+    let mut w = RawGrpc::ready(grpc_addr(&c, 1)).await;
+    for (kind, pattern) in [
+        ("Config", "public>>G>>x-*"),
+        ("Naming", "public>>DEFAULT_GROUP>>x-*"),
+    ] {
+        let (_, b) = w
+            .call(
+                &format!("{kind}FuzzyWatchRequest"),
+                serde_json::json!({"groupKeyPattern": pattern, "receivedGroupKeys": [], "watchType": "WATCH", "initializing": true}),
+            )
+            .await;
+        assert_eq!(b["resultCode"], 200, "{b}");
+        let fin = w
+            .next_of(&format!("{kind}FuzzyWatchSyncRequest"), WAIT)
+            .await
+            .expect("finish notice");
+        assert_eq!(fin["syncType"], "FINISH_FUZZY_WATCH_INIT_NOTIFY");
+    }
+    // Through node 2: a config, then an instance.
+    assert_eq!(publish(&h, &c.base(2), "x-1", "v").await, Some(200));
+    let n = w
+        .next_of("ConfigFuzzyWatchChangeNotifyRequest", WAIT)
+        .await
+        .expect("config notice at node 1");
+    assert_eq!(
+        (n["groupKey"].as_str(), n["changeType"].as_str()),
+        (Some("x-1+G+public"), Some("CONFIG_CHANGED"))
+    );
+    let r = h
+        .post(
+            &format!("{}/nacos/v1/ns/instance", c.base(2)),
+            &[("serviceName", "x-svc"), ("ip", "10.1.1.1"), ("port", "80")],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let n = w
+        .next_of("NamingFuzzyWatchChangeNotifyRequest", WAIT)
+        .await
+        .expect("naming notice at node 1");
+    assert_eq!(
+        (n["serviceKey"].as_str(), n["changedType"].as_str()),
+        (Some("public@@DEFAULT_GROUP@@x-svc"), Some("ADD_SERVICE"))
+    );
+}

@@ -15,6 +15,7 @@ pub mod auth;
 pub mod command;
 pub mod config;
 pub mod error;
+pub mod fuzzy;
 pub mod lock;
 pub mod names;
 pub mod namespace;

@@ -509,6 +509,27 @@ pub struct BaseRequest {
     pub base: RequestBase,
 }
 
+/// `ConfigFuzzyWatchRequest` and `NamingFuzzyWatchRequest` (Nacos 3).
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FuzzyWatchRequest {
+    /// Request base.
+    #[serde(flatten)]
+    pub base: RequestBase,
+    /// The client's namespace (naming; the pattern's own wins).
+    pub namespace: Option<String>,
+    /// `namespace>>group>>name`.
+    pub group_key_pattern: Option<String>,
+    /// Keys the client already holds for the pattern.
+    #[serde(deserialize_with = "null_default")]
+    pub received_group_keys: Vec<String>,
+    /// `WATCH` or `CANCEL_WATCH`.
+    pub watch_type: Option<String>,
+    /// The client has not yet seen the end of the first sync.
+    #[serde(alias = "isInitializing")]
+    pub initializing: bool,
+}
+
 /// The lock in a `LockOperationRequest` (Nacos `LockInstance`).
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 #[serde(rename_all = "camelCase", default)]

@@ -218,6 +218,10 @@ pub struct GrpcSettings {
     pub detect_timeout_ms: u64,
     /// On shutdown, time given to clients to acknowledge `ConnectResetRequest`.
     pub reset_wait_ms: u64,
+    /// Keys per batch of a config fuzzy-watch sync (Nacos: 20).
+    pub fuzzy_config_batch: usize,
+    /// Keys per batch of a naming fuzzy-watch sync (Nacos: 10).
+    pub fuzzy_naming_batch: usize,
 }
 
 impl Default for GrpcSettings {
@@ -232,6 +236,8 @@ impl Default for GrpcSettings {
             idle_ms: 20_000,
             detect_timeout_ms: 5_000,
             reset_wait_ms: 1_000,
+            fuzzy_config_batch: 20,
+            fuzzy_naming_batch: 10,
         }
     }
 }
@@ -288,6 +294,12 @@ pub struct Limits {
     pub max_metadata_entries: usize,
     /// Most keys one long poll may listen to.
     pub max_listen_keys: usize,
+    /// Fuzzy-watch patterns one connection may hold, config and naming
+    /// each (Nacos: 20; beyond: error 50310).
+    pub max_fuzzy_patterns: usize,
+    /// Keys one fuzzy-watch pattern tracks (Nacos: 500; beyond: error
+    /// 50311, the list is cut there).
+    pub max_fuzzy_matched_keys: usize,
     /// Largest page size of any listing.
     pub max_page_size: usize,
     /// Most concurrent held long polls.
@@ -306,6 +318,8 @@ impl Default for Limits {
             max_metadata_bytes: 64 * 1024,
             max_metadata_entries: 256,
             max_listen_keys: 10_000,
+            max_fuzzy_patterns: 20,
+            max_fuzzy_matched_keys: 500,
             max_page_size: 1_000,
             max_long_polls: 100_000,
             max_connections_per_ip: 20_000,

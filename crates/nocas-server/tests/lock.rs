@@ -41,6 +41,11 @@ async fn twenty_connections_contend_and_only_the_holder_releases() {
         .await
         .expect("setup ack");
     assert_eq!(ack["abilityTable"]["lock"], true, "{ack}");
+    assert_eq!(ack["abilityTable"]["fuzzyWatch"], true, "{ack}");
+    assert_eq!(
+        ack["abilityTable"]["supportPersistentInstanceByGrpc"], true,
+        "{ack}"
+    );
 
     // Twenty connections race for the same lock: exactly one gets it.
     let mut tasks = Vec::new();

@@ -56,6 +56,28 @@ pub enum Dirty {
     Service(ServiceKey),
     /// A listened config changed.
     Config(ConfigKey),
+    /// A config a fuzzy-watch pattern matches may have come or gone.
+    FuzzyConfig(ConfigKey),
+    /// A service a fuzzy-watch pattern matches may have come or gone.
+    FuzzyService(ServiceKey),
+}
+
+/// What a fuzzy watch is over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FuzzyKind {
+    /// Configs.
+    Config,
+    /// Services.
+    Naming,
+}
+
+/// One fuzzy-watch pattern of a connection and the keys it was told of.
+#[derive(Debug, Clone)]
+pub struct FuzzyWatch {
+    /// The parsed pattern.
+    pub pattern: nocas_core::fuzzy::FuzzyPattern,
+    /// Keys the client knows match (group or service key strings).
+    pub matched: HashSet<String>,
 }
 
 /// One client connection.
@@ -86,6 +108,8 @@ pub struct Connection {
     next_request: AtomicU64,
     /// A detection probe is in flight.
     pub probing: AtomicBool,
+    /// Fuzzy-watch patterns, by kind and pattern as the client spelled it.
+    pub fuzzy: Mutex<HashMap<(FuzzyKind, String), FuzzyWatch>>,
 }
 
 impl Connection {
@@ -111,6 +135,7 @@ impl Connection {
             acks: Mutex::default(),
             next_request: AtomicU64::new(1),
             probing: AtomicBool::new(false),
+            fuzzy: Mutex::default(),
         }
     }
 
@@ -324,6 +349,28 @@ impl Subscriber for Connection {
 
     fn service_changed(&self, key: &ServiceKey) {
         self.mark(Dirty::Service(key.clone()));
+    }
+
+    fn fuzzy_config_changed(&self, key: &ConfigKey) {
+        let hit = self
+            .fuzzy
+            .lock()
+            .iter()
+            .any(|((k, _), w)| *k == FuzzyKind::Config && w.pattern.matches_config(key));
+        if hit {
+            self.mark(Dirty::FuzzyConfig(key.clone()));
+        }
+    }
+
+    fn fuzzy_service_changed(&self, key: &ServiceKey) {
+        let hit = self
+            .fuzzy
+            .lock()
+            .iter()
+            .any(|((k, _), w)| *k == FuzzyKind::Naming && w.pattern.matches_service(key));
+        if hit {
+            self.mark(Dirty::FuzzyService(key.clone()));
+        }
     }
 }
 

@@ -22,15 +22,17 @@ use nocas_core::naming::{BeatTimings, Instance};
 use nocas_proto::grpc::{
     BaseResponse, BatchInstanceRequest, ConfigBase, ConfigBatchListenRequest,
     ConfigChangeBatchListenResponse, ConfigContext, ConfigPublishRequest, ConfigQueryRequest,
-    ConfigQueryResponse, InstanceRequest, InstanceResponse, InstanceWire, LockOperationRequest,
-    LockOperationResponse, NamingBase, Payload, RequestBase, ResponseBase, ServiceInfoResponse,
-    ServiceListRequest, ServiceListResponse, ServiceQueryRequest, SubscribeServiceRequest, payload,
+    ConfigQueryResponse, FuzzyWatchRequest, InstanceRequest, InstanceResponse, InstanceWire,
+    LockOperationRequest, LockOperationResponse, NamingBase, Payload, RequestBase, ResponseBase,
+    ServiceInfoResponse, ServiceListRequest, ServiceListResponse, ServiceQueryRequest,
+    SubscribeServiceRequest, payload,
 };
 
 use crate::app::{App, now_ms};
 use crate::auth::Need;
 use crate::error::ApiError;
-use crate::grpc::conn::Connection;
+use crate::grpc::conn::{Connection, FuzzyKind};
+use crate::grpc::fuzzy;
 use crate::grpc::guard;
 use crate::ops::config::{self as config_ops, Listened, PublishInput};
 use crate::ops::naming::{self as naming_ops, ViewName};
@@ -108,7 +110,7 @@ fn fail(type_name: &str, e: &ApiError, request_id: Option<String>) -> Payload {
 ///
 /// `meta` are the payload's metadata headers (where SDKs put the token).
 pub async fn dispatch(
-    app: &App,
+    app: &crate::app::AppRef,
     conn: &Arc<Connection>,
     type_name: &str,
     body: &[u8],
@@ -200,6 +202,18 @@ pub async fn dispatch(
             |r: &ConfigBatchListenRequest| Need::Access(guard::listened(r), Action::Read),
             |r| config_listen(app, conn, r)
         ),
+        "ConfigFuzzyWatchRequest" => run!(
+            FuzzyWatchRequest,
+            "ConfigFuzzyWatchResponse",
+            |r: &FuzzyWatchRequest| fuzzy::need(FuzzyKind::Config, r),
+            |r| fuzzy::watch(app, conn, FuzzyKind::Config, r)
+        ),
+        "NamingFuzzyWatchRequest" => run!(
+            FuzzyWatchRequest,
+            "NamingFuzzyWatchResponse",
+            |r: &FuzzyWatchRequest| fuzzy::need(FuzzyKind::Naming, r),
+            |r| fuzzy::watch(app, conn, FuzzyKind::Naming, r)
+        ),
         "LockOperationRequest" => run!(
             LockOperationRequest,
             "LockOperationResponse",
@@ -275,6 +289,7 @@ has_base! {
     ConfigPublishRequest => config.base;
     ConfigBatchListenRequest => base;
     LockOperationRequest => base;
+    FuzzyWatchRequest => base;
 }
 
 fn req_id<T: HasBase>(r: &T) -> Option<String> {

@@ -12,6 +12,7 @@
 //! only through the soft registry under the connection's ownership.
 
 pub mod conn;
+pub mod fuzzy;
 pub mod guard;
 pub mod handlers;
 pub mod push;
@@ -41,6 +42,7 @@ fn server_abilities() -> std::collections::HashMap<String, bool> {
     [
         ("supportPersistentInstanceByGrpc", true),
         ("lock", true),
+        ("fuzzyWatch", true),
         ("supportDeltaPush", false),
         ("supportRemoteMetric", false),
     ]

@@ -31,6 +31,8 @@ pub fn close(app: &App, conn: &Connection, reason: &str) {
     for k in &listens {
         app.hub.unlisten_config(k, conn.hub_id);
     }
+    app.hub.fuzzy_unwatch(true, conn.hub_id);
+    app.hub.fuzzy_unwatch(false, conn.hub_id);
     // Right after this process was paused, a closing connection is most
     // likely a client that moved to another node meanwhile: its instances
     // are handed over (kept until it registers again, or the hand-over
@@ -55,12 +57,14 @@ pub fn close(app: &App, conn: &Connection, reason: &str) {
 enum PushBody {
     Service(NotifySubscriberRequest<Arc<RawValue>>),
     Config(ConfigChangeNotifyRequest),
+    /// A request built as JSON (fuzzy-watch notices).
+    Json(&'static str, serde_json::Value),
 }
 
 impl PushBody {
     fn payload(&mut self, request_id: String) -> Payload {
         let base = RequestBase {
-            request_id: Some(request_id),
+            request_id: Some(request_id.clone()),
             ..Default::default()
         };
         match self {
@@ -77,6 +81,12 @@ impl PushBody {
                     ..base
                 };
                 payload("ConfigChangeNotifyRequest", b, Default::default())
+            }
+            Self::Json(type_name, b) => {
+                if let Some(o) = b.as_object_mut() {
+                    o.insert("requestId".into(), serde_json::Value::String(request_id));
+                }
+                payload(type_name, b, Default::default())
             }
         }
     }
@@ -105,6 +115,10 @@ fn build(app: &App, conn: &Connection, d: &Dirty) -> Option<PushBody> {
                 group: key.group.to_string(),
                 tenant,
             }))
+        }
+        Dirty::FuzzyConfig(_) | Dirty::FuzzyService(_) => {
+            let (type_name, body) = crate::grpc::fuzzy::notice(app, conn, d)?;
+            Some(PushBody::Json(type_name, body))
         }
     }
 }
@@ -161,7 +175,7 @@ pub async fn run(app: AppRef, conn: Arc<Connection>) {
 }
 
 /// Sends a request on the stream and waits (bounded) for its answer.
-async fn ask(
+pub(crate) async fn ask(
     conn: &Connection,
     type_name: &str,
     mut body: serde_json::Value,

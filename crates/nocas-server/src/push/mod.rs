@@ -30,6 +30,10 @@ pub trait Subscriber: Send + Sync {
     fn config_changed(&self, key: &ConfigKey);
     /// A service it subscribes to changed.
     fn service_changed(&self, key: &ServiceKey);
+    /// A config changed while it holds config fuzzy watches.
+    fn fuzzy_config_changed(&self, _key: &ConfigKey) {}
+    /// A service changed while it holds naming fuzzy watches.
+    fn fuzzy_service_changed(&self, _key: &ServiceKey) {}
 }
 
 #[derive(Clone)]
@@ -45,6 +49,10 @@ enum ConfigListener {
 pub struct Hub {
     config_listeners: DashMap<ConfigKey, HashMap<u64, ConfigListener>>,
     service_subscribers: DashMap<ServiceKey, HashMap<u64, Arc<dyn Subscriber>>>,
+    /// Subscribers holding config fuzzy watches (told of every config).
+    fuzzy_config: DashMap<u64, Arc<dyn Subscriber>>,
+    /// Subscribers holding naming fuzzy watches (told of every service).
+    fuzzy_service: DashMap<u64, Arc<dyn Subscriber>>,
     next_id: AtomicU64,
     service_revs: DashMap<ServiceKey, u64>,
     rev_counter: AtomicU64,
@@ -155,6 +163,27 @@ impl Hub {
         self.service_subscribers.remove_if(key, |_, m| m.is_empty());
     }
 
+    /// Tells `sub` of every config (`config`) or service change, for its
+    /// fuzzy watches.
+    pub fn fuzzy_watch(&self, config: bool, sub: Arc<dyn Subscriber>) {
+        let m = if config {
+            &self.fuzzy_config
+        } else {
+            &self.fuzzy_service
+        };
+        m.insert(sub.id(), sub);
+    }
+
+    /// Stops telling subscriber `id` of config (`config`) or service
+    /// changes.
+    pub fn fuzzy_unwatch(&self, config: bool, id: u64) {
+        if config {
+            self.fuzzy_config.remove(&id);
+        } else {
+            self.fuzzy_service.remove(&id);
+        }
+    }
+
     /// Service subscriptions held.
     pub fn subscription_count(&self) -> usize {
         self.subscriptions.load(Ordering::Relaxed)
@@ -178,6 +207,16 @@ impl Hub {
     }
 
     fn config_changed(&self, key: &ConfigKey) {
+        if !self.fuzzy_config.is_empty() {
+            let subs: Vec<Arc<dyn Subscriber>> = self
+                .fuzzy_config
+                .iter()
+                .map(|e| e.value().clone())
+                .collect();
+            for s in subs {
+                s.fuzzy_config_changed(key);
+            }
+        }
         let listeners: Vec<ConfigListener> = match self.config_listeners.get(key) {
             Some(m) => m.values().cloned().collect(),
             None => return,
@@ -200,6 +239,16 @@ impl Hub {
     pub fn service_changed(&self, key: &ServiceKey) {
         let rev = self.rev_counter.fetch_add(1, Ordering::SeqCst) + 1;
         self.service_revs.insert(key.clone(), rev);
+        if !self.fuzzy_service.is_empty() {
+            let subs: Vec<Arc<dyn Subscriber>> = self
+                .fuzzy_service
+                .iter()
+                .map(|e| e.value().clone())
+                .collect();
+            for s in subs {
+                s.fuzzy_service_changed(key);
+            }
+        }
         let subs: Vec<Arc<dyn Subscriber>> = match self.service_subscribers.get(key) {
             Some(m) => m.values().cloned().collect(),
             None => return,
