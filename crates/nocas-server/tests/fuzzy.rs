@@ -88,6 +88,29 @@ async fn initial_sync(
     (keys, batches)
 }
 
+/// Starts watching `pattern` (`kind`: `Config` or `Naming`) as a new
+/// client; returns the keys of the first sync and its number of batches.
+async fn start(c: &mut RawGrpc, kind: &str, pattern: &str) -> (BTreeSet<String>, usize) {
+    let module = kind.to_lowercase();
+    let (t, b) = c
+        .call(
+            &format!("{kind}FuzzyWatchRequest"),
+            watch(&module, pattern, &[], true),
+        )
+        .await;
+    assert_eq!(
+        (t, b["resultCode"].as_u64()),
+        (format!("{kind}FuzzyWatchResponse"), Some(200)),
+        "{b}"
+    );
+    let key_field = if kind == "Config" {
+        "groupKey"
+    } else {
+        "serviceKey"
+    };
+    initial_sync(c, &format!("{kind}FuzzyWatchSyncRequest"), key_field).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn config_fuzzy_watch_syncs_a_thousand_keys_then_notices() {
     let s = TestServer::start_with(|st| st.limits.max_fuzzy_matched_keys = 2_000).await;
@@ -112,20 +135,7 @@ async fn config_fuzzy_watch_syncs_a_thousand_keys_then_notices() {
     publish(&h, &s, "other", "x").await;
 
     let mut c = RawGrpc::ready(s.running().grpc_addr()).await;
-    let ack = s.running().app().settings.grpc.fuzzy_config_batch;
-    assert_eq!(ack, 20);
-    let (t, b) = c
-        .call(
-            "ConfigFuzzyWatchRequest",
-            watch("config", "public>>G>>app-*", &[], true),
-        )
-        .await;
-    assert_eq!(
-        (t.as_str(), b["resultCode"].as_u64()),
-        ("ConfigFuzzyWatchResponse", Some(200)),
-        "{b}"
-    );
-    let (keys, batches) = initial_sync(&mut c, "ConfigFuzzyWatchSyncRequest", "groupKey").await;
+    let (keys, batches) = start(&mut c, "Config", "public>>G>>app-*").await;
     assert_eq!(keys.len(), 1_000);
     assert_eq!(batches, 50, "batches of 20");
     assert!(
@@ -335,18 +345,7 @@ async fn naming_fuzzy_watch_syncs_services_then_notices_coming_and_going() {
     }
     register(&h, &s, "payment", "8080").await;
     let mut c = RawGrpc::ready(s.running().grpc_addr()).await;
-    let (t, b) = c
-        .call(
-            "NamingFuzzyWatchRequest",
-            watch("naming", "public>>DEFAULT_GROUP>>order-*", &[], true),
-        )
-        .await;
-    assert_eq!(
-        (t.as_str(), b["resultCode"].as_u64()),
-        ("NamingFuzzyWatchResponse", Some(200)),
-        "{b}"
-    );
-    let (keys, batches) = initial_sync(&mut c, "NamingFuzzyWatchSyncRequest", "serviceKey").await;
+    let (keys, batches) = start(&mut c, "Naming", "public>>DEFAULT_GROUP>>order-*").await;
     assert_eq!(keys.len(), 25);
     assert_eq!(batches, 3, "batches of 10");
     assert!(keys.contains("public@@DEFAULT_GROUP@@order-07"), "{keys:?}");
