@@ -418,13 +418,19 @@ async fn naming_admin_and_client_routes() {
             &[
                 ("serviceName", "orders"),
                 ("clusterName", "DEFAULT"),
-                ("checkPort", "80"),
-                ("useInstancePort4Check", "true"),
+                ("checkPort", "81"),
+                ("useIpPort4Check", "false"),
                 ("healthChecker", r#"{"type":"TCP"}"#),
             ],
         )
         .await;
     assert_eq!(data(&r), "ok");
+    let d = data(&h.get(&svc, &[("serviceName", "orders")]).await);
+    let cluster = &d["clusterMap"]["DEFAULT"];
+    assert_eq!(cluster["clusterName"], "DEFAULT", "{d}");
+    assert_eq!(cluster["healthyCheckPort"], 81, "{d}");
+    assert_eq!(cluster["useInstancePortForCheck"], false, "{d}");
+    assert_eq!(cluster["healthChecker"]["type"], "TCP", "{d}");
     let c = data(
         &h.get(&s.url("/nacos/v3/admin/ns/health/checkers"), &[])
             .await,

@@ -432,7 +432,11 @@ pub(crate) async fn do_update_cluster(app: &AppRef, p: &Params) -> Result<(), Ap
         Some(v) => nocas_core::names::parse_port(Some(v))?,
         None => 80,
     };
-    let use_instance_port = p.bool_or("useInstancePort4Check", true)?;
+    // Nacos 3's cluster model spells it `useIpPort4Check`.
+    let use_instance_port = match p.get_any(&["useInstancePort4Check", "useIpPort4Check"]) {
+        Some(v) => crate::http::params::parse_bool("useInstancePort4Check", v)?,
+        None => true,
+    };
     let metadata = parse_metadata("metadata", p.raw("metadata"), &app.metadata_limits())?;
     let record = ClusterRecord {
         health_checker: checker,

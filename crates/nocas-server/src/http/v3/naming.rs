@@ -63,7 +63,23 @@ pub async fn delete_service(State(app): State<AppRef>, p: Params) -> V2Reply<Res
 pub async fn get_service(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
     let key = parse::service_key(&p)?;
     let d = ops::service_detail_v2(&app, &key)?;
-    let v = serde_json::to_value(d).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut v = serde_json::to_value(d).map_err(|e| ApiError::Internal(e.to_string()))?;
+    // Nacos 3's `ClusterInfo` names (the 2.x ones kept alongside).
+    if let Some(clusters) = v.get_mut("clusterMap").and_then(Value::as_object_mut) {
+        for c in clusters.values_mut() {
+            if let Some(o) = c.as_object_mut() {
+                for (from, to) in [
+                    ("name", "clusterName"),
+                    ("checkPort", "healthyCheckPort"),
+                    ("useIPPort4Check", "useInstancePortForCheck"),
+                ] {
+                    if let Some(x) = o.get(from).cloned() {
+                        o.insert(to.to_string(), x);
+                    }
+                }
+            }
+        }
+    }
     Ok(ok(renamed(v, &[("namespace", "namespaceId")])))
 }
 
