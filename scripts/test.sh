@@ -40,6 +40,8 @@ command -v go >/dev/null || {
 (cd tests/interop/java/features &&
   mvn -q -B package -Dnacos.version=2.5.1 -Dout=features-2 &&
   mvn -q -B package -Dnacos.version=3.2.1-2026.03.30 -Dout=features-3)
+# The v3 admin program (nacos-maintainer-client): target/maintainer.jar + target/maintainer-lib/.
+(cd tests/interop/java/maintainer && mvn -q -B package)
 # A Spring Boot app with Spring Cloud Alibaba's discovery and config starters.
 (cd tests/interop/java/spring && mvn -q -B package -DskipTests)
 (cd tests/interop/go && go build -o soak-client . && go build -o features ./cmd/features)

@@ -758,6 +758,37 @@ public final class Maintainer {
             metaHas("detail", d.getMetadata(), "reg", "r1");
         });
 
+        step("naming.getServiceDetail.clusters", () -> {
+            ServiceDetailInfo d = naming.getServiceDetail(service(namespace, svc, null));
+            check(d.getClusterMap() != null && d.getClusterMap().containsKey(CLUSTER),
+                    "clusterMap = " + d.getClusterMap() + ", want cluster " + CLUSTER);
+            ClusterInfo c = d.getClusterMap().get(CLUSTER);
+            info("cluster " + CLUSTER + ": clusterName=" + c.getClusterName() + " healthChecker="
+                    + (c.getHealthChecker() == null ? null : c.getHealthChecker().getType()) + " healthyCheckPort="
+                    + c.getHealthyCheckPort() + " useInstancePortForCheck=" + c.isUseInstancePortForCheck()
+                    + " metadata=" + c.getMetadata());
+            // ClusterInfo fields: clusterName, healthChecker, healthyCheckPort,
+            // useInstancePortForCheck, metadata, hosts. No cluster metadata was ever stored, so
+            // Nacos reports its ClusterMetadata defaults (TCP checker, port 80).
+            List<String> problems = new ArrayList<>();
+            if (!CLUSTER.equals(c.getClusterName())) {
+                problems.add("clusterMap[" + CLUSTER + "].clusterName = " + show(c.getClusterName()) + ", want "
+                        + show(CLUSTER));
+            }
+            String checker = c.getHealthChecker() == null ? null : c.getHealthChecker().getType();
+            if (!"TCP".equals(checker)) {
+                problems.add("clusterMap[" + CLUSTER + "].healthChecker.type = " + show(checker)
+                        + ", want \"TCP\" (the default)");
+            }
+            if (c.getHealthyCheckPort() != 80) {
+                problems.add("clusterMap[" + CLUSTER + "].healthyCheckPort = " + c.getHealthyCheckPort() + ", want 80");
+            }
+            if (c.getMetadata() == null) {
+                problems.add("clusterMap[" + CLUSTER + "].metadata = null");
+            }
+            check(problems.isEmpty(), String.join("; ", problems));
+        });
+
         step("naming.getInstanceDetail.unknown", () -> expectError("getInstanceDetail(port 42999)", 404,
                 () -> naming.getInstanceDetail(service(namespace, svc, null), inst(42999, 1.0, null))));
 
