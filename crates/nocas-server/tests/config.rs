@@ -122,12 +122,17 @@ async fn search_accurate_and_blur() {
     assert_eq!(p["pageItems"].as_array().unwrap().len(), 1);
     let p = page(vec![
         ("search", "blur"),
-        ("dataId", "yaml"),
+        ("dataId", "*yaml"),
         ("pageNo", "1"),
         ("pageSize", "10"),
     ])
     .await;
     assert_eq!(p["totalCount"], 2);
+    // Without a `*` a blur search is exact, as in Nacos (SQL LIKE).
+    let p = page(vec![("search", "blur"), ("dataId", "yaml")]).await;
+    assert_eq!(p["totalCount"], 0);
+    let p = page(vec![("search", "blur"), ("dataId", "db.yaml")]).await;
+    assert_eq!(p["totalCount"], 1);
     let p = page(vec![
         ("search", "accurate"),
         ("group", "G1"),

@@ -94,15 +94,17 @@ async fn config_admin_and_client_routes() {
 
     // Search: blur (default) and accurate, by content and type too.
     let list = s.url("/nacos/v3/admin/cs/config/list");
-    let page = data(&h.get(&list, &[("dataId", "app")]).await);
+    let page = data(&h.get(&list, &[("dataId", "app*")]).await);
     assert_eq!(page["totalCount"], 1, "{page}");
     assert_eq!(page["pageItems"][0]["groupName"], "G");
+    let page = data(&h.get(&list, &[("dataId", "app")]).await);
+    assert_eq!(page["totalCount"], 0, "blur without a star is exact: {page}");
     let page = data(
-        &h.get(&list, &[("dataId", "app"), ("search", "accurate")])
+        &h.get(&list, &[("dataId", "app.yaml"), ("search", "accurate")])
             .await,
     );
-    assert_eq!(page["totalCount"], 0, "{page}");
-    let page = data(&h.get(&list, &[("configDetail", "x=")]).await);
+    assert_eq!(page["totalCount"], 1, "{page}");
+    let page = data(&h.get(&list, &[("configDetail", "x=*")]).await);
     assert_eq!(page["pageItems"][0]["dataId"], "db.properties", "{page}");
     let page = data(&h.get(&list, &[("type", "yaml,json")]).await);
     assert_eq!(page["totalCount"], 1, "{page}");

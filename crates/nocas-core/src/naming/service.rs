@@ -146,18 +146,38 @@ impl Selector {
         if s.is_empty() {
             return Ok(Self::None);
         }
-        serde_json::from_str(s).map_err(|e| ValidationError::Invalid {
+        let bad = |e: serde_json::Error| ValidationError::Invalid {
             field: "selector",
             reason: format!(
                 "must be {{\"type\":\"none\"}} or {{\"type\":\"label\",\"expression\":...}}: {e}"
             ),
-        })
+        };
+        // Through a JSON tree first: Nacos's own clients send `type` twice
+        // (a type id and a getter), and the last one wins as in Nacos.
+        let tree: serde_json::Value = serde_json::from_str(s).map_err(bad)?;
+        serde_json::from_value(tree).map_err(bad)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn selectors_as_nacos_clients_send_them() {
+        assert_eq!(
+            Selector::parse(Some(r#"{"type":"none","type":"none","contextType":"none"}"#)).unwrap(),
+            Selector::None
+        );
+        assert_eq!(
+            Selector::parse(Some(r#"{"type":"label","expression":"a=b"}"#)).unwrap(),
+            Selector::Label {
+                expression: "a=b".into()
+            }
+        );
+        assert!(Selector::parse(Some(r#"{"type":"weird"}"#)).is_err());
+        assert!(Selector::parse(Some("{")).is_err());
+    }
 
     #[test]
     fn checker_json_matches_nacos() {

@@ -215,7 +215,7 @@ pub fn all_info(app: &App, key: &ConfigKey) -> Option<ConfigAllInfoJson> {
 pub enum SearchMode {
     /// Exact match of the given fields (blank = any).
     Accurate,
-    /// Substring match, or `*` wildcards when present.
+    /// `*` wildcards (SQL `LIKE` with `*` as `%`); exact without one.
     Blur,
 }
 
@@ -230,7 +230,7 @@ pub struct SearchFilter {
     pub app_name: Option<String>,
     /// One of the config's tags.
     pub config_tags: Option<String>,
-    /// Content (substring, or `*` wildcards).
+    /// Content (`*` wildcards).
     pub content: Option<String>,
     /// Config types, any of.
     pub types: Option<Vec<String>>,
@@ -268,8 +268,9 @@ fn matches(mode: SearchMode, want: Option<&str>, have: &str) -> bool {
         None => true,
         Some(w) => match mode {
             SearchMode::Accurate => w == have,
-            SearchMode::Blur if w.contains('*') => glob_match(w, have),
-            SearchMode::Blur => have.contains(w),
+            // Nacos turns `*` into SQL's `%` and nothing else: without a
+            // `*` a blur search matches exactly (consoles add the stars).
+            SearchMode::Blur => glob_match(w, have),
         },
     }
 }

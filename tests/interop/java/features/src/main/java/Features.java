@@ -49,7 +49,10 @@ import java.util.stream.Collectors;
 /**
  * An interop feature test of the official Nacos Java SDK (com.alibaba.nacos:nacos-client),
  * used unchanged, against a single Nocas (or Nacos) server: naming, config and namespace
- * isolation. The same source is built against nacos-client 2.x and 3.x (see pom.xml).
+ * isolation; with the 3.x client also config and naming fuzzy watch and the distributed
+ * lock. The same source is built against nacos-client 2.x and 3.x (see pom.xml); the steps
+ * of one client line only are in {@code LineFeatures}, one per line (src/main/nacos-2,
+ * src/main/nacos-3).
  *
  * <p>Environment:
  * <ul>
@@ -70,10 +73,10 @@ import java.util.stream.Collectors;
  */
 public final class Features {
     private static final long STEP_TIMEOUT_MS = 15_000;
-    private static final long PUSH_TIMEOUT_MS = 5_000;
+    static final long PUSH_TIMEOUT_MS = 5_000;
     private static final long WATCHDOG_MS = 150_000;
-    private static final String GROUP = "DEFAULT_GROUP";
-    private static final String CONFIG_GROUP = "JAVA_FEAT";
+    static final String GROUP = "DEFAULT_GROUP";
+    static final String CONFIG_GROUP = "JAVA_FEAT";
     private static final String CLUSTER = "DEFAULT";
     private static final String IP = "127.0.0.1";
 
@@ -109,7 +112,7 @@ public final class Features {
         }
     }
 
-    private static void info(String msg) {
+    static void info(String msg) {
         System.err.println("features: " + msg);
         System.err.flush();
     }
@@ -127,7 +130,7 @@ public final class Features {
     }
 
     /** Runs body with a timeout and prints its result line. A timed-out body is left behind. */
-    private static boolean step(String name, Body body) {
+    static boolean step(String name, Body body) {
         info("step " + name);
         Future<?> f = STEPS.submit(() -> {
             body.run();
@@ -190,7 +193,7 @@ public final class Features {
         return m.find() ? m.group(1) : null;
     }
 
-    private static final class Server {
+    static final class Server {
         final String addr;
         final String base;
         final String username;
@@ -267,7 +270,7 @@ public final class Features {
 
     // ------------------------------------------------------------------ SDK side
 
-    private static Properties clientProps(Server s, String namespace, String name) throws IOException {
+    static Properties clientProps(Server s, String namespace, String name) throws IOException {
         Properties p = new Properties();
         p.setProperty(PropertyKeyConst.SERVER_ADDR, s.addr);
         if (namespace != null) {
@@ -287,7 +290,7 @@ public final class Features {
 
     // ------------------------------------------------------------------ helpers
 
-    private static Instance inst(int port, boolean ephemeral, Map<String, String> meta) {
+    static Instance inst(int port, boolean ephemeral, Map<String, String> meta) {
         Instance i = new Instance();
         i.setIp(IP);
         i.setPort(port);
@@ -377,7 +380,7 @@ public final class Features {
     }
 
     /** Calls check every intervalMs until it succeeds or timeoutMs passes; rethrows its last failure. */
-    private static void until(long timeoutMs, long intervalMs, Body check) throws Exception {
+    static void until(long timeoutMs, long intervalMs, Body check) throws Exception {
         long deadline = System.currentTimeMillis() + timeoutMs;
         while (true) {
             try {
@@ -401,7 +404,7 @@ public final class Features {
         return sb.toString();
     }
 
-    private static String q(String s) {
+    static String q(String s) {
         return s == null ? "null" : "\"" + s.replace("\n", "\\n") + "\"";
     }
 
@@ -777,8 +780,20 @@ public final class Features {
             }
         });
 
+        // -------------------------------------------------------------- 5. this client line only
+        // (3.x: config and naming fuzzy watch, distributed lock; 2.x: nothing.)
+        final List<Body> lineClosers = new ArrayList<>();
+        LineFeatures.run(srv, namespace, id, naming1, naming2, config1, lineClosers);
+
         // -------------------------------------------------------------- cleanup
         Thread closer = new Thread(() -> {
+            for (Body c : lineClosers) {
+                try {
+                    c.run();
+                } catch (Exception e) {
+                    info("cleanup: " + e);
+                }
+            }
             try {
                 naming1.deregisterInstance(service, GROUP, i1);
                 naming2.deregisterInstance(service, GROUP, inst(port2, true, null));
