@@ -406,17 +406,6 @@ impl Node {
         self.call_owner(owner, crate::soft_sync::BEAT, &msg).await
     }
 
-    /// Forwards a partial update to the node that owns the instance: whether
-    /// it changed (`None`: it does not own it), or an error when it could
-    /// not be asked.
-    pub async fn forward_patch(
-        &self,
-        owner: NodeId,
-        msg: crate::soft_sync::SoftPatch,
-    ) -> Result<Option<bool>, PeerError> {
-        self.call_owner(owner, crate::soft_sync::PATCH, &msg).await
-    }
-
     /// Whether the node that owned `owner`'s instances is gone (left,
     /// silent or restarted), so they are being handed over.
     pub fn owner_gone(&self, owner: PeerId) -> bool {

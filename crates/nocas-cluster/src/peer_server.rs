@@ -20,7 +20,7 @@ use crate::network::{APPEND, SNAPSHOT, VOTE};
 use crate::node::{MEMBERS, Node, STATUS, WRITE};
 use crate::peer::{CONTENT_TYPE, MembershipOp, SECRET_HEADER, decode, encode};
 use crate::soft_sync::{
-    BEAT, DIGEST, LEAVE, PATCH, PULL, SYNC, SoftBeat, SoftDigest, SoftLeave, SoftPatch, SoftPull,
+    BEAT, DIGEST, LEAVE, PULL, SYNC, SoftBeat, SoftDigest, SoftLeave, SoftPull,
     SoftSync,
 };
 
@@ -154,15 +154,6 @@ async fn leave(State(p): State<Peer>, b: Bytes) -> Response {
     reply(&())
 }
 
-async fn patch(State(p): State<Peer>, b: Bytes) -> Response {
-    let msg: SoftPatch = match body(&b) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
-    let changed = p.node.replicator().and_then(|r| r.on_patch(msg));
-    reply(&changed)
-}
-
 async fn pull(State(p): State<Peer>, b: Bytes) -> Response {
     let msg: SoftPull = match body(&b) {
         Ok(r) => r,
@@ -199,7 +190,6 @@ pub fn router(node: Node, secret: Option<String>, max_body_bytes: usize) -> Rout
         .route(BEAT, post(beat))
         .route(LEAVE, post(leave))
         .route(PULL, post(pull))
-        .route(PATCH, post(patch))
         .layer(middleware::from_fn_with_state(p.clone(), authenticate))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(p)

@@ -44,7 +44,7 @@ use nocas_core::Millis;
 use nocas_core::command::{Event, EventSink};
 use nocas_core::names::ServiceKey;
 use nocas_core::naming::soft::{BeatAck, Change, Exported, PeerId, SoftRegistry, Stamp};
-use nocas_core::naming::{BeatTimings, Instance, InstanceKey, InstancePatch};
+use nocas_core::naming::{Instance, InstanceKey};
 
 use crate::members::MemberAddr;
 use crate::peer::PeerClient;
@@ -60,8 +60,6 @@ pub const BEAT: &str = "/soft/beat";
 pub const LEAVE: &str = "/soft/leave";
 /// Path of start-up pulls.
 pub const PULL: &str = "/soft/pull";
-/// Path of forwarded partial updates.
-pub const PATCH: &str = "/soft/patch";
 
 /// Everything a node owns in some services (replaces the receiver's copy).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -142,20 +140,6 @@ pub struct SoftStatus {
     /// Instances held for gone owners, waiting for their clients to
     /// register again (hand-over).
     pub handover: usize,
-}
-
-/// A partial update forwarded to the owner of the instance (so it is not
-/// undone by the owner's next set).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SoftPatch {
-    /// Service.
-    pub key: ServiceKey,
-    /// Instance.
-    pub instance: InstanceKey,
-    /// The change.
-    pub patch: InstancePatch,
-    /// New beat timings (when the metadata changes them).
-    pub timings: Option<BeatTimings>,
 }
 
 /// Timers of soft-state replication.
@@ -654,26 +638,6 @@ impl SoftReplicator {
             self.publish(vec![key.clone()]);
         }
         Some(ack)
-    }
-
-    /// A partial update forwarded by a peer for an instance we own: `None`
-    /// if we do not own it, else whether it changed.
-    pub fn on_patch(&self, msg: SoftPatch) -> Option<bool> {
-        let local = self
-            .soft
-            .get(&msg.key, &msg.instance)
-            .is_some_and(|si| si.owner.is_local());
-        if !local {
-            return None;
-        }
-        let changed = self
-            .soft
-            .update(&msg.key, &msg.instance, &msg.patch, msg.timings)?;
-        if changed {
-            self.local_changed(std::slice::from_ref(&msg.key));
-            self.publish(vec![msg.key]);
-        }
-        Some(changed)
     }
 
     /// Drops what `owner` still holds here (its hand-over time is over).

@@ -17,7 +17,8 @@ use crate::lock::{LockKey, LockOp, LockRecord};
 use crate::names::{ClusterName, ConfigKey, ConfigTag, NamespaceId, ServiceKey};
 use crate::namespace::NamespaceRecord;
 use crate::naming::{
-    ClusterRecord, Instance, InstanceKey, InstancePatch, Metadata, Selector, ServiceRecord,
+    ClusterRecord, Instance, InstanceKey, InstanceOverride, InstancePatch, Metadata, Selector,
+    ServiceRecord,
 };
 
 /// One log entry's worth of commands.
@@ -123,6 +124,16 @@ pub enum Command {
         instance: InstanceKey,
         /// Changes.
         patch: InstancePatch,
+    },
+    /// Set (or, with `None`, drop) what an operator laid over an instance
+    /// (ephemeral or persistent).
+    SetOverride {
+        /// Service.
+        key: ServiceKey,
+        /// Instance.
+        instance: InstanceKey,
+        /// The override.
+        value: Option<InstanceOverride>,
     },
     /// Set a persistent instance's health.
     SetInstanceHealth {
@@ -326,6 +337,8 @@ pub enum Write {
     Permission(Permission, bool),
     /// Put or remove a lock.
     Lock(LockKey, Option<LockRecord>),
+    /// Put or remove an instance override.
+    Override(ServiceKey, InstanceKey, Option<InstanceOverride>),
     /// Persist the id counters.
     Counters {
         /// Next history id.

@@ -22,7 +22,7 @@ use crate::error::CommandError;
 use crate::lock::{LockKey, LockOp, LockRecord};
 use crate::names::{ConfigKey, GroupName, NamespaceId, ServiceKey};
 use crate::namespace::{DEFAULT_QUOTA, NamespaceRecord};
-use crate::naming::{Instance, InstanceKey, ServiceRecord};
+use crate::naming::{Instance, InstanceKey, InstanceOverride, ServiceRecord};
 
 /// All durable state, in memory.
 #[derive(Debug, Default, Clone)]
@@ -36,6 +36,7 @@ pub struct DurableState {
     instance_count: usize,
     auth: AuthState,
     locks: BTreeMap<LockKey, LockRecord>,
+    overrides: HashMap<ServiceKey, BTreeMap<InstanceKey, InstanceOverride>>,
 }
 
 /// A stored item, as loaded back at start-up.
@@ -64,6 +65,8 @@ pub enum Restored {
     Permission(Permission),
     /// A held lock.
     Lock(LockKey, LockRecord),
+    /// An instance override.
+    Override(ServiceKey, InstanceKey, InstanceOverride),
 }
 
 impl DurableState {
@@ -118,6 +121,9 @@ impl DurableState {
             Restored::Lock(key, rec) => {
                 self.locks.insert(key, rec);
             }
+            Restored::Override(key, ikey, o) => {
+                self.overrides.entry(key).or_default().insert(ikey, o);
+            }
         }
     }
 
@@ -165,6 +171,18 @@ impl DurableState {
     /// Users, roles and permissions.
     pub fn auth(&self) -> &AuthState {
         &self.auth
+    }
+
+    /// What operators laid over the instances of a service.
+    pub fn overrides(&self, key: &ServiceKey) -> Option<&BTreeMap<InstanceKey, InstanceOverride>> {
+        self.overrides.get(key)
+    }
+
+    /// Every instance override.
+    pub fn all_overrides(
+        &self,
+    ) -> impl Iterator<Item = (&ServiceKey, &BTreeMap<InstanceKey, InstanceOverride>)> {
+        self.overrides.iter()
     }
 
     /// Locks as last written (some leases may have run out since).
@@ -491,6 +509,34 @@ impl DurableState {
             }
             Command::Auth(cmd) => self.apply_auth(cmd, fx),
             Command::Lock { key, holder, op } => Ok(self.apply_lock(now, key, holder, op, fx)),
+            Command::SetOverride {
+                key,
+                instance,
+                value,
+            } => {
+                let value = value.filter(|o| !o.is_empty());
+                let old = match &value {
+                    Some(o) => self
+                        .overrides
+                        .entry(key.clone())
+                        .or_default()
+                        .insert(instance.clone(), o.clone()),
+                    None => {
+                        let old = self
+                            .overrides
+                            .get_mut(&key)
+                            .and_then(|m| m.remove(&instance));
+                        self.overrides.retain(|_, m| !m.is_empty());
+                        old
+                    }
+                };
+                if old != value {
+                    fx.writes
+                        .push(Write::Override(key.clone(), instance, value));
+                    fx.events.push(Event::Service(key));
+                }
+                Ok(Outcome::Done)
+            }
         }
     }
 

@@ -233,6 +233,7 @@ pub async fn start(mut settings: Settings) -> Result<Running, ServerError> {
         tokio::spawn(health::sweeper::run(app.clone(), stop_rx.clone())),
         tokio::spawn(health::probe::run(app.clone(), stop_rx.clone())),
         tokio::spawn(health::purge_history(app.clone(), stop_rx.clone())),
+        tokio::spawn(health::expire_overrides(app.clone(), stop_rx.clone())),
         tokio::spawn(grpc::push::detect(app.clone(), stop_rx.clone())),
     ];
     if let Some(udp) = udp {

@@ -368,6 +368,12 @@ pub struct NamingSettings {
     /// A UDP subscriber that has not listed the service again for this
     /// long is forgotten (clients list every `cacheMillis`).
     pub udp_client_ttl_ms: u64,
+    /// What an operator set on an instance is dropped once the instance
+    /// has been gone this long (Nacos: expired metadata, 60 s), so a new
+    /// instance reusing the address does not inherit it.
+    pub override_expire_ms: u64,
+    /// How often gone instances' overrides are looked for.
+    pub override_check_interval_ms: u64,
 }
 
 impl Default for NamingSettings {
@@ -377,6 +383,8 @@ impl Default for NamingSettings {
             beat_timeout_ms: 15_000,
             delete_timeout_ms: 30_000,
             beat_check_interval_ms: 5_000,
+            override_expire_ms: 60_000,
+            override_check_interval_ms: 5_000,
             light_beat_enabled: true,
             cache_millis: 10_000,
             probe_interval_ms: 5_000,

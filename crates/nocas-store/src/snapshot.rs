@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{decode, encode};
 use crate::tables::{
-    AUTH, CONFIGS, HISTORY, HISTORY_BY_CONFIG, INSTANCES, LOCKS, NAMESPACES, SERVICES, SM_META,
+    AUTH, CONFIGS, HISTORY, HISTORY_BY_CONFIG, INSTANCES, LOCKS, NAMESPACES, OVERRIDES, SERVICES,
+    SM_META,
     SNAPSHOT,
 };
 use crate::{Store, StoreError};
@@ -33,6 +34,9 @@ pub struct StateDump {
     /// Held locks (absent from dumps taken before locks).
     #[serde(default)]
     locks: Rows,
+    /// Instance overrides (absent from dumps taken before them).
+    #[serde(default)]
+    overrides: Rows,
 }
 
 fn rows(
@@ -93,6 +97,7 @@ impl Store {
             history_by_config,
             auth: rows(&txn, AUTH)?,
             locks: rows(&txn, LOCKS)?,
+            overrides: rows(&txn, OVERRIDES)?,
         })
     }
 
@@ -116,6 +121,7 @@ impl Store {
             (CONFIGS, &dump.configs),
             (AUTH, &dump.auth),
             (LOCKS, &dump.locks),
+            (OVERRIDES, &dump.overrides),
         ] {
             let mut t = txn.open_table(def)?;
             t.retain(|_, _| false)?;

@@ -13,7 +13,7 @@ use nocas_core::state::{DurableState, Restored};
 use crate::codec::{decode, encode};
 use crate::tables::{
     self, APPLIED, AUTH, AuthRow, CONFIGS, COUNTERS, HISTORY, HISTORY_BY_CONFIG, INSTANCES, LOCKS,
-    NAMESPACES, SERVICES, SM_META,
+    NAMESPACES, OVERRIDES, SERVICES, SM_META,
 };
 use crate::{Store, StoreError};
 
@@ -77,6 +77,11 @@ impl Store {
         for item in txn.open_table(AUTH)?.iter()? {
             let (k, v) = item?;
             state.restore(restore_auth(k.value(), v.value())?);
+        }
+        for item in txn.open_table(OVERRIDES)?.iter()? {
+            let (_, v) = item?;
+            let (key, ikey, o) = decode("override", v.value())?;
+            state.restore(Restored::Override(key, ikey, o));
         }
         for item in txn.open_table(LOCKS)?.iter()? {
             let (_, v) = item?;
@@ -188,6 +193,7 @@ fn write_all(txn: &WriteTransaction, writes: &[Write]) -> Result<(), StoreError>
     let mut meta = txn.open_table(SM_META)?;
     let mut auth = txn.open_table(AUTH)?;
     let mut locks = txn.open_table(LOCKS)?;
+    let mut overrides = txn.open_table(OVERRIDES)?;
     for w in writes {
         match w {
             Write::Namespace(id, Some(rec)) => {
@@ -274,6 +280,18 @@ fn write_all(txn: &WriteTransaction, writes: &[Write]) -> Result<(), StoreError>
                     auth.insert(k.as_str(), encode("permission", p)?.as_slice())?;
                 } else {
                     auth.remove(k.as_str())?;
+                }
+            }
+            Write::Override(key, ikey, o) => {
+                let k = tables::instance_key(key, ikey);
+                match o {
+                    Some(o) => {
+                        overrides
+                            .insert(k.as_str(), encode("override", &(key, ikey, o))?.as_slice())?;
+                    }
+                    None => {
+                        overrides.remove(k.as_str())?;
+                    }
                 }
             }
             Write::Lock(key, rec) => {

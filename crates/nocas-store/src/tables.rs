@@ -31,6 +31,9 @@ pub const HISTORY_BY_CONFIG: TableDefinition<(&str, u64), ()> =
     TableDefinition::new("history_by_config");
 /// Users, role bindings and permissions, keyed by [`auth_key`].
 pub const AUTH: TableDefinition<&str, &[u8]> = TableDefinition::new("auth");
+/// Instance overrides: [`instance_key`] → (service key, instance key,
+/// override).
+pub const OVERRIDES: TableDefinition<&str, &[u8]> = TableDefinition::new("overrides");
 /// Held locks: [`lock_key`] → (lock key, record).
 pub const LOCKS: TableDefinition<&str, &[u8]> = TableDefinition::new("locks");
 /// Last built snapshot: `meta`, `data` → bytes.
@@ -54,6 +57,7 @@ pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(SNAPSHOT)?;
     txn.open_table(AUTH)?;
     txn.open_table(LOCKS)?;
+    txn.open_table(OVERRIDES)?;
     Ok(())
 }
 

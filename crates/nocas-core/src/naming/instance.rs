@@ -76,6 +76,46 @@ pub fn check_weight(weight: f64) -> Result<f64, ValidationError> {
     }
 }
 
+/// What an operator set on an instance (Nacos's instance metadata), kept
+/// apart from what its client registered and laid over it wherever the
+/// instance is shown: it survives the client registering again, as in
+/// Nacos. Weight and enabled replace the registered ones when set; the
+/// metadata is put over the registered map key by key, so a registered key
+/// it does not name stays.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct InstanceOverride {
+    /// Weight to show instead of the registered one.
+    pub weight: Option<f64>,
+    /// Enabled flag to show instead of the registered one.
+    pub enabled: Option<bool>,
+    /// Metadata put over the registered map.
+    pub metadata: Metadata,
+}
+
+impl InstanceOverride {
+    /// Lays the override over `inst`.
+    pub fn apply(&self, inst: &mut Instance) {
+        if let Some(w) = self.weight {
+            inst.weight = w;
+        }
+        if let Some(e) = self.enabled {
+            inst.enabled = e;
+        }
+        if !self.metadata.is_empty() {
+            let mut md: Metadata = (*inst.metadata).clone();
+            for (k, v) in &self.metadata {
+                md.insert(k.clone(), v.clone());
+            }
+            inst.metadata = Arc::new(md);
+        }
+    }
+
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.weight.is_none() && self.enabled.is_none() && self.metadata.is_empty()
+    }
+}
+
 /// Identity of an instance inside a service.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct InstanceKey {

@@ -13,6 +13,6 @@ pub mod service;
 pub mod soft;
 pub mod view;
 
-pub use instance::{BeatTimings, Instance, InstanceKey, InstancePatch};
+pub use instance::{BeatTimings, Instance, InstanceKey, InstanceOverride, InstancePatch};
 pub use metadata::{Metadata, MetadataLimits};
 pub use service::{ClusterRecord, HealthChecker, Selector, ServiceRecord};

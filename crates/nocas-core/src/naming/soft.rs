@@ -33,7 +33,7 @@ use dashmap::DashMap;
 
 use crate::Millis;
 use crate::names::{GroupName, NamespaceId, ServiceKey};
-use crate::naming::instance::{BeatTimings, Instance, InstanceKey, InstancePatch};
+use crate::naming::instance::{BeatTimings, Instance, InstanceKey};
 use crate::naming::metadata::Metadata;
 
 /// Most distinct metadata maps the interner keeps; past it, new maps are
@@ -617,23 +617,6 @@ impl SoftRegistry {
         }
     }
 
-    /// Applies a partial update; `None` if no such instance, else whether it
-    /// changed. New metadata brings new beat timings.
-    pub fn update(
-        &self,
-        key: &ServiceKey,
-        ikey: &InstanceKey,
-        patch: &InstancePatch,
-        timings: Option<BeatTimings>,
-    ) -> Option<bool> {
-        let mut svc = self.services.get_mut(key)?;
-        let si = svc.instances.get_mut(ikey)?;
-        if let Some(t) = timings {
-            si.timings = t;
-        }
-        Some(patch.apply_to(&mut si.instance))
-    }
-
     /// Records a beat. `None` when the instance is unknown (the client must
     /// register again).
     pub fn beat(&self, key: &ServiceKey, ikey: &InstanceKey, now: Millis) -> Option<BeatAck> {
@@ -1031,17 +1014,10 @@ mod tests {
     }
 
     #[test]
-    fn deregister_and_update() {
+    fn deregister() {
         let r = SoftRegistry::new();
         let k = key();
         r.register(&k, inst(1), Owner::Beat, timings(), 0);
-        let patch = InstancePatch {
-            weight: Some(2.0),
-            ..Default::default()
-        };
-        assert_eq!(r.update(&k, &inst(1).key(), &patch, None), Some(true));
-        assert_eq!(r.update(&k, &inst(1).key(), &patch, None), Some(false));
-        assert_eq!(r.update(&k, &inst(9).key(), &patch, None), None);
         assert!(r.deregister(&k, &inst(1).key(), 0));
         assert!(!r.deregister(&k, &inst(1).key(), 0));
         assert_eq!(r.instance_count(), 0);

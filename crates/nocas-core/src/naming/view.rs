@@ -20,7 +20,31 @@ pub fn all_instances(
         .map(|m| m.values().cloned().collect())
         .unwrap_or_default();
     soft.for_each_instance(key, |si| out.push(si.instance.clone()));
+    if let Some(overrides) = durable.overrides(key) {
+        for inst in &mut out {
+            if let Some(o) = overrides.get(&inst.key()) {
+                o.apply(inst);
+            }
+        }
+    }
     out
+}
+
+/// One instance as clients see it (what an operator set laid over it).
+pub fn instance(
+    durable: &DurableState,
+    soft: &SoftRegistry,
+    key: &ServiceKey,
+    ikey: &crate::naming::InstanceKey,
+) -> Option<Instance> {
+    let mut inst = match soft.get(key, ikey) {
+        Some(si) => si.instance,
+        None => durable.instances(key)?.get(ikey)?.clone(),
+    };
+    if let Some(o) = durable.overrides(key).and_then(|m| m.get(ikey)) {
+        o.apply(&mut inst);
+    }
+    Some(inst)
 }
 
 /// Selects a service's instances for a reader (protection threshold from

@@ -1,6 +1,7 @@
 //! Background health work: the beat timeline of HTTP-registered ephemeral
 //! instances ([`sweeper`]), active probes of persistent instances
-//! ([`probe`]), and the periodic purge of old config history.
+//! ([`probe`]), the periodic purge of old config history, and of
+//! overrides whose instances are gone.
 
 pub mod probe;
 pub mod sweeper;
@@ -11,6 +12,8 @@ use tokio::sync::watch;
 use tokio::time::{Interval, MissedTickBehavior};
 
 use nocas_core::command::Command;
+use nocas_core::names::ServiceKey;
+use nocas_core::naming::InstanceKey;
 
 use crate::app::{AppRef, now_ms};
 
@@ -48,6 +51,55 @@ pub async fn purge_history(app: AppRef, stop: watch::Receiver<bool>) {
         let before_ms = now_ms() - cfg.history_retention_ms as i64;
         if let Err(e) = app.write(Command::PurgeHistory { before_ms }).await {
             tracing::warn!(error = %e, "history purge failed");
+        }
+    }
+}
+
+/// Drops, from the leader, the override of an instance gone for
+/// `naming.override_expire_ms` (checked every `override_check_interval_ms`).
+pub async fn expire_overrides(app: AppRef, stop: watch::Receiver<bool>) {
+    let n = &app.settings.naming;
+    let mut ticker = Ticker::new(n.override_check_interval_ms, stop);
+    // Since when each instance with an override has been seen gone.
+    let mut gone_since: std::collections::HashMap<(ServiceKey, InstanceKey), i64> =
+        std::collections::HashMap::new();
+    while ticker.next().await {
+        if !app.node.is_leader() {
+            gone_since.clear();
+            continue;
+        }
+        let now = now_ms();
+        let absent: Vec<(ServiceKey, InstanceKey)> = {
+            let state = app.node.state().read();
+            state
+                .all_overrides()
+                .flat_map(|(k, m)| m.keys().map(move |i| (k.clone(), i.clone())))
+                .filter(|(k, i)| {
+                    app.soft.get(k, i).is_none()
+                        && !state.instances(k).is_some_and(|m| m.contains_key(i))
+                })
+                .collect()
+        };
+        gone_since.retain(|id, _| absent.contains(id));
+        for id in absent {
+            let since = *gone_since.entry(id.clone()).or_insert(now);
+            if now - since < n.override_expire_ms as i64 {
+                continue;
+            }
+            let (key, instance) = id.clone();
+            match app
+                .write(Command::SetOverride {
+                    key,
+                    instance,
+                    value: None,
+                })
+                .await
+            {
+                Ok(_) => {
+                    gone_since.remove(&id);
+                }
+                Err(e) => tracing::warn!(error = %e, "dropping an expired override failed"),
+            }
         }
     }
 }

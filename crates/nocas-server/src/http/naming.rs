@@ -42,29 +42,39 @@ pub(crate) async fn do_deregister(app: &AppRef, p: &Params) -> Result<(), ApiErr
     ops::deregister(app, &key, &ikey, ephemeral).await
 }
 
-/// PUT: sets weight and enabled; the metadata sent is laid over the
-/// registered map key by key, as Nacos does (its updates write an overlay
-/// that reads merge over what the client registered). Health is left
-/// alone.
+/// PUT: replaces what an operator set on the instance (Nacos's instance
+/// metadata): weight, enabled and a metadata map shown over the registered
+/// one key by key. It outlives the client registering again. Health is
+/// left alone.
 pub(crate) async fn do_update(app: &AppRef, p: &Params) -> Result<(), ApiError> {
     let key = parse::service_key(p)?;
     let inst = parse::instance(p, &app.metadata_limits())?;
-    let patch = nocas_core::naming::InstancePatch {
-        weight: Some(inst.weight),
-        enabled: Some(inst.enabled),
-        healthy: None,
-        metadata: None,
-    };
-    ops::patch_metadata(app, &key, &inst.key(), patch, Some(&inst.metadata), &[]).await
+    ops::edit_override(app, &key, &inst.key(), |o| {
+        o.weight = Some(inst.weight);
+        o.enabled = Some(inst.enabled);
+        o.metadata = (*inst.metadata).clone();
+    })
+    .await
 }
 
+/// PATCH and v3 `PUT .../partial`: changes only what is given; a metadata
+/// map given replaces the operator's map (registered keys stay shown).
 pub(crate) async fn do_patch(app: &AppRef, p: &Params) -> Result<(), ApiError> {
     let key = parse::service_key(p)?;
     let ikey = parse::instance_key(p)?;
-    let mut patch = parse::patch(p, &app.metadata_limits())?;
-    // The metadata named is laid over what is registered, key by key.
-    let overlay = patch.metadata.take();
-    ops::patch_metadata(app, &key, &ikey, patch, overlay.as_deref(), &[]).await
+    let patch = parse::patch(p, &app.metadata_limits())?;
+    ops::edit_override(app, &key, &ikey, |o| {
+        if let Some(w) = patch.weight {
+            o.weight = Some(w);
+        }
+        if let Some(e) = patch.enabled {
+            o.enabled = Some(e);
+        }
+        if let Some(md) = &patch.metadata {
+            o.metadata = (**md).clone();
+        }
+    })
+    .await
 }
 
 pub(crate) fn do_detail(

@@ -13,7 +13,7 @@ use nocas_core::naming::select::SelectOptions;
 use nocas_core::naming::soft::{BeatAck, Owner};
 use nocas_core::naming::view;
 use nocas_core::naming::{
-    BeatTimings, ClusterRecord, HealthChecker, Instance, InstanceKey, InstancePatch, Metadata,
+    BeatTimings, ClusterRecord, HealthChecker, Instance, InstanceKey, InstanceOverride, Metadata,
     Selector, ServiceRecord,
 };
 use nocas_proto::http::{
@@ -121,101 +121,54 @@ pub async fn deregister(
     Ok(())
 }
 
-/// Changes some fields of an existing instance (wherever it lives).
-pub async fn patch(
+/// Changes what an operator laid over an existing instance (weight,
+/// enabled, metadata put over the registered map), as Nacos keeps it:
+/// apart from the registration, so it outlives the client registering
+/// again. `edit` gets the current override (empty if none).
+pub async fn edit_override(
     app: &App,
     key: &ServiceKey,
     ikey: &InstanceKey,
-    patch: InstancePatch,
+    edit: impl FnOnce(&mut InstanceOverride),
 ) -> Result<(), ApiError> {
-    let timings = match &patch.metadata {
-        Some(md) => Some(BeatTimings::for_metadata(md, app.beat_defaults())?),
-        None => None,
-    };
-    // An instance another node owns is changed there too (its next set
-    // would undo a change made only here), unless that node is gone; here
-    // as well, so a read at this node sees it at once.
-    if let Some(Owner::Peer(peer)) = app.soft.get(key, ikey).map(|si| si.owner)
-        && !app.node.owner_gone(peer)
-    {
-        let msg = nocas_cluster::soft_sync::SoftPatch {
-            key: key.clone(),
-            instance: ikey.clone(),
-            patch: patch.clone(),
-            timings,
-        };
-        if let Err(e) = app.node.forward_patch(peer.node, msg).await {
-            tracing::debug!(error = %e, "update not forwarded to the owner");
-        }
-    }
-    if let Some(changed) = app.soft.update(key, ikey, &patch, timings) {
-        if changed {
-            app.soft_changed(std::slice::from_ref(key));
-        }
-        return Ok(());
-    }
-    let exists = app
-        .node
-        .state()
-        .read()
-        .instances(key)
-        .is_some_and(|m| m.contains_key(ikey));
-    if !exists {
-        return Err(ApiError::Command(CommandError::InstanceNotFound(format!(
+    let not_found = || {
+        ApiError::Command(CommandError::InstanceNotFound(format!(
             "{ikey} in service {}",
             key.grouped_name()
-        ))));
-    }
-    app.write(Command::UpdateInstance {
+        )))
+    };
+    let (mut shown, mut value) = {
+        let state = app.node.state().read();
+        let registered = match app.soft.get(key, ikey) {
+            Some(si) => si.instance,
+            None => state
+                .instances(key)
+                .and_then(|m| m.get(ikey))
+                .cloned()
+                .ok_or_else(not_found)?,
+        };
+        let value = state
+            .overrides(key)
+            .and_then(|m| m.get(ikey))
+            .cloned()
+            .unwrap_or_default();
+        (registered, value)
+    };
+    edit(&mut value);
+    value.apply(&mut shown);
+    app.metadata_limits().check("metadata", &shown.metadata)?;
+    app.write(Command::SetOverride {
         key: key.clone(),
         instance: ikey.clone(),
-        patch,
+        value: Some(value),
     })
     .await?;
     Ok(())
 }
 
-/// Lays `overlay` over the instance's metadata key by key and drops the
-/// `remove`d keys, as Nacos's partial updates do (a registered key the
-/// update does not name stays), then applies `patch` with the result.
-pub async fn patch_metadata(
-    app: &App,
-    key: &ServiceKey,
-    ikey: &InstanceKey,
-    mut patch: InstancePatch,
-    overlay: Option<&Metadata>,
-    remove: &[String],
-) -> Result<(), ApiError> {
-    if overlay.is_some() || !remove.is_empty() {
-        let current = find(app, key, ikey).ok_or_else(|| {
-            ApiError::Command(CommandError::InstanceNotFound(format!(
-                "{ikey} in service {}",
-                key.grouped_name()
-            )))
-        })?;
-        let mut md: Metadata = (*current.metadata).clone();
-        for (k, v) in overlay.into_iter().flatten() {
-            md.insert(k.clone(), v.clone());
-        }
-        for k in remove {
-            md.remove(k);
-        }
-        app.metadata_limits().check("metadata", &md)?;
-        patch.metadata = Some(Arc::new(md));
-    }
-    self::patch(app, key, ikey, patch).await
-}
-
-/// Finds one instance.
+/// Finds one instance, as clients see it.
 pub fn find(app: &App, key: &ServiceKey, ikey: &InstanceKey) -> Option<Instance> {
-    if let Some(si) = app.soft.get(key, ikey) {
-        return Some(si.instance);
-    }
-    app.node
-        .state()
-        .read()
-        .instances(key)
-        .and_then(|m| m.get(ikey).cloned())
+    view::instance(&app.node.state().read(), &app.soft, key, ikey)
 }
 
 /// What the `beat` parameter carries (Nacos `RsInfo`).

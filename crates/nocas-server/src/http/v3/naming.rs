@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use nocas_core::error::ValidationError;
 use nocas_core::names::{ClusterName, NamespaceId, ServiceKey, parse_ip, parse_port};
 use nocas_core::naming::metadata::parse_metadata;
-use nocas_core::naming::{Instance, InstanceKey, InstancePatch, view};
+use nocas_core::naming::{Instance, InstanceKey, view};
 
 use super::{ok, renamed};
 use crate::app::AppRef;
@@ -275,30 +275,18 @@ async fn metadata_batch(app: &AppRef, p: &Params, remove: bool) -> Result<Value,
         &app.metadata_limits(),
     )?;
     let targets = batch_targets(app, &key, p)?;
-    let keys: Vec<String> = metadata.keys().cloned().collect();
     let mut updated = Vec::new();
     for inst in targets {
-        if remove {
-            ops::patch_metadata(
-                app,
-                &key,
-                &inst.key(),
-                InstancePatch::default(),
-                None,
-                &keys,
-            )
-            .await?;
-        } else {
-            ops::patch_metadata(
-                app,
-                &key,
-                &inst.key(),
-                InstancePatch::default(),
-                Some(&metadata),
-                &[],
-            )
-            .await?;
-        }
+        ops::edit_override(app, &key, &inst.key(), |o| {
+            for (k, v) in &metadata {
+                if remove {
+                    o.metadata.remove(k);
+                } else {
+                    o.metadata.insert(k.clone(), v.clone());
+                }
+            }
+        })
+        .await?;
         updated.push(format!(
             "{}:{}:unknown:{}:{}",
             inst.ip,
