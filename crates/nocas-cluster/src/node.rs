@@ -56,6 +56,9 @@ pub struct RaftSettings {
     pub rpc_timeout_ms: u64,
     /// Largest snapshot chunk sent to a peer (bytes).
     pub snapshot_chunk_bytes: u64,
+    /// Time a membership change may take (ms): an added node must catch
+    /// up first, which takes as long as its log or snapshot does.
+    pub membership_timeout_ms: u64,
 }
 
 impl Default for RaftSettings {
@@ -72,6 +75,7 @@ impl Default for RaftSettings {
             startup_timeout_ms: 30_000,
             rpc_timeout_ms: 3_000,
             snapshot_chunk_bytes: 4 * 1024 * 1024,
+            membership_timeout_ms: 60_000,
         }
     }
 }
@@ -127,6 +131,7 @@ struct Inner {
     store: Store,
     proposer: Proposer,
     write_timeout: Duration,
+    membership_timeout: Duration,
     peers: PeerClient,
     replicator: Option<Arc<SoftReplicator>>,
     stop: tokio::sync::watch::Sender<bool>,
@@ -256,6 +261,7 @@ impl Node {
                 store,
                 proposer,
                 write_timeout: Duration::from_millis(s.write_timeout_ms),
+                membership_timeout: Duration::from_millis(s.membership_timeout_ms),
                 peers,
                 replicator,
                 stop,
@@ -490,7 +496,7 @@ impl Node {
 
     /// Changes the membership: at the leader, or forwarded to it.
     pub async fn change_membership(&self, op: MembershipOp) -> Result<(), ClusterError> {
-        let deadline = Instant::now() + self.inner.write_timeout * 3;
+        let deadline = Instant::now() + self.inner.membership_timeout;
         loop {
             let leader = self.inner.raft.metrics().borrow().current_leader;
             match leader {

@@ -20,8 +20,7 @@ use crate::network::{APPEND, SNAPSHOT, VOTE};
 use crate::node::{MEMBERS, Node, STATUS, WRITE};
 use crate::peer::{CONTENT_TYPE, MembershipOp, SECRET_HEADER, decode, encode};
 use crate::soft_sync::{
-    BEAT, DIGEST, LEAVE, PULL, SYNC, SoftBeat, SoftDigest, SoftLeave, SoftPull,
-    SoftSync,
+    BEAT, DIGEST, LEAVE, PULL, SYNC, SoftBeat, SoftDigest, SoftLeave, SoftPull, SoftSync,
 };
 
 #[derive(Clone)]

@@ -480,3 +480,129 @@ async fn v2_instance_api() {
         .await;
     assert_eq!((r.status, r.json()["code"].as_u64()), (404, Some(20004)));
 }
+
+/// What an operator sets on an instance is kept apart from its
+/// registration (Nacos's instance metadata): it survives the client
+/// registering again, a partial update replaces the operator's map (the
+/// registered keys stay shown), and it is dropped once the instance has
+/// been gone for the expiry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_overrides_outlive_registrations_and_expire_with_the_instance() {
+    let s = TestServer::start_with(|st| {
+        st.naming.override_expire_ms = 300;
+        st.naming.override_check_interval_ms = 50;
+    })
+    .await;
+    let h = Http::new();
+    let inst = s.url("/nacos/v1/ns/instance");
+    let me = [
+        ("serviceName", "ovr"),
+        ("ip", "10.0.0.9"),
+        ("port", "80"),
+        ("metadata", r#"{"reg":"r1"}"#),
+    ];
+    assert_eq!(h.post(&inst, &me).await.status, 200);
+    let detail = || async {
+        h.get(
+            &inst,
+            &[("serviceName", "ovr"), ("ip", "10.0.0.9"), ("port", "80")],
+        )
+        .await
+        .json()
+    };
+    // Taken out of service by an operator, with a note.
+    let r = h
+        .call(
+            "PUT",
+            &inst,
+            &[],
+            Some(&[
+                ("serviceName", "ovr"),
+                ("ip", "10.0.0.9"),
+                ("port", "80"),
+                ("enabled", "false"),
+                ("metadata", r#"{"upd":"u1"}"#),
+            ]),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let d = detail().await;
+    assert_eq!(
+        (
+            d["enabled"].as_bool(),
+            d["metadata"]["reg"].as_str(),
+            d["metadata"]["upd"].as_str()
+        ),
+        (Some(false), Some("r1"), Some("u1")),
+        "{d}"
+    );
+    // The client registers again (a restart, a redo): still out.
+    assert_eq!(h.post(&inst, &me).await.status, 200);
+    let d = detail().await;
+    assert_eq!(d["enabled"], false, "{d}");
+    let list = h
+        .get(
+            &s.url("/nacos/v1/ns/instance/list"),
+            &[("serviceName", "ovr")],
+        )
+        .await
+        .json();
+    assert_eq!(
+        list["hosts"].as_array().map(Vec::len),
+        Some(0),
+        "disabled instances are not listed: {list}"
+    );
+    // A partial update's metadata replaces the operator's map.
+    let r = h
+        .call(
+            "PATCH",
+            &inst,
+            &[],
+            Some(&[
+                ("serviceName", "ovr"),
+                ("ip", "10.0.0.9"),
+                ("port", "80"),
+                ("metadata", r#"{"part":"p1"}"#),
+            ]),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let d = detail().await;
+    assert_eq!(d["metadata"]["part"], "p1", "{d}");
+    assert_eq!(d["metadata"]["reg"], "r1", "{d}");
+    assert!(d["metadata"].get("upd").is_none(), "{d}");
+    assert_eq!(d["enabled"], false, "untouched by the patch: {d}");
+    // Gone for longer than the expiry: a new instance at the address
+    // starts clean.
+    let r = h
+        .delete(
+            &inst,
+            &[("serviceName", "ovr"), ("ip", "10.0.0.9"), ("port", "80")],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    nocas_testkit::wait_until(
+        std::time::Duration::from_secs(10),
+        "the override expires",
+        || async {
+            s.running()
+                .app()
+                .node
+                .state()
+                .read()
+                .overrides(&nocas_core::names::ServiceKey::new(
+                    nocas_core::names::NamespaceId::public(),
+                    nocas_core::names::GroupName::default_group(),
+                    nocas_core::names::ServiceName::parse("ovr").unwrap(),
+                ))
+                .is_none()
+        },
+    )
+    .await;
+    assert_eq!(h.post(&inst, &me).await.status, 200);
+    let d = detail().await;
+    assert_eq!(d["enabled"], true, "{d}");
+    assert!(d["metadata"].get("part").is_none(), "{d}");
+}

@@ -53,8 +53,59 @@ async fn durable_state_survives_restart_and_ephemeral_does_not() {
     )
     .await;
 
+    // What an operator set on the persistent instance, and a lock.
+    let r = h
+        .call(
+            "PUT",
+            &s.url("/nacos/v1/ns/instance"),
+            &[],
+            Some(&[
+                ("serviceName", "p"),
+                ("ip", "10.0.0.1"),
+                ("port", "1"),
+                ("ephemeral", "false"),
+                ("weight", "7"),
+                ("metadata", r#"{"op":"set"}"#),
+            ]),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut lock = nocas_testkit::grpc::RawGrpc::ready(s.running().grpc_addr()).await;
+    let (_, b) = lock
+        .call(
+            "LockOperationRequest",
+            serde_json::json!({"lockInstance": {"key": "held", "expiredTime": 600000, "lockType": "NACOS_LOCK"}, "lockOperationEnum": "ACQUIRE"}),
+        )
+        .await;
+    assert_eq!(b["result"], true, "{b}");
+    drop(lock);
+
     let dir = s.stop().await;
     let s = TestServer::start_in(dir, |_| {}).await;
+    let p = h
+        .get(
+            &s.url("/nacos/v1/ns/instance"),
+            &[("serviceName", "p"), ("ip", "10.0.0.1"), ("port", "1")],
+        )
+        .await
+        .json();
+    assert_eq!(
+        (p["weight"].as_f64(), p["metadata"]["op"].as_str()),
+        (Some(7.0), Some("set")),
+        "{p}"
+    );
+    let mut other = nocas_testkit::grpc::RawGrpc::ready(s.running().grpc_addr()).await;
+    let (_, b) = other
+        .call(
+            "LockOperationRequest",
+            serde_json::json!({"lockInstance": {"key": "held", "expiredTime": 1000, "lockType": "NACOS_LOCK"}, "lockOperationEnum": "ACQUIRE"}),
+        )
+        .await;
+    assert_eq!(
+        b["result"], false,
+        "the lock is still held after a restart: {b}"
+    );
 
     assert_eq!(
         h.get(

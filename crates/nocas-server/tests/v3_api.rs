@@ -98,7 +98,10 @@ async fn config_admin_and_client_routes() {
     assert_eq!(page["totalCount"], 1, "{page}");
     assert_eq!(page["pageItems"][0]["groupName"], "G");
     let page = data(&h.get(&list, &[("dataId", "app")]).await);
-    assert_eq!(page["totalCount"], 0, "blur without a star is exact: {page}");
+    assert_eq!(
+        page["totalCount"], 0,
+        "blur without a star is exact: {page}"
+    );
     let page = data(
         &h.get(&list, &[("dataId", "app.yaml"), ("search", "accurate")])
             .await,

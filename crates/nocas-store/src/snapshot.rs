@@ -8,8 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::codec::{decode, encode};
 use crate::tables::{
     AUTH, CONFIGS, HISTORY, HISTORY_BY_CONFIG, INSTANCES, LOCKS, NAMESPACES, OVERRIDES, SERVICES,
-    SM_META,
-    SNAPSHOT,
+    SM_META, SNAPSHOT,
 };
 use crate::{Store, StoreError};
 

@@ -166,7 +166,10 @@ mod tests {
     #[test]
     fn selectors_as_nacos_clients_send_them() {
         assert_eq!(
-            Selector::parse(Some(r#"{"type":"none","type":"none","contextType":"none"}"#)).unwrap(),
+            Selector::parse(Some(
+                r#"{"type":"none","type":"none","contextType":"none"}"#
+            ))
+            .unwrap(),
             Selector::None
         );
         assert_eq!(

@@ -504,7 +504,10 @@ mod tests {
         assert!(glob_match("a*y*l", "app.yaml"));
         assert!(!glob_match("b*", "app.yaml"));
         assert!(glob_match("*", "x"));
-        assert!(!matches(SearchMode::Blur, Some("pp"), "app"), "no star: exact");
+        assert!(
+            !matches(SearchMode::Blur, Some("pp"), "app"),
+            "no star: exact"
+        );
         assert!(matches(SearchMode::Blur, Some("*pp"), "app"));
         assert!(matches(SearchMode::Blur, Some("app"), "app"));
         assert!(!matches(SearchMode::Accurate, Some("pp"), "app"));
