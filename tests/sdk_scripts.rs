@@ -218,10 +218,10 @@ fn go_sdk_with_login() {
 
 /// The Java feature program built against nacos-client `line` ("2" or
 /// "3"), by `scripts/test.sh`.
-fn java_features(line: &str) -> Command {
-    let jar = root().join(format!(
-        "tests/interop/java/features/target/features-{line}.jar"
-    ));
+/// `java -jar` of a program under `tests/interop/java`, built by
+/// scripts/test.sh.
+fn java_jar(rel: &str) -> Command {
+    let jar = root().join("tests/interop/java").join(rel);
     assert!(
         jar.exists(),
         "{} is missing: run scripts/test.sh, which builds the Java programs",
@@ -232,7 +232,9 @@ fn java_features(line: &str) -> Command {
     cmd
 }
 
-fn java_run(line: &str, login: bool) {
+/// Runs a Java program against a fresh server, with auth on and a login
+/// when `login`.
+fn java_run(jar: &str, what: &str, login: bool) {
     let dir = tempfile::tempdir().unwrap();
     let server = if login {
         ServerProcess::spawn(
@@ -243,37 +245,61 @@ fn java_run(line: &str, login: bool) {
     } else {
         server(dir.path())
     };
-    let mut cmd = java_features(line);
+    let mut cmd = java_jar(jar);
     if login {
         cmd.env("NOCAS_USERNAME", "nacos")
             .env("NOCAS_PASSWORD", "admin-pw-for-java");
     }
     cmd.current_dir(dir.path());
-    run_script(
-        cmd,
-        &format!("Java nacos-client {line}.x feature program (login: {login})"),
-        &server,
+    run_script(cmd, &format!("{what} (login: {login})"), &server);
+}
+
+fn java_features(line: &str, login: bool) {
+    java_run(
+        &format!("features/target/features-{line}.jar"),
+        &format!("Java nacos-client {line}.x feature program"),
+        login,
     );
 }
 
 #[test]
 fn java_client_2x_naming_config_cas_and_namespaces() {
-    java_run("2", false);
+    java_features("2", false);
 }
 
 #[test]
 fn java_client_2x_with_login() {
-    java_run("2", true);
+    java_features("2", true);
 }
 
 #[test]
 fn java_client_3x_naming_config_cas_and_namespaces() {
-    java_run("3", false);
+    java_features("3", false);
 }
 
 #[test]
 fn java_client_3x_with_login() {
-    java_run("3", true);
+    java_features("3", true);
+}
+
+/// The official v3 admin client (nacos-maintainer-client 3.2.1) drives
+/// config, namespace, service and instance administration.
+#[test]
+fn java_maintainer_client_administers_configs_namespaces_services_instances() {
+    java_run(
+        "maintainer/target/maintainer.jar",
+        "Java nacos-maintainer-client program",
+        false,
+    );
+}
+
+#[test]
+fn java_maintainer_client_with_login() {
+    java_run(
+        "maintainer/target/maintainer.jar",
+        "Java nacos-maintainer-client program",
+        true,
+    );
 }
 
 /// Kills a child process when dropped.

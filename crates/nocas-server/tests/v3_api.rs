@@ -180,6 +180,27 @@ async fn config_admin_and_client_routes() {
     );
     assert_eq!(all.as_array().map(Vec::len), Some(2), "{all}");
 
+    // Description and tags change alone.
+    let mut q = key.to_vec();
+    q.push(("desc", "second"));
+    q.push(("configTags", "t9"));
+    let before = data(&h.get(&cfg, &key).await);
+    assert_eq!(
+        data(
+            &h.put(&s.url("/nacos/v3/admin/cs/config/metadata"), &q)
+                .await
+        ),
+        true
+    );
+    let after = data(&h.get(&cfg, &key).await);
+    assert_eq!(
+        (after["desc"].as_str(), after["configTags"].as_str()),
+        (Some("second"), Some("t9")),
+        "{after}"
+    );
+    assert_eq!(after["content"], before["content"]);
+    assert_eq!(after["md5"], before["md5"]);
+
     // Listener queries answer their shapes.
     let l = data(
         &h.get(&s.url("/nacos/v3/admin/cs/config/listener"), &key)
@@ -451,6 +472,43 @@ async fn naming_admin_and_client_routes() {
         .await,
     );
     assert_eq!(m["instanceCount"], 2, "{m}");
+    // Clients as Nacos counts them: the two HTTP registrations are two
+    // ip:port clients.
+    assert_eq!(m["ephemeralIpPortClientCount"], 2, "{m}");
+    assert_eq!(m["clientCount"], 2, "{m}");
+    let ids = data(&h.get(&s.url("/nacos/v3/admin/ns/client/list"), &[]).await);
+    assert_eq!(
+        ids,
+        serde_json::json!(["10.0.0.1:8080#true", "10.0.0.1:8081#true"])
+    );
+    let c = data(
+        &h.get(
+            &s.url("/nacos/v3/admin/ns/client"),
+            &[("clientId", "10.0.0.1:8080#true")],
+        )
+        .await,
+    );
+    assert_eq!(
+        (c["clientType"].as_str(), c["ephemeral"].as_bool()),
+        (Some("ipPort"), Some(true)),
+        "{c}"
+    );
+    let published = data(
+        &h.get(
+            &s.url("/nacos/v3/admin/ns/client/publish/list"),
+            &[("clientId", "10.0.0.1:8080#true")],
+        )
+        .await,
+    );
+    assert_eq!(published[0]["serviceName"], "orders", "{published}");
+    refused(
+        &h.get(
+            &s.url("/nacos/v3/admin/ns/client"),
+            &[("clientId", "nobody")],
+        )
+        .await,
+        20004,
+    );
     let sw = data(&h.get(&s.url("/nacos/v3/admin/ns/ops/switches"), &[]).await);
     assert_eq!(sw["defaultInstanceEphemeral"], true);
 
@@ -654,6 +712,7 @@ async fn every_v3_route_refuses_missing_parameters_with_a_4xx() {
         ("POST", "/nacos/v3/admin/cs/config"),
         ("DELETE", "/nacos/v3/admin/cs/config"),
         ("DELETE", "/nacos/v3/admin/cs/config/batch"),
+        ("PUT", "/nacos/v3/admin/cs/config/metadata"),
         ("GET", "/nacos/v3/admin/cs/config/listener"),
         ("GET", "/nacos/v3/admin/cs/config/beta"),
         ("DELETE", "/nacos/v3/admin/cs/config/beta"),

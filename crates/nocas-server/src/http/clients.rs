@@ -8,59 +8,132 @@ use serde_json::{Value, json};
 
 use nocas_proto::http::V2Result;
 
+use std::collections::BTreeMap;
+
+use nocas_core::names::ServiceKey;
+use nocas_core::naming::InstanceKey;
+use nocas_core::naming::soft::Owner;
+
 use crate::app::AppRef;
 use crate::error::{ApiError, V2, V2Reply};
 use crate::grpc::conn::Connection;
 use crate::http::params::Params;
 
-fn client(app: &AppRef, p: &Params) -> Result<std::sync::Arc<Connection>, ApiError> {
-    let id = p.required("clientId")?;
-    app.conns
-        .by_id(id)
-        .filter(|c| c.is_registered())
-        .ok_or_else(|| ApiError::NotFound(format!("clientId [ {id} ] not exist")))
+/// A client as Nacos counts them: a gRPC connection, or the `ip:port` of
+/// instances registered over HTTP (`ip:port#true` for ephemeral ones
+/// kept alive by beats at this node, `ip:port#false` for persistent ones).
+enum Client {
+    Connection(std::sync::Arc<Connection>),
+    IpPort {
+        id: String,
+        ephemeral: bool,
+        instances: Vec<(ServiceKey, InstanceKey)>,
+    },
 }
 
-/// `GET /v2/ns/client/list`: ids of the connections.
+/// The instances registered over HTTP, by `ip:port` client id.
+pub(crate) fn ip_port_clients(app: &AppRef) -> BTreeMap<String, Vec<(ServiceKey, InstanceKey)>> {
+    let mut out: BTreeMap<String, Vec<(ServiceKey, InstanceKey)>> = BTreeMap::new();
+    for k in app.soft.all_service_keys() {
+        app.soft.for_each_instance(&k, |si| {
+            if si.owner == Owner::Beat {
+                let i = si.instance.key();
+                out.entry(format!("{}:{}#true", i.ip, i.port))
+                    .or_default()
+                    .push((k.clone(), i));
+            }
+        });
+    }
+    let state = app.node.state().read();
+    for (k, m) in state.all_instances() {
+        for i in m.keys() {
+            out.entry(format!("{}:{}#false", i.ip, i.port))
+                .or_default()
+                .push((k.clone(), i.clone()));
+        }
+    }
+    out
+}
+
+fn client(app: &AppRef, p: &Params) -> Result<Client, ApiError> {
+    let id = p.required("clientId")?;
+    if let Some(c) = app.conns.by_id(id).filter(|c| c.is_registered()) {
+        return Ok(Client::Connection(c));
+    }
+    let missing = || ApiError::NotFound(format!("clientId [ {id} ] not exist"));
+    let ephemeral = id.ends_with("#true");
+    let instances = ip_port_clients(app).remove(id).ok_or_else(missing)?;
+    Ok(Client::IpPort {
+        id: id.to_string(),
+        ephemeral,
+        instances,
+    })
+}
+
+/// `GET /v2/ns/client/list`: ids of the clients (connections, then
+/// `ip:port#ephemeral` clients of HTTP registrations).
 pub async fn list(State(app): State<AppRef>) -> Response {
-    let ids: Vec<String> = app
+    let mut ids: Vec<String> = app
         .conns
         .registered()
         .iter()
         .map(|c| c.id.to_string())
         .collect();
+    ids.extend(ip_port_clients(&app).into_keys());
     Json(V2Result::ok(ids)).into_response()
 }
 
-/// `GET /v2/ns/client`: one connection.
+/// `GET /v2/ns/client`: one client.
 pub async fn detail(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
-    let c = client(&app, &p).map_err(V2)?;
-    let info = c.info();
-    let data = json!({
-        "clientId": &*c.id,
-        "ephemeral": true,
-        "lastUpdatedTime": c.last_active_ms(),
-        "createTime": c.created_ms,
-        "clientType": "connection",
-        "connectType": "GRPC",
-        "appName": info.labels.get("AppName").cloned().unwrap_or_else(|| "-".into()),
-        "version": info.version,
-        "tenant": info.tenant,
-        "labels": info.labels,
-        "clientIp": c.peer.ip().to_string(),
-        "clientPort": c.peer.port(),
-        "subscriptionCount": c.subscription_count(),
-        "listenCount": c.listen_count(),
-    });
+    let data = match client(&app, &p).map_err(V2)? {
+        Client::Connection(c) => {
+            let info = c.info();
+            json!({
+                "clientId": &*c.id,
+                "ephemeral": true,
+                "lastUpdatedTime": c.last_active_ms(),
+                "createTime": c.created_ms,
+                "clientType": "connection",
+                "connectType": "GRPC",
+                "appName": info.labels.get("AppName").cloned().unwrap_or_else(|| "-".into()),
+                "version": info.version,
+                "tenant": info.tenant,
+                "labels": info.labels,
+                "clientIp": c.peer.ip().to_string(),
+                "clientPort": c.peer.port(),
+                "subscriptionCount": c.subscription_count(),
+                "listenCount": c.listen_count(),
+            })
+        }
+        Client::IpPort {
+            id,
+            ephemeral,
+            instances,
+        } => {
+            let last = instances
+                .iter()
+                .filter_map(|(k, i)| app.soft.get(k, i))
+                .map(|si| si.last_beat_ms)
+                .max()
+                .unwrap_or(0);
+            json!({
+                "clientId": id,
+                "ephemeral": ephemeral,
+                "lastUpdatedTime": last,
+                "clientType": "ipPort",
+            })
+        }
+    };
     Ok(Json(V2Result::ok(data)).into_response())
 }
 
 /// `GET /v2/ns/client/publish/list`: the instances it registered.
 pub async fn published(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
-    let c = client(&app, &p).map_err(V2)?;
-    let data: Vec<Value> = app
-        .soft
-        .owned_by(&c.owner())
+    let owned = match client(&app, &p).map_err(V2)? {
+        Client::Connection(c) => app.soft.owned_by(&c.owner()),
+        Client::IpPort { instances, .. } => instances,
+    };
+    let data: Vec<Value> = owned
         .into_iter()
         .map(|(k, i)| {
             json!({
@@ -74,9 +147,20 @@ pub async fn published(State(app): State<AppRef>, p: Params) -> V2Reply<Response
     Ok(Json(V2Result::ok(data)).into_response())
 }
 
+/// The connection a client id names (subscriptions and listeners are
+/// connections'; an `ip:port` client has none).
+fn connection(app: &AppRef, p: &Params) -> Result<Option<std::sync::Arc<Connection>>, ApiError> {
+    Ok(match client(app, p)? {
+        Client::Connection(c) => Some(c),
+        Client::IpPort { .. } => None,
+    })
+}
+
 /// `GET /v2/ns/client/subscribe/list`: the services it subscribed to.
 pub async fn subscribed(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
-    let c = client(&app, &p).map_err(V2)?;
+    let Some(c) = connection(&app, &p).map_err(V2)? else {
+        return Ok(Json(V2Result::ok(Vec::<Value>::new())).into_response());
+    };
     let addr = c.peer.to_string();
     let data: Vec<Value> = c
         .subscriptions()
@@ -95,7 +179,9 @@ pub async fn subscribed(State(app): State<AppRef>, p: Params) -> V2Reply<Respons
 
 /// `GET /v2/cs/client/listen/list` (Nocas): the configs it listens to.
 pub async fn listening(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
-    let c = client(&app, &p).map_err(V2)?;
+    let Some(c) = connection(&app, &p).map_err(V2)? else {
+        return Ok(Json(V2Result::ok(Vec::<Value>::new())).into_response());
+    };
     let data: Vec<Value> = c
         .listens()
         .into_iter()

@@ -187,6 +187,9 @@ pub fn need(method: &Method, path: &str, p: &Params, max_listen_keys: usize) -> 
         "/nacos/v3/admin/cs/config" | "/nacos/v3/admin/cs/config/beta" => {
             Need::Access(vec![config(p, "namespaceId")], act)
         }
+        "/nacos/v3/admin/cs/config/metadata" => {
+            Need::Access(vec![config(p, "namespaceId")], Action::Write)
+        }
         "/nacos/v3/client/cs/config"
         | "/nacos/v3/admin/cs/config/listener"
         | "/nacos/v3/admin/cs/history"

@@ -548,21 +548,24 @@ pub(crate) fn metrics_json(app: &AppRef, only_status: bool) -> serde_json::Value
     if only_status {
         return serde_json::json!({ "status": "UP" });
     }
+    let ip_port = crate::http::clients::ip_port_clients(app);
+    let ephemeral_clients = ip_port.keys().filter(|k| k.ends_with("#true")).count();
+    let persistent_clients = ip_port.len() - ephemeral_clients;
+    let connections = app.conns.count();
     let state = app.node.state().read();
-    let ephemeral = app.soft.instance_count();
-    let persistent = state.instance_count();
+    let instances = app.soft.instance_count() + state.instance_count();
     let services = ops::service_count(app, &state);
     serde_json::json!({
         "status": "UP",
         "serviceCount": services,
-        "instanceCount": ephemeral + persistent,
+        "instanceCount": instances,
         "subscribeCount": app.hub.subscription_count(),
-        "responsibleInstanceCount": ephemeral + persistent,
-        "clientCount": app.conns.count(),
-        "connectionBasedClientCount": app.conns.count(),
-        "ephemeralIpPortClientCount": ephemeral,
-        "persistentIpPortClientCount": persistent,
-        "responsibleClientCount": ephemeral + persistent,
+        "responsibleInstanceCount": instances,
+        "clientCount": connections + ip_port.len(),
+        "connectionBasedClientCount": connections,
+        "ephemeralIpPortClientCount": ephemeral_clients,
+        "persistentIpPortClientCount": persistent_clients,
+        "responsibleClientCount": connections + ephemeral_clients,
         "cpu": 0.0,
         "load": 0.0,
         "mem": 0.0,

@@ -80,6 +80,37 @@ pub async fn publish(State(app): State<AppRef>, p: Params) -> V2Reply<Response> 
     Ok(ok(true))
 }
 
+/// `PUT|POST /v3/admin/cs/config/metadata`: changes a config's `desc`
+/// and `configTags` (the content and everything else stay; the MD5 does
+/// not change, so listeners are not woken).
+pub async fn update_metadata(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
+    let key = key(&p)?;
+    let rec = record(&app, &key).ok_or_else(ops::not_found)?;
+    let v = rec.formal.ok_or_else(ops::not_found)?;
+    let mut meta = v.meta.clone();
+    if let Some(d) = p.raw("desc") {
+        meta.desc = d.to_string();
+    }
+    if let Some(t) = p.raw("configTags") {
+        meta.config_tags = t.to_string();
+    }
+    ops::publish(
+        &app,
+        ops::PublishInput {
+            key,
+            content: v.content.to_string(),
+            meta,
+            tag: None,
+            beta_ips: None,
+            cas_md5: Some(v.md5.to_string()),
+            src_ip: p.client_ip.clone(),
+            src_user: src_user(&p),
+        },
+    )
+    .await?;
+    Ok(ok(true))
+}
+
 /// `DELETE /v3/admin/cs/config` (with `tag`: that tagged version).
 pub async fn remove(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
     let key = key(&p)?;

@@ -54,6 +54,10 @@ pub(super) fn mount(r: Mount) -> Mount {
                 .delete(config::remove),
         )
         .route("/config/batch", delete(config::remove_batch))
+        .route(
+            "/config/metadata",
+            put(config::update_metadata).post(config::update_metadata),
+        )
         .route("/config/list", get(config::list))
         .route("/config/listener", get(config::listeners))
         .route(
