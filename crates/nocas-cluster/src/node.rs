@@ -147,6 +147,22 @@ fn raft_err(e: impl std::fmt::Display) -> ClusterError {
     ClusterError::Raft(e.to_string())
 }
 
+/// A membership change refused because this node is no longer the leader
+/// is `NoLeader` (the caller retries at the new leader); anything else is
+/// a Raft error.
+fn membership_err(
+    e: openraft::error::RaftError<
+        NodeId,
+        openraft::error::ClientWriteError<NodeId, openraft::BasicNode>,
+    >,
+) -> ClusterError {
+    if e.forward_to_leader::<openraft::BasicNode>().is_some() {
+        ClusterError::NoLeader
+    } else {
+        raft_err(e)
+    }
+}
+
 fn storage_err(e: impl std::fmt::Display) -> ClusterError {
     ClusterError::Storage(e.to_string())
 }
@@ -500,7 +516,13 @@ impl Node {
         loop {
             let leader = self.inner.raft.metrics().borrow().current_leader;
             match leader {
-                Some(l) if l == self.inner.id => return self.change_membership_here(op).await,
+                // Leadership may move while the change runs: then again.
+                Some(l) if l == self.inner.id => {
+                    match self.change_membership_here(op.clone()).await {
+                        Err(ClusterError::NoLeader) => {}
+                        r => return r,
+                    }
+                }
                 Some(l) => {
                     if let Some(addr) = self.member_addr(l) {
                         let left = deadline.saturating_duration_since(Instant::now());
@@ -534,10 +556,12 @@ impl Node {
                 let addr = MemberAddr::parse(&addr)?;
                 raft.add_learner(id, addr.to_node(), true)
                     .await
-                    .map_err(raft_err)?;
+                    .map_err(membership_err)?;
                 let mut v = voters;
                 v.insert(id);
-                raft.change_membership(v, false).await.map_err(raft_err)?;
+                raft.change_membership(v, false)
+                    .await
+                    .map_err(membership_err)?;
             }
             MembershipOp::Remove { id } => {
                 let mut v = voters;
@@ -547,7 +571,9 @@ impl Node {
                 if v.is_empty() {
                     return Err(ClusterError::Config("cannot remove the last member".into()));
                 }
-                raft.change_membership(v, false).await.map_err(raft_err)?;
+                raft.change_membership(v, false)
+                    .await
+                    .map_err(membership_err)?;
             }
         }
         Ok(())

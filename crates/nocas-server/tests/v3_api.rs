@@ -509,6 +509,38 @@ async fn naming_admin_and_client_routes() {
         .await,
         20004,
     );
+    let pubs = data(
+        &h.get(
+            &s.url("/nacos/v3/admin/ns/client/service/publisher/list"),
+            &[("serviceName", "orders"), ("port", "8081")],
+        )
+        .await,
+    );
+    assert_eq!(
+        pubs,
+        serde_json::json!([{"clientId": "10.0.0.1:8081#true", "ip": "10.0.0.1", "port": 8081, "clusterName": "DEFAULT"}])
+    );
+    let subs = data(
+        &h.get(
+            &s.url("/nacos/v3/admin/ns/client/service/subscriber/list"),
+            &[("serviceName", "orders")],
+        )
+        .await,
+    );
+    assert_eq!(subs, serde_json::json!([]));
+    let d = data(
+        &h.get(
+            &s.url("/nacos/v3/admin/ns/client/distro"),
+            &[("ip", "10.0.0.1"), ("port", "8081")],
+        )
+        .await,
+    );
+    assert!(
+        d["responsibleServer"]
+            .as_str()
+            .is_some_and(|a| a.contains(':')),
+        "{d}"
+    );
     let sw = data(&h.get(&s.url("/nacos/v3/admin/ns/ops/switches"), &[]).await);
     assert_eq!(sw["defaultInstanceEphemeral"], true);
 
@@ -736,6 +768,9 @@ async fn every_v3_route_refuses_missing_parameters_with_a_4xx() {
         ("PUT", "/nacos/v3/admin/ns/cluster"),
         ("PUT", "/nacos/v3/admin/ns/health/instance"),
         ("GET", "/nacos/v3/admin/ns/client"),
+        ("GET", "/nacos/v3/admin/ns/client/service/publisher/list"),
+        ("GET", "/nacos/v3/admin/ns/client/service/subscriber/list"),
+        ("GET", "/nacos/v3/admin/ns/client/distro"),
         ("GET", "/nacos/v3/admin/core/namespace"),
         ("POST", "/nacos/v3/admin/core/namespace"),
         ("PUT", "/nacos/v3/admin/core/namespace"),

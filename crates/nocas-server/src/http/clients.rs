@@ -194,18 +194,20 @@ pub async fn listening(State(app): State<AppRef>, p: Params) -> V2Reply<Response
 /// connections and UDP (HTTP) subscribers.
 pub(crate) fn service_subscribers(app: &AppRef, p: &Params) -> Result<Vec<Value>, ApiError> {
     let key = crate::http::parse::service_key(p)?;
-    let entry = |ip: String, port: u16, agent: String, app_name: String, cluster: String| {
-        json!({
-            "addrStr": format!("{ip}:{port}"),
-            "agent": agent,
-            "app": app_name,
-            "ip": ip,
-            "port": port,
-            "namespaceId": key.namespace.as_str(),
-            "serviceName": key.grouped_name(),
-            "cluster": cluster,
-        })
-    };
+    let entry =
+        |id: String, ip: String, port: u16, agent: String, app_name: String, cluster: String| {
+            json!({
+                "clientId": id,
+                "addrStr": format!("{ip}:{port}"),
+                "agent": agent,
+                "app": app_name,
+                "ip": ip,
+                "port": port,
+                "namespaceId": key.namespace.as_str(),
+                "serviceName": key.grouped_name(),
+                "cluster": cluster,
+            })
+        };
     let mut out: Vec<Value> = app
         .conns
         .registered()
@@ -214,6 +216,7 @@ pub(crate) fn service_subscribers(app: &AppRef, p: &Params) -> Result<Vec<Value>
             let clusters = c.subscription(&key)?;
             let info = c.info();
             Some(entry(
+                c.id.to_string(),
                 c.peer.ip().to_string(),
                 c.peer.port(),
                 info.version,
@@ -228,6 +231,7 @@ pub(crate) fn service_subscribers(app: &AppRef, p: &Params) -> Result<Vec<Value>
     if let Some(udp) = &app.udp {
         for a in udp.subscribers(&key) {
             out.push(entry(
+                a.to_string(),
                 a.ip().to_string(),
                 a.port(),
                 "udp".into(),
@@ -259,4 +263,67 @@ pub async fn v1_subscribers(
 pub async fn v2_subscribers(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
     let all = service_subscribers(&app, &p).map_err(V2)?;
     Ok(Json(V2Result::ok(page(&p, all).map_err(V2)?)).into_response())
+}
+
+/// `GET /v3/admin/ns/client/service/publisher/list`: who registered the
+/// instances of a service (`ip`, `port` filter): a connection's id, an
+/// `ip:port#true|false` client for HTTP registrations, or no id for
+/// instances another node's clients registered.
+pub async fn service_publishers(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
+    let key = crate::http::parse::service_key(&p)?;
+    let ip = p.get("ip").map(str::to_owned);
+    let port = p.get("port").and_then(|v| v.parse::<u16>().ok());
+    let keep = |i_ip: &str, i_port: u16| {
+        ip.as_deref().is_none_or(|x| x == i_ip) && port.is_none_or(|x| x == i_port)
+    };
+    let mut out: Vec<Value> = Vec::new();
+    let publisher = |id: Option<String>, i: &nocas_core::naming::Instance| json!({"clientId": id, "ip": &*i.ip, "port": i.port, "clusterName": i.cluster.as_str()});
+    app.soft.for_each_instance(&key, |si| {
+        let i = &si.instance;
+        if !keep(&i.ip, i.port) {
+            return;
+        }
+        let id = match &si.owner {
+            Owner::Connection(c) => Some(c.to_string()),
+            Owner::Beat => Some(format!("{}:{}#true", i.ip, i.port)),
+            Owner::Peer(_) => None,
+        };
+        out.push(publisher(id, i));
+    });
+    if let Some(m) = app.node.state().read().instances(&key) {
+        for i in m.values().filter(|i| keep(&i.ip, i.port)) {
+            out.push(publisher(Some(format!("{}:{}#false", i.ip, i.port)), i));
+        }
+    }
+    Ok(Json(V2Result::ok(out)).into_response())
+}
+
+/// `GET /v3/admin/ns/client/service/subscriber/list`: the subscribers of a
+/// service at this node.
+pub async fn service_subscriber_list(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
+    let out: Vec<Value> = service_subscribers(&app, &p)
+        .map_err(V2)?
+        .into_iter()
+        .map(|s| {
+            json!({
+                "clientId": s["clientId"],
+                "appName": s["app"],
+                "agent": s["agent"],
+                "address": s["addrStr"],
+            })
+        })
+        .collect();
+    Ok(Json(V2Result::ok(out)).into_response())
+}
+
+/// `GET /v3/admin/ns/client/distro?ip=&port=`: the node responsible for
+/// an HTTP client. Any node takes any client's beats in Nocas: the node
+/// asked answers itself.
+pub async fn distro(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
+    p.required("ip").map_err(|e| V2(e.into()))?;
+    p.required("port").map_err(|e| V2(e.into()))?;
+    Ok(Json(V2Result::ok(
+        json!({"responsibleServer": app.http_addr.to_string()}),
+    ))
+    .into_response())
 }

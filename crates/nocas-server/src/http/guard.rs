@@ -180,6 +180,9 @@ pub fn need(method: &Method, path: &str, p: &Params, max_listen_keys: usize) -> 
             "/service/selector/types" | "/health/checkers" | "/ops/metrics" | "/ops/switches" => {
                 Need::Authenticated
             }
+            "/client/service/publisher/list" | "/client/service/subscriber/list" => {
+                Need::Access(vec![naming(p)], Action::Read)
+            }
             _ => Need::Admin,
         };
     }

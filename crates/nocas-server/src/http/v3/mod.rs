@@ -100,6 +100,15 @@ pub(super) fn mount(r: Mount) -> Mount {
         .route("/client", get(clients::detail))
         .route("/client/publish/list", get(clients::published))
         .route("/client/subscribe/list", get(clients::subscribed))
+        .route(
+            "/client/service/publisher/list",
+            get(clients::service_publishers),
+        )
+        .route(
+            "/client/service/subscriber/list",
+            get(clients::service_subscriber_list),
+        )
+        .route("/client/distro", get(clients::distro))
         .route("/ops/metrics", get(naming::metrics))
         .route("/ops/switches", get(naming::switches));
     let r = Mount(r.0, "/nacos/v3/admin/core")
