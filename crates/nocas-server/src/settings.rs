@@ -218,6 +218,12 @@ pub struct GrpcSettings {
     pub detect_timeout_ms: u64,
     /// On shutdown, time given to clients to acknowledge `ConnectResetRequest`.
     pub reset_wait_ms: u64,
+    /// A change of a service pushed to a connection that subscribed to it
+    /// less than this ago waits until this long after the subscription
+    /// (then the current view goes): SDKs may otherwise handle the push
+    /// before the subscription's answer and keep the older view (the Java
+    /// client does). Nacos delays every push by 500 ms.
+    pub subscribe_push_hold_ms: u64,
     /// Keys per batch of a config fuzzy-watch sync (Nacos: 20).
     pub fuzzy_config_batch: usize,
     /// Keys per batch of a naming fuzzy-watch sync (Nacos: 10).
@@ -236,6 +242,7 @@ impl Default for GrpcSettings {
             idle_ms: 20_000,
             detect_timeout_ms: 5_000,
             reset_wait_ms: 1_000,
+            subscribe_push_hold_ms: 500,
             fuzzy_config_batch: 20,
             fuzzy_naming_batch: 10,
         }

@@ -618,3 +618,44 @@ async fn a_grpc_publish_wakes_an_http_long_poll() {
         .unwrap();
     assert_eq!(r.body, "lp%02G%02dev%01\n");
 }
+
+/// A change right after a subscription is pushed only once the hold after
+/// the subscription has passed (SDKs handle the answer and pushes on
+/// different threads; the Java client keeps whichever it handles last),
+/// and then with the current view.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_push_after_a_subscription_waits_out_the_hold() {
+    let s = TestServer::start_with(|st| st.grpc.subscribe_push_hold_ms = 400).await;
+    let mut subscriber = ready_client(&s, true).await;
+    let mut other = ready_client(&s, true).await;
+    let (t, b) = subscriber
+        .call("SubscribeServiceRequest", subscribe("held"))
+        .await;
+    assert_eq!(t, "SubscribeServiceResponse", "{b}");
+    let answered = std::time::Instant::now();
+    assert_eq!(b["serviceInfo"]["hosts"], json!([]), "{b}");
+    let (_, b) = other.call("InstanceRequest", register("held", 7)).await;
+    assert_eq!(b["resultCode"], 200, "{b}");
+    let push = subscriber
+        .next_of("NotifySubscriberRequest", WAIT)
+        .await
+        .expect("the change is pushed");
+    assert!(
+        answered.elapsed() >= std::time::Duration::from_millis(390),
+        "pushed {:?} after the subscription's answer",
+        answered.elapsed()
+    );
+    assert_eq!(push["serviceInfo"]["hosts"][0]["port"], 7, "{push}");
+    // Later changes go at once (no bound asserted: only that they come).
+    let (_, b) = other.call("InstanceRequest", register("held", 8)).await;
+    assert_eq!(b["resultCode"], 200, "{b}");
+    let push = subscriber
+        .next_of("NotifySubscriberRequest", WAIT)
+        .await
+        .expect("the next change is pushed");
+    assert_eq!(
+        push["serviceInfo"]["hosts"].as_array().map(Vec::len),
+        Some(2),
+        "{push}"
+    );
+}

@@ -103,6 +103,8 @@ pub struct Connection {
     /// Per-key push sequence, so a stale retry never overtakes a newer push.
     pub push_seq: Mutex<HashMap<Dirty, u64>>,
     subscriptions: Mutex<HashMap<ServiceKey, String>>,
+    /// When each recent subscription was answered (see [`Self::push_hold`]).
+    subscribed_at: Mutex<HashMap<ServiceKey, std::time::Instant>>,
     listens: Mutex<HashMap<ConfigKey, String>>,
     acks: Mutex<HashMap<String, oneshot::Sender<ResponseBase>>>,
     next_request: AtomicU64,
@@ -131,6 +133,7 @@ impl Connection {
             wake: Notify::new(),
             push_seq: Mutex::default(),
             subscriptions: Mutex::default(),
+            subscribed_at: Mutex::default(),
             listens: Mutex::default(),
             acks: Mutex::default(),
             next_request: AtomicU64::new(1),
@@ -267,6 +270,28 @@ impl Connection {
         self.subscriptions
             .lock()
             .insert(key.clone(), clusters.to_string());
+        self.subscribed_at
+            .lock()
+            .insert(key.clone(), std::time::Instant::now());
+    }
+
+    /// How long a push of `key` must still wait so that it reaches the
+    /// client well after the answer to its subscription (`None`: no need).
+    /// SDKs handle that answer and pushes on different threads, and the
+    /// Java client keeps whichever it handles last: a push handled before
+    /// the (older) answer would leave it with the older view.
+    pub fn push_hold(
+        &self,
+        key: &ServiceKey,
+        hold: std::time::Duration,
+    ) -> Option<std::time::Duration> {
+        let mut at = self.subscribed_at.lock();
+        let since = at.get(key)?.elapsed();
+        if since >= hold {
+            at.remove(key);
+            return None;
+        }
+        Some(hold - since)
     }
 
     /// Drops a service subscription.

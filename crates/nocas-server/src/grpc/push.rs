@@ -152,9 +152,20 @@ async fn deliver(app: AppRef, conn: Arc<Connection>, d: Dirty, seq: u64, mut bod
 /// Sends the pushes a connection is due, in order, until it closes.
 pub async fn run(app: AppRef, conn: Arc<Connection>) {
     loop {
+        let hold = Duration::from_millis(app.settings.grpc.subscribe_push_hold_ms);
         while let Some(d) = conn.next_dirty() {
             if conn.is_closed() {
                 return;
+            }
+            if let Dirty::Service(key) = &d
+                && let Some(wait) = conn.push_hold(key, hold)
+            {
+                let (c, d) = (conn.clone(), d.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep(wait).await;
+                    c.mark(d);
+                });
+                continue;
             }
             let Some(body) = build(&app, &conn, &d) else {
                 continue;
