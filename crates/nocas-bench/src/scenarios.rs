@@ -444,6 +444,9 @@ fn push_row(
         .with("rounds", rounds as f64)
 }
 
+/// How long subscriptions are left to settle before push rounds start.
+const SUBSCRIPTION_SETTLE: Duration = Duration::from_millis(600);
+
 /// Naming push fan-out: S subscribers of one service; each round registers
 /// an instance and times the push to every subscriber.
 pub async fn push(
@@ -465,6 +468,10 @@ pub async fn push(
                 bail!("subscribe failed: {ty}");
             }
         }
+        // Servers may hold the first push after a subscription (Nocas:
+        // grpc.subscribe_push_hold_ms, 500 ms; Nacos delays every push
+        // 500 ms): the rounds time steady-state pushes, so they start after.
+        tokio::time::sleep(SUBSCRIPTION_SETTLE).await;
         // Drop the pushes of the subscriptions themselves.
         while rx.try_recv().is_ok() {}
         let mut driver = Conn::open(t.grpc, None).await?;
