@@ -509,6 +509,19 @@ pub async fn v1_catalog_services(State(app): State<AppRef>, p: Params) -> V1Resu
     .into_response())
 }
 
+/// Every instance of a service as clients see it, by cluster, IP, port.
+pub(crate) fn sorted_instances(
+    app: &AppRef,
+    key: &nocas_core::names::ServiceKey,
+) -> Vec<nocas_core::naming::Instance> {
+    let mut all = {
+        let state = app.node.state().read();
+        view::all_instances(&state, &app.soft, key)
+    };
+    all.sort_by(|a, b| (&a.cluster, &a.ip, a.port).cmp(&(&b.cluster, &b.ip, b.port)));
+    all
+}
+
 fn catalog_instances(app: &AppRef, p: &Params) -> Result<serde_json::Value, ApiError> {
     let key = parse::service_key(p)?;
     let cluster = p
@@ -517,12 +530,8 @@ fn catalog_instances(app: &AppRef, p: &Params) -> Result<serde_json::Value, ApiE
         .transpose()?;
     let paging = Paging::from_params(p, 100, app.settings.limits.max_page_size)?;
     let grouped = key.grouped_name();
-    let mut all = {
-        let state = app.node.state().read();
-        view::all_instances(&state, &app.soft, &key)
-    };
+    let mut all = sorted_instances(app, &key);
     all.retain(|i| cluster.as_ref().is_none_or(|c| &i.cluster == c));
-    all.sort_by(|a, b| (&a.cluster, &a.ip, a.port).cmp(&(&b.cluster, &b.ip, b.port)));
     let count = all.len();
     let list: Vec<_> = paging
         .slice(all)

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use nocas_core::config::{ConfigRecord, ConfigVersion};
 use nocas_core::error::ValidationError;
+use nocas_core::fuzzy::config_group_key;
 use nocas_core::names::{ConfigKey, NamespaceId};
 use nocas_proto::http::V2Result;
 
@@ -218,21 +219,10 @@ pub async fn listeners_of_ip(State(app): State<AppRef>, p: Params) -> V2Reply<Re
                 continue;
             }
             let md5 = state.config(&k).map_or("", |r| r.md5_for(&ip));
-            status.insert(group_key(&k), json!(md5));
+            status.insert(config_group_key(&k), json!(md5));
         }
     }
     Ok(ok(json!({"queryType": "ip", "listenersStatus": status})))
-}
-
-/// Nacos's group key: `dataId+group+namespace`, `+` and `%` escaped.
-pub fn group_key(k: &ConfigKey) -> String {
-    let esc = |s: &str| s.replace('%', "%25").replace('+', "%2B");
-    format!(
-        "{}+{}+{}",
-        esc(k.data_id.as_str()),
-        esc(k.group.as_str()),
-        esc(k.namespace.as_str())
-    )
 }
 
 /// `GET /v3/admin/cs/config/beta`: the beta as Nacos 3's `ConfigGrayInfo`.

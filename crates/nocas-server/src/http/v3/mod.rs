@@ -25,8 +25,6 @@ use serde_json::Value;
 use super::Mount;
 use crate::http::{clients, console};
 
-pub use self::config::group_key;
-
 /// A success envelope around `data`.
 fn ok<T: serde::Serialize>(data: T) -> Response {
     Json(V2Result::ok(data)).into_response()

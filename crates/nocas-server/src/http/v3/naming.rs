@@ -20,25 +20,11 @@ use crate::http::params::{Paging, Params};
 use crate::http::parse;
 use crate::ops::naming as ops;
 
-/// Every instance of a service (ephemeral and persistent), sorted.
-fn instances(app: &AppRef, key: &ServiceKey) -> Vec<Instance> {
-    let mut all = {
-        let state = app.node.state().read();
-        view::all_instances(&state, &app.soft, key)
-    };
-    all.sort_by(|a, b| (&a.cluster, &a.ip, a.port).cmp(&(&b.cluster, &b.ip, b.port)));
-    all
-}
-
 fn instance_values(app: &AppRef, key: &ServiceKey, list: &[Instance]) -> Vec<Value> {
     let grouped = key.grouped_name();
     list.iter()
         .filter_map(|i| serde_json::to_value(ops::instance_json(app, key, &grouped, i)).ok())
         .collect()
-}
-
-fn service_exists(app: &AppRef, key: &ServiceKey) -> bool {
-    app.node.state().read().service(key).is_some() || app.soft.service_len(key) > 0
 }
 
 /// `POST /v3/admin/ns/service`.
@@ -109,7 +95,7 @@ pub async fn list_services(State(app): State<AppRef>, p: Params) -> V2Reply<Resp
                 nocas_core::names::GroupName::parse(Some(&r.group_name))?,
                 nocas_core::names::ServiceName::parse(&r.name)?,
             );
-            let all = instances(&app, &key);
+            let all = shared::sorted_instances(&app, &key);
             let mut clusters: BTreeMap<String, Vec<Value>> = BTreeMap::new();
             for (i, v) in all.iter().zip(instance_values(&app, &key, &all)) {
                 clusters.entry(i.cluster.to_string()).or_default().push(v);
@@ -224,14 +210,14 @@ pub async fn detail(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
 /// `healthyOnly`.
 pub async fn list(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
     let key = parse::service_key(&p)?;
-    if !service_exists(&app, &key) {
+    if !view::service_exists(&app.node.state().read(), &app.soft, &key) {
         return Err(
             ApiError::NotFound(format!("service {} is not found!", key.grouped_name())).into(),
         );
     }
     let clusters = ClusterName::parse_list(p.get("clusterName"))?;
     let healthy_only = p.bool_or("healthyOnly", false)?;
-    let mut all = instances(&app, &key);
+    let mut all = shared::sorted_instances(&app, &key);
     all.retain(|i| clusters.is_empty() || clusters.contains(&i.cluster));
     all.retain(|i| !healthy_only || i.healthy);
     Ok(ok(instance_values(&app, &key, &all)))
@@ -240,7 +226,7 @@ pub async fn list(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
 /// The instances a metadata batch names: `instances` as a JSON array of
 /// `{ip, port, clusterName}`; none (or blank) means every instance.
 fn batch_targets(app: &AppRef, key: &ServiceKey, p: &Params) -> Result<Vec<Instance>, ApiError> {
-    let all = instances(app, key);
+    let all = shared::sorted_instances(app, key);
     let Some(raw) = p.get("instances") else {
         return Ok(all);
     };
