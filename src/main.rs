@@ -119,6 +119,13 @@ struct ServerArgs {
     /// Allow listening on a non-loopback address with auth off.
     #[arg(long, env = "NOCAS_INSECURE_NO_AUTH", value_parser = BoolishValueParser::new())]
     insecure_no_auth: bool,
+    /// Serve the web console on this port of its own instead of the HTTP
+    /// port (it then also answers the HTTP API the console calls).
+    #[arg(long, env = "NOCAS_CONSOLE_PORT")]
+    console_port: Option<u16>,
+    /// Do not serve the web console.
+    #[arg(long, env = "NOCAS_NO_CONSOLE", value_parser = BoolishValueParser::new())]
+    no_console: bool,
     /// Log filter (tracing `EnvFilter` syntax).
     #[arg(long, env = "NOCAS_LOG", default_value = "info,openraft=warn")]
     log: String,
@@ -179,6 +186,12 @@ impl ServerArgs {
         }
         if let Some(pw) = &self.admin_password {
             s.auth.admin_password = Some(pw.clone());
+        }
+        if let Some(port) = self.console_port {
+            s.console.port = Some(port);
+        }
+        if self.no_console {
+            s.console.enabled = false;
         }
         Ok(s)
     }

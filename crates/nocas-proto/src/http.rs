@@ -199,6 +199,9 @@ pub struct CatalogServiceJson {
     pub healthy_instance_count: usize,
     /// Whether the protection threshold is reached.
     pub trigger_flag: String,
+    /// The protection threshold (a Nocas addition the console shows).
+    #[serde(default)]
+    pub protect_threshold: f32,
 }
 
 /// Console catalog page.

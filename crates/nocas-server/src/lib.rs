@@ -88,6 +88,7 @@ pub struct Running {
     http: JoinHandle<std::io::Result<()>>,
     grpc: JoinHandle<()>,
     tasks: Vec<JoinHandle<()>>,
+    console_addr: Option<SocketAddr>,
 }
 
 /// Starts a server with `settings`.
@@ -155,6 +156,17 @@ pub async fn start(mut settings: Settings) -> Result<Running, ServerError> {
             source,
         })?;
 
+    let console_listener = match (settings.console.enabled, settings.console.port) {
+        (true, Some(port)) => {
+            let want = SocketAddr::new(settings.bind, port);
+            Some(
+                TcpListener::bind(want)
+                    .await
+                    .map_err(|source| ServerError::Bind { addr: want, source })?,
+            )
+        }
+        _ => None,
+    };
     let db_path = settings.data_dir.join("nocas.redb");
     let cache = settings.storage.cache_bytes;
     let store = tokio::task::spawn_blocking(move || Store::open_with_cache(&db_path, cache))
@@ -296,8 +308,32 @@ pub async fn start(mut settings: Settings) -> Result<Running, ServerError> {
     }
     // Paths are made canonical before routing, so the access check sees
     // the route a request is served by, however its path was spelled.
+    let console_here = app.settings.console.enabled && console_listener.is_none();
     let router = tower::util::MapRequestLayer::new(http::guard::canonicalize)
-        .layer(http::router(app.clone()));
+        .layer(http::router(app.clone(), console_here));
+    let mut tasks = tasks;
+    let mut console_addr = None;
+    if let Some(listener) = console_listener {
+        console_addr = listener.local_addr().ok();
+        let router = tower::util::MapRequestLayer::new(http::guard::canonicalize)
+            .layer(http::router(app.clone(), true));
+        let mut console_stop = stop_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let served = axum::serve(
+                listener,
+                axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                    SocketAddr,
+                >(router),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = console_stop.changed().await;
+            })
+            .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "console server failed");
+            }
+        }));
+    }
     let mut http_stop = stop_rx.clone();
     let http = tokio::spawn(async move {
         axum::serve(
@@ -311,7 +347,7 @@ pub async fn start(mut settings: Settings) -> Result<Running, ServerError> {
         })
         .await
     });
-    tracing::info!(http = %http_addr, grpc = %grpc_addr, elapsed_ms = started.elapsed().as_millis() as u64, "server started");
+    tracing::info!(http = %http_addr, grpc = %grpc_addr, console = ?console_addr, elapsed_ms = started.elapsed().as_millis() as u64, "server started");
     Ok(Running {
         app,
         stop,
@@ -319,6 +355,7 @@ pub async fn start(mut settings: Settings) -> Result<Running, ServerError> {
         http,
         grpc,
         tasks,
+        console_addr,
     })
 }
 
@@ -336,6 +373,11 @@ impl Running {
     /// The gRPC address.
     pub fn grpc_addr(&self) -> SocketAddr {
         self.app.grpc_addr
+    }
+
+    /// The console's own address, when it has a port of its own.
+    pub fn console_addr(&self) -> Option<SocketAddr> {
+        self.console_addr
     }
 
     /// Tells peers this node is leaving, tells gRPC clients to reconnect

@@ -5,6 +5,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -28,6 +29,24 @@ pub struct Metrics {
     connections: Family<KindLabel, Gauge>,
     raft_last_applied: Gauge,
     raft_term: Gauge,
+    grpc_requests: Counter,
+    push_seconds: Histogram,
+    push_micros: Counter,
+    push_count: Counter,
+}
+
+/// Running totals the console samples to draw rates.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Totals {
+    /// HTTP requests answered.
+    pub http_requests: u64,
+    /// gRPC requests answered.
+    pub grpc_requests: u64,
+    /// Pushes acknowledged.
+    pub pushes: u64,
+    /// Sum of their send-to-acknowledgement times, in microseconds.
+    pub push_micros: u64,
 }
 
 /// Values sampled at scrape time.
@@ -97,6 +116,23 @@ impl Metrics {
         );
         let raft_term = Gauge::default();
         registry.register("raft_term", "Current Raft term", raft_term.clone());
+        let grpc_requests = Counter::default();
+        registry.register(
+            "grpc_requests",
+            "gRPC requests answered",
+            grpc_requests.clone(),
+        );
+        // 0.5 ms .. ~8 s.
+        let push_seconds = Histogram::new(
+            prometheus_client::metrics::histogram::exponential_buckets(0.0005, 2.0, 15),
+        );
+        registry.register(
+            "push_ack_seconds",
+            "Time from sending a push to its acknowledgement",
+            push_seconds.clone(),
+        );
+        let push_micros = Counter::default();
+        let push_count = Counter::default();
         Self {
             registry,
             by_class,
@@ -107,6 +143,32 @@ impl Metrics {
             connections,
             raft_last_applied,
             raft_term,
+            grpc_requests,
+            push_seconds,
+            push_micros,
+            push_count,
+        }
+    }
+
+    /// Counts one answered gRPC request.
+    pub fn count_grpc(&self) {
+        self.grpc_requests.inc();
+    }
+
+    /// Records an acknowledged push that took `took` from send to ack.
+    pub fn observe_push(&self, took: std::time::Duration) {
+        self.push_seconds.observe(took.as_secs_f64());
+        self.push_micros.inc_by(took.as_micros() as u64);
+        self.push_count.inc();
+    }
+
+    /// The running totals.
+    pub fn totals(&self) -> Totals {
+        Totals {
+            http_requests: self.by_class.iter().map(Counter::get).sum(),
+            grpc_requests: self.grpc_requests.get(),
+            pushes: self.push_count.get(),
+            push_micros: self.push_micros.get(),
         }
     }
 

@@ -66,6 +66,29 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Distributed locks (Nacos 3).
     pub lock: LockSettings,
+    /// The web console.
+    pub console: ConsoleSettings,
+}
+
+/// Where the web console is served.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleSettings {
+    /// Serve the console (default on; `--no-console` turns it off).
+    pub enabled: bool,
+    /// Serve it on this port of its own instead of the HTTP port (Nacos 3's
+    /// `nacos.console.port`, default unset). That port also answers the
+    /// HTTP API the console calls, so its pages stay same-origin.
+    pub port: Option<u16>,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            port: None,
+        }
+    }
 }
 
 /// Distributed lock leases (Nacos `nacos.lock.default_expire_time`,
@@ -282,6 +305,7 @@ impl Default for Settings {
             cluster: ClusterSettings::default(),
             auth: AuthSettings::default(),
             lock: LockSettings::default(),
+            console: ConsoleSettings::default(),
         }
     }
 }

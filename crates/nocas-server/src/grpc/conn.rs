@@ -105,7 +105,9 @@ pub struct Connection {
     subscriptions: Mutex<HashMap<ServiceKey, String>>,
     /// When each recent subscription was answered (see [`Self::push_hold`]).
     subscribed_at: Mutex<HashMap<ServiceKey, std::time::Instant>>,
-    listens: Mutex<HashMap<ConfigKey, String>>,
+    /// Listened configs: the tenant as the client spells it, and the MD5
+    /// it last reported.
+    listens: Mutex<HashMap<ConfigKey, (String, String)>>,
     acks: Mutex<HashMap<String, oneshot::Sender<ResponseBase>>>,
     next_request: AtomicU64,
     /// A detection probe is in flight.
@@ -309,9 +311,12 @@ impl Connection {
         self.subscriptions.lock().len()
     }
 
-    /// Records a config listener (with the tenant as the client spells it).
-    pub fn add_listen(&self, key: &ConfigKey, tenant: &str) {
-        self.listens.lock().insert(key.clone(), tenant.to_string());
+    /// Records a config listener (with the tenant as the client spells it
+    /// and the MD5 it holds).
+    pub fn add_listen(&self, key: &ConfigKey, tenant: &str, md5: &str) {
+        self.listens
+            .lock()
+            .insert(key.clone(), (tenant.to_string(), md5.to_string()));
     }
 
     /// Drops a config listener.
@@ -321,7 +326,19 @@ impl Connection {
 
     /// The tenant a listened config was registered with.
     pub fn listen_tenant(&self, key: &ConfigKey) -> Option<String> {
-        self.listens.lock().get(key).cloned()
+        self.listens.lock().get(key).map(|(t, _)| t.clone())
+    }
+
+    /// Listened configs and the MD5 the client last reported for each.
+    pub fn listen_md5s(&self) -> Vec<(ConfigKey, String)> {
+        let mut v: Vec<_> = self
+            .listens
+            .lock()
+            .iter()
+            .map(|(k, (_, md5))| (k.clone(), md5.clone()))
+            .collect();
+        v.sort();
+        v
     }
 
     /// Subscribed services and their cluster filters.
@@ -342,7 +359,7 @@ impl Connection {
             .listens
             .lock()
             .iter()
-            .map(|(k, t)| (k.clone(), t.clone()))
+            .map(|(k, (t, _))| (k.clone(), t.clone()))
             .collect();
         v.sort();
         v

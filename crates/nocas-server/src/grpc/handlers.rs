@@ -650,7 +650,7 @@ async fn config_listen(
     let mut changed_configs = Vec::new();
     if r.listen {
         for l in &items {
-            conn.add_listen(&l.key, &l.tenant);
+            conn.add_listen(&l.key, &l.tenant, &l.md5);
             let sub: Arc<dyn Subscriber> = conn.clone();
             app.hub.listen_config(&l.key, sub);
         }

@@ -102,6 +102,7 @@ impl RequestService for GrpcService {
         conn.touch();
         let meta = p.metadata.as_ref().map(|m| &m.headers);
         let answer = handlers::dispatch(&self.app, &conn, type_name, body, meta).await;
+        self.app.metrics.count_grpc();
         Ok(Response::new(answer))
     }
 }

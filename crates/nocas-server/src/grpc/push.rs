@@ -133,6 +133,7 @@ async fn deliver(app: AppRef, conn: Arc<Connection>, d: Dirty, seq: u64, mut bod
         }
         let rid = conn.next_request_id();
         let ack = conn.expect_ack(&rid);
+        let sent = std::time::Instant::now();
         match conn.send(body.payload(rid.clone())) {
             Ok(()) => {}
             Err(SendError::Full) => {
@@ -142,7 +143,10 @@ async fn deliver(app: AppRef, conn: Arc<Connection>, d: Dirty, seq: u64, mut bod
             Err(SendError::Closed) => return,
         }
         match tokio::time::timeout(Duration::from_millis(g.push_timeout_ms), ack).await {
-            Ok(Ok(_)) => return,
+            Ok(Ok(_)) => {
+                app.metrics.observe_push(sent.elapsed());
+                return;
+            }
             _ => conn.forget_ack(&rid),
         }
     }

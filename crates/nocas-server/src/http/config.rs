@@ -60,10 +60,16 @@ fn config_headers(h: &mut HeaderMap, s: &ServedConfig) {
     }
 }
 
+/// Who made a change: the authenticated user (auth on, as Nacos records
+/// the token's identity), else what the caller says.
 pub(crate) fn src_user(p: &Params) -> String {
-    p.get_any(&["src_user", "srcUser"])
-        .unwrap_or("")
-        .to_string()
+    match &p.user {
+        Some(u) => u.clone(),
+        None => p
+            .get_any(&["src_user", "srcUser"])
+            .unwrap_or("")
+            .to_string(),
+    }
 }
 
 pub(crate) fn publish_input(p: &Params, tenant_param: &str) -> Result<PublishInput, ApiError> {

@@ -34,7 +34,7 @@ pub async fn guard(State(app): State<AppRef>, req: Request, next: Next) -> Respo
         .unwrap_or_default();
     let v2 = crate::http::params::is_v2(&path);
     let (mut parts, body) = req.into_parts();
-    let p = match Params::read_ahead(&parts, body, app.settings.limits.max_body_bytes).await {
+    let mut p = match Params::read_ahead(&parts, body, app.settings.limits.max_body_bytes).await {
         Ok(p) => p,
         Err(resp) => return resp,
     };
@@ -49,7 +49,8 @@ pub async fn guard(State(app): State<AppRef>, req: Request, next: Next) -> Respo
         app.auth.check(state.auth(), token_of(&p), &need)
     };
     match verdict {
-        Ok(_) => {
+        Ok(user) => {
+            p.user = user;
             parts.extensions.insert(p);
             next.run(Request::from_parts(parts, Body::empty())).await
         }
@@ -256,6 +257,17 @@ pub fn need(method: &Method, path: &str, p: &Params, max_listen_keys: usize) -> 
         | "/nacos/v3/auth/user/login"
         | "/nacos/actuator/prometheus"
         | "/metrics" => Need::Public,
+        // The console's files: its login page must load without a token.
+        "/"
+        | "/nacos"
+        | "/nacos/index.html"
+        | "/nacos/console/app.js"
+        | "/nacos/console/app.css"
+        | "/nacos/console/icon.svg" => Need::Public,
+        "/nacos/v3/console/session"
+        | "/nacos/v3/console/summary"
+        | "/nacos/v3/console/cs/config/check"
+        | "/nacos/v3/console/diff" => Need::Authenticated,
         "/nacos/v1/auth/users" if *method == Method::PUT => {
             Need::AdminOrSelf(p.get("username").unwrap_or("").to_string())
         }

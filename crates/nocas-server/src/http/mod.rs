@@ -36,9 +36,10 @@ impl Mount {
     }
 }
 
-/// Builds the router over `app`. Status counting is a plain tower layer
-/// (no boxed middleware future, no per-request service clone).
-pub fn router(app: AppRef) -> Router {
+/// Builds the router over `app`, with the web console's files when
+/// `console`. Status counting is a plain tower layer (no boxed middleware
+/// future, no per-request service clone).
+pub fn router(app: AppRef, console: bool) -> Router {
     let body_limit = app.settings.limits.max_body_bytes;
     let r = Mount(Router::new(), "/nacos/v1/ns")
         .route(
@@ -190,6 +191,11 @@ pub fn router(app: AppRef) -> Router {
     let r = v3::mount(r).0;
     let counting = app.clone();
     let r = r.route("/metrics", get(console::prometheus));
+    let r = if console {
+        r.merge(nocas_console::router())
+    } else {
+        r
+    };
     // With auth on, every route above is checked; the fallback only answers
     // 404. With auth off the layer is left out (it would cost a boxed
     // future per request for nothing).

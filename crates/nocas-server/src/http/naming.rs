@@ -486,6 +486,7 @@ pub(crate) fn catalog_rows(
                 ip_count: all.len(),
                 healthy_instance_count: healthy,
                 trigger_flag: triggered.to_string(),
+                protect_threshold: threshold as f32,
             }
         })
         .collect()

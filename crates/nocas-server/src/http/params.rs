@@ -30,6 +30,9 @@ pub struct Params {
     /// The TCP peer's address, which the caller cannot choose (login
     /// lockout counts by it).
     pub peer: Option<std::net::IpAddr>,
+    /// The user the access check authenticated (auth on), who is recorded
+    /// as the author of what the request changes.
+    pub user: Option<String>,
 }
 
 /// Whether errors on `path` are rendered in the `{code, message, data}`
@@ -108,6 +111,7 @@ impl Params {
             headers,
             client_ip,
             peer,
+            user: None,
         }
     }
 

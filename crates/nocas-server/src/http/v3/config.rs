@@ -186,13 +186,12 @@ pub async fn list(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
 /// this node) listening to a config, with the MD5 each is served.
 pub async fn listeners(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
     let key = key(&p)?;
-    let state = app.node.state().read();
+    // Each listener's MD5 is the one it last reported (as Nacos shows it),
+    // so a client that has not caught up shows an older MD5.
     let mut status = serde_json::Map::new();
     for c in app.conns.registered() {
-        if c.listens().iter().any(|(k, _)| *k == key) {
-            let ip = c.client_ip();
-            let md5 = state.config(&key).map_or("", |r| r.md5_for(&ip));
-            status.insert(ip.clone(), json!(md5));
+        if let Some((_, md5)) = c.listen_md5s().into_iter().find(|(k, _)| *k == key) {
+            status.insert(c.client_ip(), json!(md5));
         }
     }
     Ok(ok(
@@ -208,17 +207,15 @@ pub async fn listeners_of_ip(State(app): State<AppRef>, p: Params) -> V2Reply<Re
         .get("namespaceId")
         .map(|n| NamespaceId::parse(Some(n)))
         .transpose()?;
-    let state = app.node.state().read();
     let mut status = serde_json::Map::new();
     for c in app.conns.registered() {
         if c.client_ip() != ip {
             continue;
         }
-        for (k, _) in c.listens() {
+        for (k, md5) in c.listen_md5s() {
             if ns.as_ref().is_some_and(|n| *n != k.namespace) {
                 continue;
             }
-            let md5 = state.config(&k).map_or("", |r| r.md5_for(&ip));
             status.insert(config_group_key(&k), json!(md5));
         }
     }

@@ -91,7 +91,7 @@ fn state_map(app: &AppRef) -> Value {
             && !app.node.state().read().auth().has_admin())
         .to_string(),
         "login_page_enabled": app.auth.enabled().to_string(),
-        "console_ui_enabled": "false",
+        "console_ui_enabled": app.settings.console.enabled.to_string(),
     });
     if cluster && let Some(o) = m.as_object_mut() {
         o.insert(

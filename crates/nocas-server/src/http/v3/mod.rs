@@ -15,6 +15,7 @@
 mod config;
 mod core;
 mod naming;
+mod ui;
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
@@ -151,5 +152,12 @@ pub(super) fn mount(r: Mount) -> Mount {
                 .get(core::has_permission),
         )
         .route("/permission/list", get(core::permissions));
+    let r = Mount(r.0, "/nacos/v3/console")
+        .route("/session", get(ui::session))
+        .route("/summary", get(ui::summary))
+        .route("/clients", get(ui::clients))
+        .route("/client", get(ui::client))
+        .route("/cs/config/check", post(ui::check))
+        .route("/diff", post(ui::diff));
     Mount(r.0, "/nacos").route("/v1/console/server/state", get(core::v1_state))
 }

@@ -1,0 +1,237 @@
+//! The web console's own endpoints (`/nacos/v3/console/...`): what a page
+//! needs in one call that the Nacos API spreads over many — the caller's
+//! access per namespace, a summary of counts and running totals, the gRPC
+//! clients with what each holds — plus content checks and diffs computed
+//! by `nocas-console`.
+//!
+//! Read-only: nothing here changes state, and nothing here is needed by an
+//! SDK. Every change the console makes goes through the public API, under
+//! the same access checks as any other caller.
+
+use axum::extract::State;
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use nocas_core::auth::{Action, Resource, ResourceKind};
+use nocas_core::error::ValidationError;
+use nocas_core::names::NamespaceId;
+
+use super::ok;
+use crate::app::{AppRef, now_ms};
+use crate::error::V2Reply;
+use crate::http::naming::catalog_rows;
+use crate::http::params::{Paging, Params};
+use crate::ops::namespace as ns_ops;
+
+/// `GET /v3/console/session`: who the caller is and what it may do in
+/// each namespace, so screens it may not change are shown read-only.
+pub async fn session(State(app): State<AppRef>, p: Params) -> Response {
+    let namespaces = ns_ops::list(&app);
+    let state = app.node.state().read();
+    let auth = state.auth();
+    let user = p.user.clone();
+    let admin = match &user {
+        None => !app.auth.enabled(),
+        Some(u) => auth.is_admin(u),
+    };
+    let access: Vec<Value> = namespaces
+        .iter()
+        .map(|n| {
+            let id = if n.namespace.is_empty() {
+                nocas_core::names::PUBLIC_NAMESPACE
+            } else {
+                n.namespace.as_str()
+            };
+            let may = |action: Action| {
+                admin
+                    || user.as_deref().is_some_and(|u| {
+                        [ResourceKind::Config, ResourceKind::Naming]
+                            .into_iter()
+                            .any(|kind| auth.allows(u, &Resource::new(id, "", kind, ""), action))
+                    })
+            };
+            json!({"namespace": id, "read": may(Action::Read), "write": may(Action::Write)})
+        })
+        .collect();
+    ok(json!({
+        "authEnabled": app.auth.enabled(),
+        "username": user,
+        "admin": admin,
+        "namespaces": access,
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+/// `GET /v3/console/summary`: counts of what this node holds and the
+/// running totals the overview turns into rates.
+pub async fn summary(State(app): State<AppRef>) -> Response {
+    let namespaces = ns_ops::list(&app);
+    let (mut services, mut instances, mut healthy) = (0usize, 0usize, 0usize);
+    for n in &namespaces {
+        let Ok(id) = NamespaceId::parse(Some(n.namespace.as_str())) else {
+            continue;
+        };
+        for row in catalog_rows(&app, &id, None, None) {
+            services += 1;
+            instances += row.ip_count;
+            healthy += row.healthy_instance_count;
+        }
+    }
+    let configs = {
+        let state = app.node.state().read();
+        state
+            .configs()
+            .values()
+            .filter(|r| r.formal.is_some())
+            .count()
+    };
+    let conns = app.conns.registered();
+    let listens: usize = conns.iter().map(|c| c.listen_count()).sum();
+    let subscriptions: usize = conns.iter().map(|c| c.subscription_count()).sum();
+    let long_polls = app.hub.held_watchers();
+    ok(json!({
+        "nodeId": app.node.id(),
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptimeMs": app.started.elapsed().as_millis() as u64,
+        "time": now_ms(),
+        "counts": {
+            "namespaces": namespaces.len(),
+            "services": services,
+            "instances": instances,
+            "healthyInstances": healthy,
+            "unhealthyInstances": instances - healthy,
+            "configs": configs,
+            "connections": conns.len(),
+            "listeners": listens + long_polls,
+            "longPolls": long_polls,
+            "subscriptions": subscriptions,
+        },
+        "totals": app.metrics.totals(),
+    }))
+}
+
+/// `GET /v3/console/clients`: a page of this node's gRPC connections,
+/// newest first, optionally those whose address contains `ip`.
+pub async fn clients(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
+    let paging = Paging::from_params(&p, 20, app.settings.limits.max_page_size)?;
+    let filter = p.get("ip").unwrap_or("");
+    let mut conns: Vec<_> = app
+        .conns
+        .registered()
+        .into_iter()
+        .filter(|c| c.peer.to_string().contains(filter))
+        .collect();
+    conns.sort_by(|a, b| b.created_ms.cmp(&a.created_ms).then(a.id.cmp(&b.id)));
+    let total = conns.len();
+    let items: Vec<Value> = paging
+        .slice(conns)
+        .into_iter()
+        .map(|c| {
+            let info = c.info();
+            json!({
+                "clientId": &*c.id,
+                "address": c.peer.to_string(),
+                "sdk": info.version,
+                "appName": info.labels.get("AppName").cloned().unwrap_or_default(),
+                "namespace": info.tenant,
+                "createTime": c.created_ms,
+                "lastActiveTime": c.last_active_ms(),
+                "registered": app.soft.owned_by(&c.owner()).len(),
+                "subscribed": c.subscription_count(),
+                "listening": c.listen_count(),
+            })
+        })
+        .collect();
+    Ok(ok(page(total, &paging, items)))
+}
+
+/// `GET /v3/console/client?clientId=`: everything one connection
+/// registered, subscribed to and listens to.
+pub async fn client(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
+    let id = p.required("clientId")?;
+    let c = app.conns.by_id(id).ok_or_else(|| {
+        crate::error::ApiError::NotFound(format!("no client with id {id} on this node"))
+    })?;
+    let info = c.info();
+    let registered: Vec<Value> = app
+        .soft
+        .owned_by(&c.owner())
+        .into_iter()
+        .map(|(k, i)| {
+            json!({
+                "namespace": k.namespace.as_str(),
+                "groupName": k.group.as_str(),
+                "serviceName": k.service.as_str(),
+                "ip": &*i.ip,
+                "port": i.port,
+                "clusterName": i.cluster.as_str(),
+            })
+        })
+        .collect();
+    let subscribed: Vec<Value> = c
+        .subscriptions()
+        .into_iter()
+        .map(|(k, clusters)| {
+            json!({
+                "namespace": k.namespace.as_str(),
+                "groupName": k.group.as_str(),
+                "serviceName": k.service.as_str(),
+                "clusters": clusters,
+            })
+        })
+        .collect();
+    let listening: Vec<Value> = c
+        .listen_md5s()
+        .into_iter()
+        .map(|(k, md5)| {
+            json!({
+                "namespace": k.namespace.as_str(),
+                "groupName": k.group.as_str(),
+                "dataId": k.data_id.as_str(),
+                "md5": md5,
+            })
+        })
+        .collect();
+    Ok(ok(json!({
+        "clientId": &*c.id,
+        "address": c.peer.to_string(),
+        "sdk": info.version,
+        "namespace": info.tenant,
+        "labels": info.labels,
+        "createTime": c.created_ms,
+        "lastActiveTime": c.last_active_ms(),
+        "registered": registered,
+        "subscribed": subscribed,
+        "listening": listening,
+    })))
+}
+
+/// `POST /v3/console/cs/config/check` (`type`, `content`): whether the
+/// content parses as its type, and where it does not.
+pub async fn check(p: Params) -> V2Reply<Response> {
+    let kind = p.get("type").unwrap_or("text");
+    let content = p
+        .raw("content")
+        .ok_or(ValidationError::Missing { field: "content" })?;
+    Ok(ok(match nocas_console::check::check(kind, content) {
+        Ok(()) => json!({"valid": true}),
+        Err(problem) => json!({"valid": false, "problem": problem}),
+    }))
+}
+
+/// `POST /v3/console/diff` (`left`, `right`): the side-by-side rows of two
+/// texts.
+pub async fn diff(p: Params) -> V2Reply<Response> {
+    let left = p.raw("left").unwrap_or("");
+    let right = p.raw("right").unwrap_or("");
+    Ok(ok(nocas_console::diff::side_by_side(left, right)))
+}
+
+fn page(total: usize, paging: &Paging, items: Vec<Value>) -> Value {
+    json!({
+        "totalCount": total,
+        "pageNumber": paging.page_no,
+        "pagesAvailable": total.div_ceil(paging.page_size.max(1)),
+        "pageItems": items,
+    })
+}
