@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite, after setting up what the interop tests need:
 # a Python virtualenv with the official Nacos Python SDK, the npm `nacos`
-# package, and the Java and Go SDK clients (built with Maven and Go). Safe to run again: set-up steps are skipped when already done.
+# package, the Java and Go SDK clients (built with Maven and Go), and
+# Playwright with Debian's Chromium for the web console's browser tests. Safe to run again: set-up steps are skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,22 @@ if [ ! -x .venv/sdk-v3/bin/python ]; then
 fi
 .venv/sdk-v3/bin/python -c 'import v2.nacos' 2>/dev/null ||
   .venv/sdk-v3/bin/pip install --quiet --disable-pip-version-check 'nacos-sdk-python==3.2.0'
+
+# The web console's browser tests: Playwright for Python (from PyPI, in the
+# same virtualenv, as they drive the SDK beside the browser) and Debian's
+# headless Chromium. Playwright never downloads a browser here: the tests
+# point it at /usr/bin/chromium.
+.venv/sdk-v3/bin/python -c 'import playwright' 2>/dev/null ||
+  .venv/sdk-v3/bin/pip install --quiet --disable-pip-version-check 'playwright==1.65.2'
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null ||
+      { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
+  else
+    echo "scripts/test.sh: the console tests need Chromium at /usr/bin/chromium (Debian: apt-get install chromium)" >&2
+    exit 1
+  fi
+fi
 
 # Official Node.js SDK (npm `nacos`, HTTP v1), pinned by package-lock.json.
 if [ ! -d tests/interop/node/node_modules/nacos ]; then

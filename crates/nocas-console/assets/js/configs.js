@@ -67,7 +67,9 @@ N.pages['/configs'] = async function (q, main) {
       namespaceId: ns, pageNo, pageSize, dataId: q.dataId || '', groupName: q.group || '',
       appName: q.appName || '', configTags: q.tags || '', search: q.search || 'blur',
     };
-    if (q.content) params.configDetail = q.content;
+    // Content search is "contains" (Nacos matches the whole content, with
+    // * as the wildcard).
+    if (q.content) params.configDetail = q.content.includes('*') ? q.content : `*${q.content}*`;
     if ((params.search === 'blur') && !params.dataId.includes('*') && params.dataId) params.dataId = `*${params.dataId}*`;
     if ((params.search === 'blur') && !params.groupName.includes('*') && params.groupName) params.groupName = `*${params.groupName}*`;
     const page = await N.get(CS + '/config/list', params);
@@ -129,11 +131,8 @@ N.cloneConfigs = async function (picked) {
 N.pages['/config'] = async function (q, main) {
   const key = cfgKey(q);
   const write = N.canWrite(key.namespaceId);
-  const c = await N.get(CS + '/config', key);
-  const hist = await N.get(CS + '/history/list', Object.assign({ pageNo: 1, pageSize: 1 }, key));
-  const last = (hist.pageItems || [])[0];
-  let beta = null;
-  try { beta = await N.get(CS + '/config/beta', key); } catch (e) { if (e.status !== 404) throw e; }
+  // One call: the config, its beta (or null) and its last change.
+  const { config: c, beta, lastChange: last } = await N.get('/v3/console/cs/config', key);
   const remove = async () => {
     if (!(await N.confirm(`${N.t('Delete config')} ${c.dataId} (${c.groupName})?`, N.t('Delete')))) return;
     try {

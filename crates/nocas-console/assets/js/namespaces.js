@@ -5,7 +5,7 @@ N.pages['/namespaces'] = async function (q, main) {
   const admin = N.isAdmin();
   const create = async () => {
     const v = await N.formDialog(N.t('Create namespace'), [
-      ['namespaceId', N.t('ID (empty: generated)'), N.input('namespaceId', '', { pattern: '[A-Za-z0-9_.:-]*', maxlength: 128 })],
+      ['namespaceId', N.t('ID (empty: generated)'), N.input('namespaceId', '', { pattern: '[A-Za-z0-9_.:\\-]*', maxlength: 128 })],
       ['namespaceName', N.t('Name'), N.input('namespaceName', '', { required: true, maxlength: 128 })],
       ['namespaceDesc', N.t('Description'), N.input('namespaceDesc', '')],
     ], N.t('Create'));

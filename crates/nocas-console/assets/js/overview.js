@@ -20,7 +20,7 @@ N.chart = function (title, values, unit) {
   const line = pts.filter((p) => p[1] !== null).map((p) => `${p[0].toFixed(1)},${p[1].toFixed(1)}`).join(' ');
   if (line) s.appendChild(svg('polyline', { points: line, fill: 'none', class: 'chart-line' }));
   const last = nums.length ? nums[nums.length - 1] : null;
-  const fmt = (v) => (v === null ? '-' : v >= 100 ? Math.round(v) : v.toFixed(v >= 10 ? 1 : 2));
+  const fmt = (v) => (v === null ? '-' : Number.isInteger(v) || v >= 100 ? Math.round(v) : v.toFixed(v >= 10 ? 1 : 2));
   return h('figure.card.chart-card', null,
     h('figcaption', null, title, h('strong', null, ` ${fmt(last)} ${unit}`)),
     s,

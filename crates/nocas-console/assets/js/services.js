@@ -81,7 +81,7 @@ N.pages['/services'] = async function (q, main) {
     N.pager(page.totalCount, pageNo, pageSize, (p) => N.go('/services', Object.assign({}, q, { ns, page: p }))));
   };
   await load();
-  N.every(1500, () => load().catch(N.fail));
+  N.every(1000, () => load().catch(N.fail));
 };
 
 N.pages['/service'] = async function (q, main) {
@@ -176,6 +176,6 @@ N.pages['/service'] = async function (q, main) {
     ], page.pageItems || [], N.t('Nobody subscribes to this service on this node.')));
   };
   await Promise.all([loadInstances(), loadSubscribers()]);
-  N.every(1500, () => loadInstances().catch(N.fail));
+  N.every(1000, () => loadInstances().catch(N.fail));
   N.every(3000, () => loadSubscribers().catch(N.fail));
 };

@@ -195,6 +195,7 @@ pub fn need(method: &Method, path: &str, p: &Params, max_listen_keys: usize) -> 
             Need::Access(vec![config(p, "namespaceId")], Action::Write)
         }
         "/nacos/v3/client/cs/config"
+        | "/nacos/v3/console/cs/config"
         | "/nacos/v3/admin/cs/config/listener"
         | "/nacos/v3/admin/cs/history"
         | "/nacos/v3/admin/cs/history/list"

@@ -22,7 +22,7 @@ use crate::ops::config::{self as ops, SearchFilter, SearchMode};
 
 /// The config named by `dataId`, `groupName` (both required) and
 /// `namespaceId` (blank: public).
-fn key(p: &Params) -> Result<ConfigKey, ApiError> {
+pub(super) fn key(p: &Params) -> Result<ConfigKey, ApiError> {
     if p.get("groupName").is_none() && p.get("group").is_none() {
         return Err(ValidationError::Missing { field: "groupName" }.into());
     }
@@ -67,10 +67,14 @@ fn record(app: &AppRef, key: &ConfigKey) -> Option<ConfigRecord> {
 
 /// `GET /v3/admin/cs/config`.
 pub async fn get(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
-    let key = key(&p)?;
-    let rec = record(&app, &key).ok_or_else(ops::not_found)?;
+    Ok(ok(formal_detail(&app, &key(&p)?)?))
+}
+
+/// The released version of a config, in Nacos 3's `ConfigDetailInfo`.
+pub(super) fn formal_detail(app: &AppRef, key: &ConfigKey) -> Result<Value, ApiError> {
+    let rec = record(app, key).ok_or_else(ops::not_found)?;
     let v = rec.formal.as_ref().ok_or_else(ops::not_found)?;
-    Ok(ok(detail(&key, rec.id, v)))
+    Ok(detail(key, rec.id, v))
 }
 
 /// `POST /v3/admin/cs/config`.
@@ -224,13 +228,17 @@ pub async fn listeners_of_ip(State(app): State<AppRef>, p: Params) -> V2Reply<Re
 
 /// `GET /v3/admin/cs/config/beta`: the beta as Nacos 3's `ConfigGrayInfo`.
 pub async fn get_beta(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
-    let key = key(&p)?;
-    let rec = record(&app, &key).ok_or_else(ops::not_found)?;
+    Ok(ok(beta_detail(&app, &key(&p)?)?))
+}
+
+/// The beta version of a config with its rule and IPs.
+pub(super) fn beta_detail(app: &AppRef, key: &ConfigKey) -> Result<Value, ApiError> {
+    let rec = record(app, key).ok_or_else(ops::not_found)?;
     let beta = rec
         .beta
         .as_ref()
         .ok_or_else(|| ApiError::NotFound("Config is not in beta.".into()))?;
-    let mut d = detail(&key, rec.id, &beta.version);
+    let mut d = detail(key, rec.id, &beta.version);
     if let Some(o) = d.as_object_mut() {
         let rule = json!({
             "type": "beta",
@@ -242,7 +250,7 @@ pub async fn get_beta(State(app): State<AppRef>, p: Params) -> V2Reply<Response>
         o.insert("grayRule".into(), json!(rule.to_string()));
         o.insert("betaIps".into(), json!(beta.ips.join(",")));
     }
-    Ok(ok(d))
+    Ok(d)
 }
 
 /// `DELETE /v3/admin/cs/config/beta`: stops the beta.
@@ -253,7 +261,7 @@ pub async fn remove_beta(State(app): State<AppRef>, p: Params) -> V2Reply<Respon
 }
 
 /// A v1/v2 history entry in Nacos 3's names.
-fn history_v3(h: nocas_proto::http::HistoryJson) -> Result<Value, ApiError> {
+pub(super) fn history_v3(h: nocas_proto::http::HistoryJson) -> Result<Value, ApiError> {
     let v = serde_json::to_value(h).map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut v = renamed(
         v,

@@ -157,6 +157,7 @@ pub(super) fn mount(r: Mount) -> Mount {
         .route("/summary", get(ui::summary))
         .route("/clients", get(ui::clients))
         .route("/client", get(ui::client))
+        .route("/cs/config", get(ui::config))
         .route("/cs/config/check", post(ui::check))
         .route("/diff", post(ui::diff));
     Mount(r.0, "/nacos").route("/v1/console/server/state", get(core::v1_state))

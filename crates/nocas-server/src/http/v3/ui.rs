@@ -206,6 +206,28 @@ pub async fn client(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
     })))
 }
 
+/// `GET /v3/console/cs/config`: a config's released version, its beta (or
+/// null) and its last change (or null), for the detail page in one call.
+pub async fn config(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
+    let key = super::config::key(&p)?;
+    let formal = super::config::formal_detail(&app, &key)?;
+    let beta = super::config::beta_detail(&app, &key).ok();
+    let paging = Paging {
+        page_no: 1,
+        page_size: 1,
+    };
+    let last = crate::ops::config::history_page(&app, key, paging)
+        .await?
+        .page_items
+        .into_iter()
+        .next()
+        .map(super::config::history_v3)
+        .transpose()?;
+    Ok(ok(
+        json!({"config": formal, "beta": beta, "lastChange": last}),
+    ))
+}
+
 /// `POST /v3/console/cs/config/check` (`type`, `content`): whether the
 /// content parses as its type, and where it does not.
 pub async fn check(p: Params) -> V2Reply<Response> {
