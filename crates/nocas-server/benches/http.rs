@@ -66,7 +66,7 @@ fn reads(c: &mut Criterion) {
                 .unwrap_or_else(|e| panic!("register: {e}"));
             assert!(ok.status().is_success());
         }
-        let router = nocas_server::http::router(server.running().app().clone());
+        let router = nocas_server::http::router(server.running().app().clone(), false);
         (server, router)
     });
     let body = "a".repeat(1024);

@@ -147,8 +147,10 @@ N.pages['/service'] = async function (q, main) {
       await update(i, { weight: v.weight, enabled: v.enabled, metadata: N.metadataJson(v.metadata) });
     } catch (e) { N.fail(e); }
   };
+  const instPage = Number(q.ipage || 1), instSize = 50;
   const loadInstances = async () => {
-    const list = await N.get(NS_API + '/instance/list', key);
+    const page = await N.get(NS_API + '/instance/list', Object.assign({ pageNo: instPage, pageSize: instSize }, key));
+    const list = page.pageItems || [];
     N.fill(instances, N.table([
       { title: 'IP', cell: (i) => i.ip },
       { title: N.t('Port'), cell: (i) => String(i.port) },
@@ -165,7 +167,8 @@ N.pages['/service'] = async function (q, main) {
             ? N.button(N.t('Take offline'), () => update(i, { enabled: false }), 'link danger', { 'aria-label': `${N.t('Take offline')} ${i.ip}:${i.port}` })
             : N.button(N.t('Bring online'), () => update(i, { enabled: true }), 'link', { 'aria-label': `${N.t('Bring online')} ${i.ip}:${i.port}` })) : '-'),
       },
-    ], list, N.t('No instances.')));
+    ], list, N.t('No instances.')),
+    page.totalCount > instSize ? N.pager(page.totalCount, instPage, instSize, (p) => N.go('/service', Object.assign({}, q, { ipage: p }))) : null);
   };
   const loadSubscribers = async () => {
     const page = await N.get(NS_API + '/service/subscribers', Object.assign({ pageNo: 1, pageSize: 100 }, key));
