@@ -21,6 +21,7 @@ import threading
 import time
 import traceback
 import warnings
+import zipfile
 
 os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 warnings.simplefilter("ignore")
@@ -263,6 +264,36 @@ async def main():
             await go(page, "/configs?ns=public&content=%22a%22")
             await expect(page.get_by_role("link", name="ui.json")).to_be_visible()
             await shot(page, "configs")
+
+        async with Step("configs: export a Nacos ZIP, import it elsewhere, clone") as s:
+            await go(page, "/configs?ns=public")
+            async with page.expect_download() as dl:
+                await page.get_by_role("button", name="Export all matching").click()
+            path = os.path.join(TMP, "export.zip")
+            await (await dl.value).save_as(path)
+            with zipfile.ZipFile(path) as z:
+                names = z.namelist()
+                meta = z.read(".metadata.yml").decode()
+            assert "DEFAULT_GROUP/ui.json" in names and names[-1] == ".metadata.yml", names
+            assert "dataId: ui.json" in meta and "type: json" in meta, meta
+            await go(page, f"/configs?ns={NS}")
+            await page.get_by_role("button", name="Import ZIP").click()
+            dlg = page.get_by_role("dialog")
+            await dlg.get_by_label(re.compile("^ZIP file")).set_input_files(path)
+            await dlg.get_by_label("When a config exists").select_option("SKIP")
+            await dlg.get_by_role("button", name="Import").click()
+            await expect(page.get_by_role("status").filter(has_text="Import: 1 written")).to_be_visible()
+            await expect(page.get_by_role("link", name="ui.json")).to_be_visible()
+            await shot(page, "configs-imported")
+            await go(page, "/configs?ns=public")
+            await page.get_by_role("checkbox", name="Select ui.json").check()
+            await page.get_by_role("button", name="Clone selected to…").click()
+            dlg = page.get_by_role("dialog")
+            await dlg.get_by_label("Target namespace").select_option(NS)
+            await dlg.get_by_label("When a config exists there").select_option("SKIP")
+            await dlg.get_by_role("button", name="Clone").click()
+            await expect(page.get_by_role("status").filter(has_text="1 skipped")).to_be_visible()
+            s.detail = f"{len(names)} entries"
 
         naming_a = await NacosNamingService.create_naming_service(sdk_config("naming-a"))
         naming_b = await NacosNamingService.create_naming_service(sdk_config("naming-b"))

@@ -12,7 +12,9 @@ N.pages['/configs'] = async function (q, main) {
   const access = N.access(ns);
   const write = access.write;
   N.append(main, [N.titleBar(N.t('Configs'),
-    write ? N.link(N.t('Create config'), N.href('/config/edit', { ns }), { class: 'button primary' }) : null)]);
+    write ? N.link(N.t('Create config'), N.href('/config/edit', { ns }), { class: 'button primary' }) : null,
+    access.read ? N.button(N.t('Export all matching'), () => N.exportConfigs(ns, q, [])) : null,
+    write ? N.button(N.t('Import ZIP'), () => N.importConfigs(ns, () => load())) : null)]);
   if (!access.read) {
     N.append(main, [h('p.note', { role: 'note' }, N.t('You have no access to this namespace.'))]);
     return;
@@ -47,6 +49,7 @@ N.pages['/configs'] = async function (q, main) {
     h('span', null, `${selected.size} ${N.t('selected')}`),
     N.button(N.t('Delete selected'), removeSelected, 'danger', { disabled: !selected.size }),
     N.button(N.t('Clone selected to…'), cloneSelected, null, { disabled: !selected.size }),
+    N.button(N.t('Export selected'), () => N.exportConfigs(ns, {}, [...selected]), null, { disabled: !selected.size }),
   ] : []);
   const removeSelected = async () => {
     const picked = rows.filter((r) => selected.has(r.id));
@@ -101,30 +104,62 @@ N.pages['/configs'] = async function (q, main) {
   N.every(2000, () => load().catch(N.fail));
 };
 
-// Copies configs (content and descriptive fields) into another namespace.
+// Copies configs (content and descriptive fields) into another namespace,
+// in one call; `picked` are list rows or details ({id, dataId, groupName}).
 N.cloneConfigs = async function (picked) {
   const targets = N.state.namespaces.filter((n) => n.namespace !== N.ns() && N.canWrite(n.namespace));
   if (!targets.length) return N.flash(N.t('There is no other namespace you may write to.'), 'error');
   const v = await N.formDialog(N.t('Clone to namespace'), [
     ['target', N.t('Target namespace'), N.select('target', targets.map((n) => [n.namespace, `${n.namespaceShowName} (${n.namespace})`]))],
-    ['overwrite', N.t('Overwrite configs that exist there'), h('input', { type: 'checkbox', name: 'overwrite' })],
+    ['policy', N.t('When a config exists there'), N.policySelect()],
   ], N.t('Clone'));
   if (!v) return;
-  let done = 0, skipped = 0;
   try {
-    for (const r of picked) {
-      const src = await N.get(CS + '/config', { dataId: r.dataId, groupName: r.groupName, namespaceId: N.ns() });
-      if (!v.overwrite) {
-        const exists = await N.get(CS + '/config/list', { namespaceId: v.target, dataId: r.dataId, groupName: r.groupName, search: 'accurate', pageNo: 1, pageSize: 1 });
-        if (exists.totalCount > 0) { skipped++; continue; }
-      }
-      await N.api('POST', CS + '/config', {
-        dataId: src.dataId, groupName: src.groupName, namespaceId: v.target, content: src.content, type: src.type,
-        desc: src.desc, appName: src.appName, configTags: src.configTags,
-      });
-      done++;
-    }
-    N.flash(`${N.t('Cloned')} ${done}, ${N.t('skipped')} ${skipped} → ${v.target}`);
+    const body = JSON.stringify(picked.map((r) => ({ cfgId: Number(r.id), dataId: r.dataId, group: r.groupName })));
+    const report = await N.send('POST', CS.replace('/admin/', '/console/') + '/config/clone',
+      N.query({ targetNamespaceId: v.target, policy: v.policy }), body, { 'Content-Type': 'application/json' });
+    N.showReport(N.t('Clone'), report, v.target);
+  } catch (e) { N.fail(e); }
+};
+N.policySelect = () => N.select('policy', [['ABORT', N.t('stop (abort)')], ['SKIP', N.t('skip it')], ['OVERWRITE', N.t('overwrite it')]], 'ABORT');
+// The result of an import or clone, as a message.
+N.showReport = function (what, r, ns) {
+  if (r && typeof r === 'object' && 'succCount' in r) {
+    const parts = [`${what}: ${r.succCount} ${N.t('written')}`, `${r.skipCount || 0} ${N.t('skipped')}`];
+    if (r.failData && r.failData.length) parts.push(`${N.t('stopped at')} ${r.failData.map((f) => f.group + '/' + f.dataId).join(', ')}`);
+    if (r.unrecognizedCount) parts.push(`${r.unrecognizedCount} ${N.t('not recognized')}: ${r.unrecognizedData.map((u) => u.itemName).join(', ')}`);
+    N.flash(parts.join(' · ') + (ns ? ` → ${ns}` : ''), r.failData && r.failData.length ? 'error' : 'ok');
+  }
+};
+// Downloads the configs `q` selects as a Nacos ZIP (.metadata.yml).
+N.exportConfigs = async function (ns, q, ids) {
+  try {
+    const resp = await N.send('GET', CS.replace('/admin/', '/console/') + '/config/export2', N.query({
+      namespaceId: ns, dataId: q.dataId || '', groupName: q.group || '', appName: q.appName || '', ids: (ids || []).join(','),
+    }), null, null, true);
+    const blob = await resp.blob();
+    const name = (/filename=([^;]+)/.exec(resp.headers.get('content-disposition') || '') || [])[1] || 'nacos_config_export.zip';
+    const a = h('a', { href: URL.createObjectURL(blob), download: name.trim() });
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+    N.flash(`${N.t('Exported')} ${name}`);
+  } catch (e) { N.fail(e); }
+};
+N.importConfigs = async function (ns, done) {
+  const file = h('input', { type: 'file', name: 'file', accept: '.zip,application/zip', required: true });
+  const v = await N.formDialog(`${N.t('Import a Nacos ZIP into')} ${ns}`, [
+    ['file', N.t('ZIP file (a Nacos export with .metadata.yml)'), file],
+    ['policy', N.t('When a config exists'), N.policySelect()],
+  ], N.t('Import'));
+  if (!v || !file.files.length) return;
+  try {
+    const form = new FormData();
+    form.append('file', file.files[0]);
+    const report = await N.send('POST', CS.replace('/admin/', '/console/') + '/config/import', N.query({ namespaceId: ns, policy: v.policy }), form);
+    N.showReport(N.t('Import'), report, ns);
+    if (done) await done();
   } catch (e) { N.fail(e); }
 };
 

@@ -99,25 +99,33 @@ N.ApiError = ApiError;
 // the token goes in a header, never in a URL. Answers in the
 // {code, message, data} envelope are unwrapped.
 N.api = async function (method, path, params, headers) {
-  const body = new URLSearchParams();
+  const body = N.query(params);
+  if (method === 'GET' || method === 'DELETE') return N.send(method, path, body, null, headers);
+  return N.send(method, path, null, body, headers);
+};
+N.query = function (params) {
+  const q = new URLSearchParams();
   for (const [k, v] of Object.entries(params || {})) {
-    if (v !== undefined && v !== null) body.append(k, String(v));
+    if (v !== undefined && v !== null) q.append(k, String(v));
   }
+  return q;
+};
+// Sends a request with `query` in the URL and `body` (form, FormData or a
+// JSON string) as the body; `raw` answers the Response itself (downloads).
+N.send = async function (method, path, query, body, headers, raw) {
   let url = '/nacos' + path;
+  const q = query ? query.toString() : '';
+  if (q) url += '?' + q;
   const init = { method, headers: Object.assign({}, headers || {}), credentials: 'omit', cache: 'no-store' };
   if (N.token()) init.headers.Authorization = 'Bearer ' + N.token();
-  if (method === 'GET' || method === 'DELETE') {
-    const q = body.toString();
-    if (q) url += '?' + q;
-  } else {
-    init.body = body;
-  }
+  if (body !== null && body !== undefined) init.body = body;
   let resp;
   try {
     resp = await fetch(url, init);
   } catch (e) {
     throw new ApiError(0, N.t('The server cannot be reached'));
   }
+  if (raw && resp.ok) return resp;
   const text = await resp.text();
   let data = text;
   try { data = JSON.parse(text); } catch (_) { /* plain text answer */ }

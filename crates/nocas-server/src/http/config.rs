@@ -124,8 +124,12 @@ fn search(
     Ok(Json(ops::search(app, &ns, mode, &filter, paging)).into_response())
 }
 
-/// `GET /v1/cs/configs`: content, or `show=all`, `search=...`, `beta=true`.
+/// `GET /v1/cs/configs`: content, or `show=all`, `search=...`, `beta=true`,
+/// `export=true`, `exportV2=true`.
 pub async fn v1_get(State(app): State<AppRef>, p: Params) -> V1Result<Response> {
+    if let Some(zip) = super::transfer::v1_export(&app, &p) {
+        return zip;
+    }
     if let Some(mode) = p.get("search") {
         return search(&app, &p, mode, "tenant").map_err(V1);
     }
@@ -154,8 +158,11 @@ pub async fn v1_get(State(app): State<AppRef>, p: Params) -> V1Result<Response> 
     Ok(resp)
 }
 
-/// `POST /v1/cs/configs`: publish.
+/// `POST /v1/cs/configs`: publish, or `import=true`, `clone=true`.
 pub async fn v1_publish(State(app): State<AppRef>, p: Params) -> V1Result<Response> {
+    if let Some(done) = super::transfer::v1_import_or_clone(&app, &p).await {
+        return done;
+    }
     let input = publish_input(&p, "tenant").map_err(V1)?;
     ops::publish(&app, input).await?;
     Ok("true".into_response())

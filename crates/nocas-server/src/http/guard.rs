@@ -218,7 +218,28 @@ pub fn need(method: &Method, path: &str, p: &Params, max_listen_keys: usize) -> 
         "/nacos/v3/auth/user" if *method == Method::PUT => {
             Need::AdminOrSelf(p.get("username").unwrap_or("").to_string())
         }
+        // Export, import and clone act on a whole namespace.
+        "/nacos/v1/cs/configs" if p.get("export").is_some() || p.get("exportV2").is_some() => {
+            Need::Access(vec![config_list(p, "tenant")], Action::Read)
+        }
+        "/nacos/v1/cs/configs" if *method == Method::POST && p.get("import").is_some() => {
+            Need::Access(vec![config_list(p, "namespace")], Action::Write)
+        }
+        "/nacos/v1/cs/configs" if *method == Method::POST && p.get("clone").is_some() => {
+            Need::Access(vec![config_list(p, "tenant")], Action::Write)
+        }
         "/nacos/v1/cs/configs" => Need::Access(vec![config(p, "tenant")], act),
+        "/nacos/v3/admin/cs/config/export" | "/nacos/v3/console/cs/config/export2" => {
+            Need::Access(vec![config_list(p, "namespaceId")], Action::Read)
+        }
+        "/nacos/v3/admin/cs/config/import"
+        | "/nacos/v3/console/cs/config/import"
+        | "/nacos/v3/admin/cs/config/clone" => {
+            Need::Access(vec![config_list(p, "namespaceId")], Action::Write)
+        }
+        "/nacos/v3/console/cs/config/clone" => {
+            Need::Access(vec![config_list(p, "targetNamespaceId")], Action::Write)
+        }
         "/nacos/v1/cs/configs/listener" => Need::Access(listened(p, max_listen_keys), Action::Read),
         "/nacos/v1/cs/configs/beta/promote" => {
             Need::Access(vec![config(p, "tenant")], Action::Write)

@@ -14,6 +14,7 @@ pub mod guard;
 pub mod naming;
 pub mod params;
 pub mod parse;
+pub mod transfer;
 pub mod v3;
 
 use axum::Router;

@@ -33,6 +33,8 @@ pub struct Params {
     /// The user the access check authenticated (auth on), who is recorded
     /// as the author of what the request changes.
     pub user: Option<String>,
+    /// The raw body when it is not a form (multipart uploads, JSON).
+    pub body: Option<Bytes>,
 }
 
 /// Whether errors on `path` are rendered in the `{code, message, data}`
@@ -77,16 +79,18 @@ fn body_error(too_large: bool, detail: &str, v2: bool) -> Response {
 }
 
 impl Params {
-    fn assemble(parts: &Parts, headers: HeaderMap, body: Option<&[u8]>) -> Self {
+    fn assemble(parts: &Parts, headers: HeaderMap, body: Option<Bytes>) -> Self {
         let mut pairs = Vec::new();
         if let Some(q) = parts.uri.query() {
             add_pairs(&mut pairs, q.as_bytes());
         }
-        if let Some(body) = body
-            && is_form(&headers)
-            && !body.is_empty()
-        {
-            add_pairs(&mut pairs, body);
+        let mut raw = None;
+        if let Some(body) = body.filter(|b| !b.is_empty()) {
+            if is_form(&headers) {
+                add_pairs(&mut pairs, &body);
+            } else {
+                raw = Some(body);
+            }
         }
         let peer = parts
             .extensions
@@ -112,6 +116,7 @@ impl Params {
             client_ip,
             peer,
             user: None,
+            body: raw,
         }
     }
 
@@ -132,11 +137,7 @@ impl Params {
                 }
             }
         };
-        Ok(Self::assemble(
-            parts,
-            parts.headers.clone(),
-            bytes.as_deref(),
-        ))
+        Ok(Self::assemble(parts, parts.headers.clone(), bytes))
     }
 }
 
@@ -162,7 +163,7 @@ impl<S: Send + Sync> FromRequest<S> for Params {
                 v2,
             )
         })?;
-        Ok(Self::assemble(&head, headers, Some(&bytes)))
+        Ok(Self::assemble(&head, headers, Some(bytes)))
     }
 }
 

@@ -6,3 +6,4 @@
 pub mod config;
 pub mod namespace;
 pub mod naming;
+pub mod transfer;

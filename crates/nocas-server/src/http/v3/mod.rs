@@ -24,7 +24,7 @@ use nocas_proto::http::V2Result;
 use serde_json::Value;
 
 use super::Mount;
-use crate::http::{clients, console};
+use crate::http::{clients, console, transfer};
 
 /// A success envelope around `data`.
 fn ok<T: serde::Serialize>(data: T) -> Response {
@@ -53,6 +53,9 @@ pub(super) fn mount(r: Mount) -> Mount {
                 .delete(config::remove),
         )
         .route("/config/batch", delete(config::remove_batch))
+        .route("/config/export", get(transfer::v3_export))
+        .route("/config/import", post(transfer::admin_import))
+        .route("/config/clone", post(transfer::admin_clone))
         .route(
             "/config/metadata",
             put(config::update_metadata).post(config::update_metadata),
@@ -158,6 +161,9 @@ pub(super) fn mount(r: Mount) -> Mount {
         .route("/clients", get(ui::clients))
         .route("/client", get(ui::client))
         .route("/cs/config", get(ui::config))
+        .route("/cs/config/export2", get(transfer::v3_export))
+        .route("/cs/config/import", post(transfer::console_import))
+        .route("/cs/config/clone", post(transfer::console_clone))
         .route("/cs/config/check", post(ui::check))
         .route("/diff", post(ui::diff));
     Mount(r.0, "/nacos").route("/v1/console/server/state", get(core::v1_state))
