@@ -131,7 +131,9 @@ N.send = async function (method, path, query, body, headers, raw) {
   try { data = JSON.parse(text); } catch (_) { /* plain text answer */ }
   const envelope = data && typeof data === 'object' && !Array.isArray(data) && 'code' in data && 'data' in data;
   if (!resp.ok || (envelope && data.code !== 0 && data.code !== 200)) {
-    const why = (data && typeof data === 'object' && data.message) || (typeof data === 'string' && data) || resp.statusText;
+    let why = (data && typeof data === 'object' && data.message) || (typeof data === 'string' && data) || resp.statusText;
+    // v2/v3 errors put the reason in `data` under a generic message.
+    if (envelope && typeof data.data === 'string' && data.data && !why.includes(data.data)) why += ': ' + data.data;
     if (resp.status === 401 || (resp.status === 403 && /token/i.test(why))) {
       N.setToken('');
       N.state.session = null;
