@@ -403,6 +403,11 @@ async def main():
                 await expect(page.get_by_role("cell", name=resource, exact=True)).to_be_visible()
             await shot(page, "permissions")
 
+        if SHOTS:
+            await go(page, "/overview")
+            await page.wait_for_timeout(4500)  # samples for the live charts
+            await shot(page, "overview")
+
         async with Step("a user limited to one namespace sees read-only screens elsewhere") as s:
             await page.get_by_role("button", name="Log out").click()
             await login("viewer", "viewer-pw-1")

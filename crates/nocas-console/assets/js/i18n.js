@@ -71,3 +71,10 @@ Object.assign(N.ZH, {
   'selected': '已选', 'skipped': '跳过', 'to version': '到版本', 'unhealthy': '不健康', 'up': '已运行', 'updated': '更新', 'version': '版本',
   'write': '写', 'wrong user name or password': '用户名或密码错误', 'yes': '是',
 });
+
+Object.assign(N.ZH, {
+  'Export all matching': '导出全部匹配项', 'Export selected': '导出所选', 'Exported': '已导出', 'Import ZIP': '导入 ZIP',
+  'Import a Nacos ZIP into': '导入 Nacos ZIP 到', 'Import': '导入', 'When a config exists there': '目标中已存在同名配置时',
+  'When a config exists': '已存在同名配置时', 'ZIP file (a Nacos export with .metadata.yml)': 'ZIP 文件（含 .metadata.yml 的 Nacos 导出）',
+  'not recognized': '未识别', 'overwrite it': '覆盖', 'skip it': '跳过', 'stop (abort)': '终止导入', 'stopped at': '终止于', 'written': '已写入',
+});
