@@ -40,9 +40,14 @@ pub struct Row {
     pub right: Option<Side>,
 }
 
+/// How long a diff may search for the smallest edit before it settles for
+/// a larger one (still correct, just less tidy): large unrelated texts
+/// cost a bounded time.
+const DEADLINE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// The rows of `old` against `new`, line by line.
 pub fn side_by_side(old: &str, new: &str) -> Vec<Row> {
-    let d = TextDiff::from_lines(old, new);
+    let d = TextDiff::configure().timeout(DEADLINE).diff_lines(old, new);
     let left: Vec<&str> = d.old_slices().to_vec();
     let right: Vec<&str> = d.new_slices().to_vec();
     let side = |lines: &[&str], i: usize| Side {

@@ -319,6 +319,8 @@ pub struct Limits {
     /// Largest HTTP request body. Form encoding can triple content, so the
     /// default leaves room for a 10 MiB config.
     pub max_body_bytes: usize,
+    /// Bytes a config ZIP import may unpack to in all (default 64 MiB).
+    pub max_import_bytes: usize,
     /// Largest metadata map of an instance or service (bytes of keys and values).
     pub max_metadata_bytes: usize,
     /// Most metadata entries.
@@ -346,6 +348,7 @@ impl Default for Limits {
         Self {
             max_config_bytes: 10 * 1024 * 1024,
             max_body_bytes: 32 * 1024 * 1024,
+            max_import_bytes: 64 * 1024 * 1024,
             max_metadata_bytes: 64 * 1024,
             max_metadata_entries: 256,
             max_listen_keys: 10_000,

@@ -386,6 +386,19 @@ async fn transfers_respect_namespace_permissions() {
             vec![("namespaceId", "prod"), ("namespaceName", "prod")],
         ),
         (
+            "/nacos/v3/admin/core/namespace",
+            vec![("namespaceId", "ops"), ("namespaceName", "ops")],
+        ),
+        (
+            "/nacos/v3/admin/cs/config",
+            vec![
+                ("namespaceId", "ops"),
+                ("groupName", "G"),
+                ("dataId", "ops-secret.yaml"),
+                ("content", "k: 2"),
+            ],
+        ),
+        (
             "/nacos/v3/admin/cs/config",
             vec![
                 ("namespaceId", "prod"),
@@ -410,6 +423,30 @@ async fn transfers_respect_namespace_permissions() {
                 ("action", "rw"),
             ],
         ),
+        (
+            "/nacos/v3/auth/permission",
+            vec![
+                ("role", "dev-role"),
+                ("resource", "prod:*:*"),
+                ("action", "r"),
+            ],
+        ),
+        (
+            "/nacos/v3/auth/user",
+            vec![("username", "g1-user"), ("password", "g1-pw")],
+        ),
+        (
+            "/nacos/v3/auth/role",
+            vec![("role", "g1-role"), ("username", "g1-user")],
+        ),
+        (
+            "/nacos/v3/auth/permission",
+            vec![
+                ("role", "g1-role"),
+                ("resource", "dev:G1:*"),
+                ("action", "rw"),
+            ],
+        ),
     ] {
         let r = h
             .call(
@@ -424,8 +461,34 @@ async fn transfers_respect_namespace_permissions() {
     }
     let dev = login("dev-user", "dev-pw").await;
     let d = Some(dev.as_str());
+    // The flags that make a v1 call an export or import are read the same
+    // way by the check and the handler: a publish spelled as an "export"
+    // is still a write, an import flag set to false does not pick the
+    // import's namespace for the check.
+    let sneaky = h
+        .call(
+            "POST",
+            &s.url("/nacos/v1/cs/configs"),
+            &[("accessToken", dev.as_str()), ("export", "1")],
+            Some(&[
+                ("tenant", "prod"),
+                ("group", "G"),
+                ("dataId", "secret.yaml"),
+                ("content", "owned: true"),
+            ]),
+            &[],
+        )
+        .await;
+    assert_eq!(sneaky.status, 403, "{}", sneaky.body);
+    let (status, _) = post_json(
+        &s.url("/nacos/v1/cs/configs?import=false&clone=true&namespace=dev&tenant=prod"),
+        d,
+        json!([{"cfgId": 1}]),
+    )
+    .await;
+    assert_eq!(status, 403);
     let (status, _, _) = download(
-        &s.url("/nacos/v3/console/cs/config/export2?namespaceId=prod"),
+        &s.url("/nacos/v3/console/cs/config/export2?namespaceId=ops"),
         d,
     )
     .await;
@@ -466,7 +529,7 @@ async fn transfers_respect_namespace_permissions() {
         .get(
             &s.url("/nacos/v3/admin/cs/config/list"),
             &[
-                ("namespaceId", "prod"),
+                ("namespaceId", "ops"),
                 ("pageNo", "1"),
                 ("pageSize", "5"),
                 ("accessToken", a),
@@ -487,6 +550,16 @@ async fn transfers_respect_namespace_permissions() {
     .await;
     assert_eq!(status, 403, "{r}");
     assert!(r["data"].as_str().unwrap().contains("may not read"), "{r}");
+    // A user limited to one group cannot bring configs of another group
+    // by naming its own group in the query.
+    let g1 = login("g1-user", "g1-pw").await;
+    let (status, r) = upload(
+        &s.url("/nacos/v3/console/cs/config/import?namespaceId=dev&group=G1&policy=OVERWRITE"),
+        Some(g1.as_str()),
+        &bytes,
+    )
+    .await;
+    assert_eq!(status, 403, "{r}");
     // The import was recorded as the token's user.
     let hist = h
         .get(

@@ -13,8 +13,8 @@ N.pages['/configs'] = async function (q, main) {
   const write = access.write;
   N.append(main, [N.titleBar(N.t('Configs'),
     write ? N.link(N.t('Create config'), N.href('/config/edit', { ns }), { class: 'button primary' }) : null,
-    access.read ? N.button(N.t('Export all matching'), () => N.exportConfigs(ns, q, [])) : null,
-    write ? N.button(N.t('Import ZIP'), () => N.importConfigs(ns, () => load())) : null)]);
+    access.read ? N.button(N.t('Export all matching'), () => N.exportConfigs(ns, N.listFilter(q), [])) : null,
+    write ? N.button(N.t('Import ZIP'), () => N.importConfigs(ns, () => N.render())) : null)]);
   if (!access.read) {
     N.append(main, [h('p.note', { role: 'note' }, N.t('You have no access to this namespace.'))]);
     return;
@@ -66,19 +66,19 @@ N.pages['/configs'] = async function (q, main) {
     await N.cloneConfigs(picked);
   };
   const load = async () => {
+    const f = N.listFilter(q);
     const params = {
-      namespaceId: ns, pageNo, pageSize, dataId: q.dataId || '', groupName: q.group || '',
+      namespaceId: ns, pageNo, pageSize, dataId: f.dataId, groupName: f.group,
       appName: q.appName || '', configTags: q.tags || '', search: q.search || 'blur',
     };
     // Content search is "contains" (Nacos matches the whole content, with
     // * as the wildcard).
     if (q.content) params.configDetail = q.content.includes('*') ? q.content : `*${q.content}*`;
-    if ((params.search === 'blur') && !params.dataId.includes('*') && params.dataId) params.dataId = `*${params.dataId}*`;
-    if ((params.search === 'blur') && !params.groupName.includes('*') && params.groupName) params.groupName = `*${params.groupName}*`;
     const page = await N.get(CS + '/config/list', params);
     rows = page.pageItems || [];
     for (const id of [...selected]) if (!rows.some((r) => r.id === id)) selected.delete(id);
     drawBulk();
+    if (N.same(list, page)) return;
     N.fill(list, N.table([
       write ? {
         title: N.t('Select'), cls: 'narrow', cell: (r) => h('input', {
@@ -102,6 +102,14 @@ N.pages['/configs'] = async function (q, main) {
   };
   await load();
   N.every(2000, () => load().catch(N.fail));
+};
+
+// The list's data ID and group filters as the server takes them: fuzzy
+// search means "contains" unless the user wrote wildcards.
+N.listFilter = function (q) {
+  const blur = (q.search || 'blur') === 'blur';
+  const wrap = (v) => (blur && v && !v.includes('*') ? `*${v}*` : v || '');
+  return { dataId: wrap(q.dataId), group: wrap(q.group), appName: q.appName || '' };
 };
 
 // Copies configs (content and descriptive fields) into another namespace,
@@ -378,8 +386,9 @@ N.pages['/config/listeners'] = async function (q, main) {
       N.get(CS + '/config', key).catch(() => ({ md5: '' })),
     ]);
     const rows = Object.entries(l.listenersStatus || {}).map(([ip, md5]) => ({ ip, md5 }));
+    if (N.same(list, [rows, c.md5])) return;
     N.fill(list, N.table([
-      { title: 'IP', cell: (r) => N.link(r.ip, N.href('/listeners', { ns: key.namespaceId, ip: r.ip })) },
+      { title: 'IP', cell: (r) => (N.isAdmin() ? N.link(r.ip, N.href('/listeners', { ns: key.namespaceId, ip: r.ip })) : r.ip) },
       { title: 'MD5', cell: (r) => h('span.mono', null, r.md5 || '-') },
       { title: N.t('In sync'), cell: (r) => N.yesNo(r.md5 === c.md5) },
     ], rows, N.t('Nobody listens to this config.')));

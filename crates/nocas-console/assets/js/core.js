@@ -3,7 +3,7 @@
 // permissions, live refresh, dialogs, tables, pagers.
 'use strict';
 
-const N = { pages: {}, timers: [], state: { session: null, namespaces: [], lang: 'en' } };
+const N = { pages: {}, timers: [], generation: 0, state: { session: null, namespaces: [], lang: 'en' } };
 
 // ----- DOM ----------------------------------------------------------------
 
@@ -77,6 +77,8 @@ N.fmtDuration = function (ms) {
 N.flash = function (msg, kind) {
   const box = document.getElementById('flash');
   if (!box) return;
+  // The same message again (a poll failing every second) is not repeated.
+  if ([...box.children].some((c) => c.firstChild && c.firstChild.textContent === msg)) return;
   const item = h('div.msg.' + (kind || 'ok'), { role: kind === 'error' ? 'alert' : 'status' },
     h('span', null, msg),
     N.button(N.t('Dismiss'), () => item.remove(), 'link'));
@@ -188,9 +190,18 @@ N.ns = function () {
 };
 N.nsq = (extra) => Object.assign({ ns: N.ns() }, extra || {});
 
-// Repeats `fn` every `ms` while this page is shown and the tab visible.
+// Repeats `fn` every `ms` while this page is shown and the tab visible,
+// never two at once (a slow answer is not overtaken by the next one).
+// A page still loading when the user moved on registers nothing.
 N.every = function (ms, fn) {
-  const t = setInterval(() => { if (!document.hidden) fn(); }, ms);
+  const gen = N.generation;
+  if (gen !== N.rendering) return;
+  let busy = false;
+  const t = setInterval(async () => {
+    if (document.hidden || busy || gen !== N.generation) return;
+    busy = true;
+    try { await fn(); } finally { busy = false; }
+  }, ms);
   N.timers.push(t);
 };
 N.stopTimers = function () {
@@ -207,18 +218,27 @@ N.dialog = function (title, build) {
     const d = h('dialog', { 'aria-labelledby': 'dlg-title' });
     let result;
     const close = (v) => { result = v; d.close(); };
-    d.addEventListener('close', () => { d.remove(); resolve(result); });
+    const opener = document.activeElement;
+    d.addEventListener('close', () => {
+      d.remove();
+      // Focus goes back where it was, or to the page if that is gone.
+      const main = document.getElementById('main');
+      if (opener && opener.isConnected && opener.focus) opener.focus();
+      else if (main) main.focus({ preventScroll: true });
+      resolve(result);
+    });
     N.append(d, [h('h2', { id: 'dlg-title' }, title), build(close)]);
     document.body.appendChild(d);
     d.showModal();
   });
 };
+// Cancel has the focus, so Enter alone never confirms a deletion.
 N.confirm = function (message, okLabel) {
   return N.dialog(N.t('Please confirm'), (close) => h('div', null,
     h('p', null, message),
     h('div.actions', null,
       N.button(okLabel || N.t('OK'), () => close(true), 'danger'),
-      N.button(N.t('Cancel'), () => close(false)))));
+      N.button(N.t('Cancel'), () => close(false), null, { autofocus: true }))));
 };
 // A form in a dialog: `fields` are [name, label, control]; resolves with
 // the values, or undefined when cancelled.
@@ -264,11 +284,16 @@ N.titleBar = (title, ...actions) => h('div.titlebar', null, h('h1', null, title)
 N.readOnlyNote = (ns) => (N.canWrite(ns) ? null : h('p.note', { role: 'note' }, N.t('Read-only: you may view this namespace but not change it.')));
 // A block that re-renders in place (keeps the rest of the page, and focus
 // in filter forms, untouched).
-N.slot = function () {
-  const el = h('div.slot', { 'aria-live': 'polite' });
-  return el;
-};
+N.slot = () => h('div.slot');
 N.fill = (slot, ...kids) => N.append(N.clear(slot), kids);
+// Whether `data` is what `slot` last showed; lists that poll redraw only
+// on a change, so focus, selections and a click in progress survive.
+N.same = function (slot, data) {
+  const json = JSON.stringify(data);
+  if (slot.dataset.shown === json) return true;
+  slot.dataset.shown = json;
+  return false;
+};
 // Parses a metadata text (JSON object, or k=v lines) to a JSON string.
 N.metadataJson = function (text) {
   const t = (text || '').trim();

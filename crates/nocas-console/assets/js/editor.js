@@ -74,7 +74,10 @@ function paint(pre, text, type, errLine) {
   N.clear(pre);
   // Very large texts are shown plain: highlighting them costs more than
   // it helps.
-  const tokens = text.length > 200000 ? [[null, text]] : N.tokenize(text, type);
+  // So are texts with very long lines (minified JSON): some token rules
+  // cost time in proportion to the square of a line's length.
+  const plain = text.length > 200000 || /[^\n]{2000}/.test(text);
+  const tokens = plain ? [[null, text]] : N.tokenize(text, type);
   let line = 1;
   let lineEl = h('span.line');
   const flush = () => {
@@ -113,8 +116,12 @@ N.editor = function (opts) {
   let problem = null;
   let timer = null;
   const render = () => paint(pre, area.value, type, problem ? problem.line : 0);
+  let asked = 0;
   const check = async () => {
+    const mine = ++asked;
     const r = await N.api('POST', '/v3/console/cs/config/check', { type, content: area.value });
+    // An older answer arriving late does not overwrite a newer one.
+    if (mine !== asked) return problem;
     problem = r.valid ? null : r.problem;
     N.clear(status);
     status.className = 'check ' + (problem ? 'bad' : 'good');

@@ -31,10 +31,11 @@ N.header = function () {
       N.go(base ? list[base] : r.path, { ns: e.target.value });
     },
   });
-  const lang = N.button(N.state.lang === 'zh' ? 'English' : '中文', () => {
+  const other = N.state.lang === 'zh' ? 'English' : '中文';
+  const lang = N.button(other, () => {
     N.setLang(N.state.lang === 'zh' ? 'en' : 'zh');
     N.render();
-  }, 'link', { lang: N.state.lang === 'zh' ? 'en' : 'zh', 'aria-label': N.t('Switch language') });
+  }, 'link', { lang: N.state.lang === 'zh' ? 'en' : 'zh', 'aria-label': `${other} (${N.t('Switch language')})` });
   const user = s.authEnabled && s.username
     ? h('span.user', null, `${s.username}${s.admin ? ' (' + N.t('administrator') + ')' : ''} `,
       N.button(N.t('Log out'), () => { N.setToken(''); N.state.session = null; N.go('/login'); }, 'link'))
@@ -93,12 +94,15 @@ N.pages['/login'] = async function (q, main) {
 
 N.render = async function () {
   N.stopTimers();
+  const gen = ++N.generation;
+  N.rendering = gen;
+  const first = gen === 1;
   const app = document.getElementById('app');
   const { path, q } = N.route();
   document.documentElement.lang = N.state.lang === 'zh' ? 'zh-CN' : 'en';
   if (path === '/login') {
     N.fill(app, h('main.center', { id: 'main' }));
-    N.append(app, [h('div.flash', { id: 'flash', 'aria-live': 'polite' })]);
+    N.append(app, [h('div.flash', { id: 'flash' })]);
     document.title = N.t('Log in') + ' · Nocas';
     return N.pages['/login'](q, document.getElementById('main'));
   }
@@ -106,17 +110,21 @@ N.render = async function () {
     try {
       await N.loadSession();
     } catch (e) {
-      if (e.status === 401 || e.status === 403) return N.go('/login', { next: path + (location.hash.split('?')[1] ? '?' + location.hash.split('?')[1] : '') });
+      // The API already sent us to the login page (keeping where we were).
+      if (location.hash.startsWith('#/login')) return;
+      if (e.status === 401 || e.status === 403) return N.go('/login', { next: location.hash.slice(1) });
       N.fill(app, h('main', { id: 'main' }, h('p.msg.error', { role: 'alert' }, e.message)));
       return;
     }
   }
   if (q.ns) localStorage.setItem('nocas.ns', q.ns);
   const main = h('main', { id: 'main', tabindex: '-1' });
+  // Messages outlive the page that raised them ("Deleted", then the list).
+  const flash = document.getElementById('flash') || h('div.flash', { id: 'flash' });
   N.fill(app,
     h('a.skip', { href: '#main', onclick: (e) => { e.preventDefault(); main.focus(); } }, N.t('Skip to content')),
     N.header(),
-    h('div.flash', { id: 'flash', 'aria-live': 'polite' }),
+    flash,
     main);
   const page = N.pages[path];
   if (!page) {
@@ -126,10 +134,14 @@ N.render = async function () {
   try {
     await page(q, main);
   } catch (e) {
-    N.append(main, [h('p.msg.error', { role: 'alert' }, e.message)]);
+    if (gen === N.generation) N.append(main, [h('p.msg.error', { role: 'alert' }, e.message)]);
   }
+  if (gen !== N.generation) return;
+  N.rendering = 0;
   const heading = main.querySelector('h1');
   document.title = (heading ? heading.textContent + ' · ' : '') + 'Nocas';
+  // After a navigation, keyboard and screen reader users start at the page.
+  if (!first && !main.contains(document.activeElement)) main.focus({ preventScroll: true });
 };
 
 window.addEventListener('hashchange', () => N.render());

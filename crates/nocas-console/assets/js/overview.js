@@ -78,13 +78,13 @@ N.pages['/overview'] = async function (q, main) {
       card(N.t('Services'), c.services),
       card(N.t('Instances'), c.instances, `${c.healthyInstances} ${N.t('healthy')} · ${c.unhealthyInstances} ${N.t('unhealthy')}`),
       card(N.t('Configs'), c.configs),
-      card(N.t('Connections'), c.connections),
-      card(N.t('Listeners'), c.listeners, `${c.longPolls} ${N.t('long polls')}`)));
+      c.connections === null ? null : card(N.t('Connections'), c.connections),
+      c.listeners === null ? null : card(N.t('Listeners'), c.listeners, `${c.longPolls} ${N.t('long polls')}`)));
     const rows = N.samples.slice(1);
     N.fill(charts, h('div.cards', null,
       N.chart(N.t('Requests per second'), rows.map((p) => p.rate ?? null), '/s'),
       N.chart(N.t('Push latency (ms, mean)'), rows.map((p) => p.push ?? null), 'ms'),
-      N.chart(N.t('Connections'), N.samples.map((p) => p.conns), '')));
+      c.connections === null ? null : N.chart(N.t('Connections'), N.samples.map((p) => p.conns), '')));
   };
   const refreshMembers = async () => N.fill(members, N.memberTable(await N.members()));
   await Promise.all([refresh(), refreshMembers()]);

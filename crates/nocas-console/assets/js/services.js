@@ -65,6 +65,7 @@ N.pages['/services'] = async function (q, main) {
       namespaceId: ns, pageNo, pageSize, serviceNameParam: q.name || '', groupNameParam: q.group || '',
       ignoreEmptyService: q.hideEmpty === '1',
     });
+    if (N.same(list, page)) return;
     N.fill(list, N.table([
       { title: N.t('Service'), cell: (s) => N.link(s.name, N.href('/service', { ns, name: s.name, group: s.groupName })) },
       { title: N.t('Group'), cell: (s) => s.groupName },
@@ -151,6 +152,7 @@ N.pages['/service'] = async function (q, main) {
   const loadInstances = async () => {
     const page = await N.get(NS_API + '/instance/list', Object.assign({ pageNo: instPage, pageSize: instSize }, key));
     const list = page.pageItems || [];
+    if (N.same(instances, page)) return;
     N.fill(instances, N.table([
       { title: 'IP', cell: (i) => i.ip },
       { title: N.t('Port'), cell: (i) => String(i.port) },
@@ -172,10 +174,11 @@ N.pages['/service'] = async function (q, main) {
   };
   const loadSubscribers = async () => {
     const page = await N.get(NS_API + '/service/subscribers', Object.assign({ pageNo: 1, pageSize: 100 }, key));
+    if (N.same(subscribers, page)) return;
     N.fill(subscribers, N.table([
-      { title: N.t('Address'), cell: (s) => s.addrStr || `${s.ip}:${s.port}` },
+      { title: N.t('Address'), cell: (s) => s.address || `${s.ip}:${s.port}` },
       { title: N.t('Agent'), cell: (s) => s.agent || '-' },
-      { title: N.t('Application'), cell: (s) => s.app || '-' },
+      { title: N.t('Application'), cell: (s) => s.appName || '-' },
     ], page.pageItems || [], N.t('Nobody subscribes to this service on this node.')));
   };
   await Promise.all([loadInstances(), loadSubscribers()]);

@@ -20,6 +20,7 @@ use crate::app::AppRef;
 use crate::auth::Need;
 use crate::error::ApiError;
 use crate::http::params::Params;
+use crate::http::transfer::{self, V1Mode};
 use crate::http::{config, parse};
 
 /// Checks the caller's token against what the route needs.
@@ -219,16 +220,17 @@ pub fn need(method: &Method, path: &str, p: &Params, max_listen_keys: usize) -> 
             Need::AdminOrSelf(p.get("username").unwrap_or("").to_string())
         }
         // Export, import and clone act on a whole namespace.
-        "/nacos/v1/cs/configs" if p.get("export").is_some() || p.get("exportV2").is_some() => {
-            Need::Access(vec![config_list(p, "tenant")], Action::Read)
+        "/nacos/v1/cs/configs" => match transfer::v1_mode(method, p) {
+            Some(V1Mode::Export | V1Mode::ExportV2) => {
+                Need::Access(vec![config_list(p, "tenant")], Action::Read)
+            }
+            Some(V1Mode::Import) => Need::Access(vec![config_list(p, "namespace")], Action::Write),
+            Some(V1Mode::Clone) => Need::Access(vec![config_list(p, "tenant")], Action::Write),
+            None => Need::Access(vec![config(p, "tenant")], act),
+        },
+        "/nacos/v3/admin/cs/config/batch" => {
+            Need::Access(vec![config_list(p, "namespaceId")], Action::Write)
         }
-        "/nacos/v1/cs/configs" if *method == Method::POST && p.get("import").is_some() => {
-            Need::Access(vec![config_list(p, "namespace")], Action::Write)
-        }
-        "/nacos/v1/cs/configs" if *method == Method::POST && p.get("clone").is_some() => {
-            Need::Access(vec![config_list(p, "tenant")], Action::Write)
-        }
-        "/nacos/v1/cs/configs" => Need::Access(vec![config(p, "tenant")], act),
         "/nacos/v3/admin/cs/config/export" | "/nacos/v3/console/cs/config/export2" => {
             Need::Access(vec![config_list(p, "namespaceId")], Action::Read)
         }

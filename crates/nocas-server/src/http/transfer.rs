@@ -137,6 +137,36 @@ fn author(p: &Params, user_param: &str) -> Author {
     }
 }
 
+/// With auth on, the caller must be allowed to write every config it
+/// brings (the route's check covers the namespace, not each group).
+fn may_write_all(
+    app: &AppRef,
+    p: &Params,
+    ns: &NamespaceId,
+    items: &[ops::Item],
+) -> Result<(), ApiError> {
+    let Some(user) = &p.user else {
+        return Ok(());
+    };
+    let state = app.node.state().read();
+    let auth = state.auth();
+    for i in items {
+        let r = Resource::new(
+            ns.as_str(),
+            &i.group,
+            nocas_core::auth::ResourceKind::Config,
+            &i.data_id,
+        );
+        if !auth.allows(user, &r, Action::Write) {
+            return Err(ApiError::Forbidden(format!(
+                "user {user} may not write {}/{} in namespace {ns}",
+                i.group, i.data_id
+            )));
+        }
+    }
+    Ok(())
+}
+
 async fn import(app: &AppRef, p: &Params, api: Api) -> Result<Response, ApiError> {
     let ns_param = if api == Api::V1 {
         "namespace"
@@ -151,13 +181,18 @@ async fn import(app: &AppRef, p: &Params, api: Api) -> Result<Response, ApiError
     if !ns_ops::exists(app, &ns) {
         return Ok(answer(api, Err(Refusal::NoNamespace), "", false));
     }
-    let parsed = match ops::parse(&file, api == Api::V1) {
+    let limits = ops::Unpack {
+        per_entry: app.settings.limits.max_config_bytes,
+        total: app.settings.limits.max_import_bytes,
+    };
+    let parsed = match ops::parse(&file, api == Api::V1, limits) {
         Ok(parsed) => parsed,
         Err(refusal) => return Ok(answer(api, Err(refusal), "", false)),
     };
     if parsed.items.is_empty() {
         return Ok(answer(api, Err(Refusal::Empty), "", false));
     }
+    may_write_all(app, p, &ns, &parsed.items)?;
     let user_param = if api == Api::Console {
         "srcUser"
     } else {
@@ -238,21 +273,22 @@ async fn clone(app: &AppRef, p: &Params, api: Api) -> Result<Response, ApiError>
         return Ok(answer(api, Err(Refusal::Empty), message, false));
     }
     // The access check saw only the target namespace: the caller must
-    // also be allowed to read every source.
+    // also be allowed to read every source (named by id only, so the
+    // refusal tells nothing about a config the caller may not see).
     if let Some(user) = &p.user {
         let state = app.node.state().read();
-        if let Some((k, _)) = found.iter().find(|(k, _)| {
+        if let Some((id, _, _)) = found.iter().find(|(_, k, _)| {
             !state
                 .auth()
                 .allows(user, &Resource::config(k), Action::Read)
         }) {
             return Err(ApiError::Forbidden(format!(
-                "user {user} may not read {}/{} in namespace {}",
-                k.group, k.data_id, k.namespace
+                "user {user} may not read config id {id}"
             )));
         }
     }
-    let items = found.into_iter().map(|(_, i)| i).collect();
+    let items: Vec<ops::Item> = found.into_iter().map(|(_, _, i)| i).collect();
+    may_write_all(app, p, &ns, &items)?;
     let user_param = if api == Api::Console {
         "srcUser"
     } else {
@@ -262,25 +298,61 @@ async fn clone(app: &AppRef, p: &Params, api: Api) -> Result<Response, ApiError>
     Ok(answer(api, Ok(report), message, false))
 }
 
+/// What a `/v1/cs/configs` request does besides plain config calls. The
+/// access check and the handlers both decide with this one function, so
+/// they cannot disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum V1Mode {
+    /// `GET ?export=true`.
+    Export,
+    /// `GET ?exportV2=true`.
+    ExportV2,
+    /// `POST ?import=true`.
+    Import,
+    /// `POST ?clone=true`.
+    Clone,
+}
+
+/// The transfer a v1 config request asks for, if any.
+pub fn v1_mode(method: &axum::http::Method, p: &Params) -> Option<V1Mode> {
+    let on = |name: &'static str| p.bool_or(name, false).unwrap_or(false);
+    if *method == axum::http::Method::GET {
+        if on("exportV2") {
+            return Some(V1Mode::ExportV2);
+        }
+        if on("export") {
+            return Some(V1Mode::Export);
+        }
+    }
+    if *method == axum::http::Method::POST {
+        if on("import") {
+            return Some(V1Mode::Import);
+        }
+        if on("clone") {
+            return Some(V1Mode::Clone);
+        }
+    }
+    None
+}
+
 /// `GET /v1/cs/configs?export=true` (`.meta.yml`) or `exportV2=true`
 /// (`.metadata.yml`); `None` when neither is asked for.
 pub fn v1_export(app: &AppRef, p: &Params) -> Option<V1Result<Response>> {
-    let v2 = p.bool_or("exportV2", false).unwrap_or(false);
-    if !v2 && !p.bool_or("export", false).unwrap_or(false) {
-        return None;
-    }
+    let v2 = match v1_mode(&axum::http::Method::GET, p)? {
+        V1Mode::ExportV2 => true,
+        V1Mode::Export => false,
+        _ => return None,
+    };
     Some(export(app, p, "tenant", v2).map_err(Into::into))
 }
 
 /// `POST /v1/cs/configs?import=true` or `clone=true`; `None` otherwise.
 pub async fn v1_import_or_clone(app: &AppRef, p: &Params) -> Option<V1Result<Response>> {
-    if p.bool_or("import", false).unwrap_or(false) {
-        return Some(import(app, p, Api::V1).await.map_err(Into::into));
+    match v1_mode(&axum::http::Method::POST, p)? {
+        V1Mode::Import => Some(import(app, p, Api::V1).await.map_err(Into::into)),
+        V1Mode::Clone => Some(clone(app, p, Api::V1).await.map_err(Into::into)),
+        _ => None,
     }
-    if p.bool_or("clone", false).unwrap_or(false) {
-        return Some(clone(app, p, Api::V1).await.map_err(Into::into));
-    }
-    None
 }
 
 /// `GET /v3/admin/cs/config/export` and `/v3/console/cs/config/export2`.

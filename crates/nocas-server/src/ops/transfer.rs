@@ -75,6 +75,11 @@ pub enum Refusal {
     /// 100006: a clone named no config.
     #[error("No configuration selected")]
     NoneSelected,
+    /// 100004: an entry, or all of them, unpack to more than the limits.
+    #[error(
+        "Imported file is too large: a config may hold limits.max_config_bytes, an import limits.max_import_bytes in all"
+    )]
+    TooLarge,
 }
 
 impl Refusal {
@@ -84,7 +89,7 @@ impl Refusal {
             Self::NoNamespace if v3 => 22001,
             Self::NoNamespace => 100001,
             Self::MetadataIllegal => 100002,
-            Self::ParsingFailed => 100004,
+            Self::ParsingFailed | Self::TooLarge => 100004,
             Self::Empty => 100005,
             Self::NoneSelected => 100006,
         }
@@ -98,6 +103,7 @@ impl Refusal {
             Self::ParsingFailed => "解析数据失败",
             Self::Empty => "导入的文件数据为空",
             Self::NoneSelected => "没有选择任何配置",
+            Self::TooLarge => "导入的文件过大",
         }
     }
 }
@@ -126,7 +132,7 @@ pub struct Item {
 pub struct Selection {
     /// Data id, `*` as wildcard (blank: any).
     pub data_id: String,
-    /// Group, exact (blank: any).
+    /// Group, `*` as wildcard (blank: any; Nacos matches it exactly).
     pub group: String,
     /// Application, exact (blank: any).
     pub app_name: String,
@@ -137,13 +143,14 @@ pub struct Selection {
 
 /// The released configs of `ns` that `sel` picks, in id order.
 pub fn select(app: &App, ns: &NamespaceId, sel: &Selection) -> Vec<Item> {
+    let ids: std::collections::HashSet<u64> = sel.ids.iter().copied().collect();
     let state = app.node.state().read();
     let mut rows: Vec<(u64, Item)> = state
         .configs()
         .iter()
         .filter(|(k, _)| k.namespace == *ns)
-        .filter(|(_, r)| sel.ids.is_empty() || sel.ids.contains(&r.id))
-        .filter(|(k, _)| sel.group.is_empty() || k.group.as_str() == sel.group)
+        .filter(|(_, r)| ids.is_empty() || ids.contains(&r.id))
+        .filter(|(k, _)| sel.group.is_empty() || wildcard(&sel.group, k.group.as_str()))
         .filter(|(k, _)| sel.data_id.is_empty() || wildcard(&sel.data_id, k.data_id.as_str()))
         .filter_map(|(k, r)| {
             let v = r.formal.as_ref()?;
@@ -317,8 +324,8 @@ pub struct Parsed {
 /// Reads a Nacos export. `.metadata.yml` (required unless `allow_v1`)
 /// gives every config's fields; else `.meta.yml` (or nothing) gives only
 /// applications and the type follows the data id's extension.
-pub fn parse(bytes: &[u8], allow_v1: bool) -> Result<Parsed, Refusal> {
-    let (meta, entries) = unzip(bytes)?;
+pub fn parse(bytes: &[u8], allow_v1: bool, limits: Unpack) -> Result<Parsed, Refusal> {
+    let (meta, entries) = unzip(bytes, limits)?;
     match meta {
         Some((name, text)) if name == META_V2 => parse_v2(&text, entries),
         Some(_) | None if !allow_v1 => Err(Refusal::MetadataIllegal),
@@ -329,23 +336,49 @@ pub fn parse(bytes: &[u8], allow_v1: bool) -> Result<Parsed, Refusal> {
 
 type Entries = Vec<(String, String)>;
 
+/// How much an upload may unpack to: a ZIP bomb stops here, however small
+/// the upload was.
+#[derive(Debug, Clone, Copy)]
+pub struct Unpack {
+    /// Bytes per entry (`limits.max_config_bytes`).
+    pub per_entry: usize,
+    /// Bytes in all (`limits.max_import_bytes`).
+    pub total: usize,
+}
+
 /// The metadata file (the first one at the root) and the other files, in
 /// ZIP order; directories are skipped.
-fn unzip(bytes: &[u8]) -> Result<(Option<(String, String)>, Entries), Refusal> {
+fn unzip(bytes: &[u8], limits: Unpack) -> Result<(Option<(String, String)>, Entries), Refusal> {
     let mut z = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|_| Refusal::Empty)?;
     let mut meta = None;
     let mut entries = Vec::new();
+    let mut left = limits.total;
     for n in 0..z.len() {
-        let mut f = z.by_index(n).map_err(|_| Refusal::ParsingFailed)?;
+        let f = z.by_index(n).map_err(|_| Refusal::ParsingFailed)?;
         if f.is_dir() {
             continue;
         }
         let name = f.name().map_err(|_| Refusal::ParsingFailed)?.to_string();
+        // Read one byte past what may be kept, to tell "at the limit" from
+        // "over it" without trusting the sizes the archive declares.
+        let cap = limits.per_entry.min(left);
         let mut text = String::new();
-        f.read_to_string(&mut text)
+        f.take(cap as u64 + 1)
+            .read_to_string(&mut text)
             .map_err(|_| Refusal::ParsingFailed)?;
-        if meta.is_none() && (name == META_V1 || name == META_V2) {
+        if text.len() > cap {
+            return Err(Refusal::TooLarge);
+        }
+        left -= text.len();
+        let replaces = match &meta {
+            None => name == META_V1 || name == META_V2,
+            // `.metadata.yml` says more than `.meta.yml`: it wins.
+            Some((held, _)) => held == META_V1 && name == META_V2,
+        };
+        if replaces {
             meta = Some((name, text));
+        } else if name == META_V1 || name == META_V2 {
+            continue;
         } else {
             entries.push((name, text));
         }
@@ -439,12 +472,16 @@ fn parse_v2(text: &str, entries: Entries) -> Result<Parsed, Refusal> {
         wanted.push(item);
     }
     let mut out = Parsed::default();
+    let known: std::collections::HashSet<(String, String)> = wanted
+        .iter()
+        .map(|w| (w.group.clone(), w.data_id.clone()))
+        .collect();
     let mut files: BTreeMap<(String, String), String> = BTreeMap::new();
     for (name, content) in entries {
         match split_entry(&name) {
             None => out.unrecognized.push(name),
             Some((g, d)) => {
-                if wanted.iter().any(|w| w.group == g && w.data_id == d) {
+                if known.contains(&(g.to_string(), d.to_string())) {
                     files.insert((g.to_string(), d.to_string()), content);
                 } else {
                     out.unrecognized
@@ -620,13 +657,18 @@ pub struct CloneOf {
     pub data_id: String,
 }
 
-/// The configs a clone copies, with their target names, and the source
-/// keys (for the access check).
-pub fn clone_items(app: &App, wanted: &[CloneOf]) -> Vec<(ConfigKey, Item)> {
+/// The configs a clone copies, with their source ids and keys (for the
+/// access check) and target names, in id order.
+pub fn clone_items(app: &App, wanted: &[CloneOf]) -> Vec<(u64, ConfigKey, Item)> {
+    // The first request for an id wins, as in Nacos.
+    let mut by_id: HashMap<u64, &CloneOf> = HashMap::new();
+    for w in wanted {
+        by_id.entry(w.id).or_insert(w);
+    }
     let state = app.node.state().read();
     let mut rows: Vec<(u64, ConfigKey, Item)> = Vec::new();
     for (k, r) in state.configs() {
-        let Some(w) = wanted.iter().find(|w| w.id == r.id) else {
+        let Some(w) = by_id.get(&r.id) else {
             continue;
         };
         let Some(v) = r.formal.as_ref() else {
@@ -654,12 +696,34 @@ pub fn clone_items(app: &App, wanted: &[CloneOf]) -> Vec<(ConfigKey, Item)> {
         ));
     }
     rows.sort_by_key(|(id, _, _)| *id);
-    rows.into_iter().map(|(_, k, i)| (k, i)).collect()
+    rows
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const BIG: Unpack = Unpack {
+        per_entry: 1 << 20,
+        total: 1 << 22,
+    };
+
+    #[test]
+    fn zip_bombs_stop_at_the_limits() {
+        let big = "x".repeat(10_000);
+        let items: Vec<Item> = (0..5)
+            .map(|n| Item {
+                content: big.clone(),
+                ..item("G", &format!("d{n}"), "")
+            })
+            .collect();
+        let bytes = zip(&items, true).unwrap();
+        assert!(bytes.len() < 2_000, "compresses well: {}", bytes.len());
+        let tight = |per_entry, total| parse(&bytes, true, Unpack { per_entry, total });
+        assert_eq!(tight(9_999, 1 << 20).unwrap_err(), Refusal::TooLarge);
+        assert_eq!(tight(10_000, 49_999).unwrap_err(), Refusal::TooLarge);
+        assert_eq!(tight(10_000, 60_000).unwrap().items.len(), 5);
+    }
 
     fn item(group: &str, data_id: &str, app: &str) -> Item {
         Item {
@@ -710,15 +774,15 @@ mod tests {
             item("G1", "noext", ""),
         ];
         items[1].desc = "a: tricky 'desc'".into();
-        let v2 = parse(&zip(&items, true).unwrap(), false).unwrap();
+        let v2 = parse(&zip(&items, true).unwrap(), false, BIG).unwrap();
         assert_eq!(v2.items, items);
         assert!(v2.unrecognized.is_empty());
-        let v1 = parse(&zip(&items, false).unwrap(), true).unwrap();
+        let v1 = parse(&zip(&items, false).unwrap(), true, BIG).unwrap();
         assert_eq!(v1.items[0].app_name, "order-svc");
         assert_eq!(v1.items[1].app_name, "");
         assert_eq!(v1.items[0].config_type, "", "v1 carries no type");
         assert_eq!(
-            parse(&zip(&items, false).unwrap(), false).unwrap_err(),
+            parse(&zip(&items, false).unwrap(), false, BIG).unwrap_err(),
             Refusal::MetadataIllegal,
             "v3 imports need .metadata.yml"
         );
@@ -762,7 +826,7 @@ mod tests {
             w.write_all(body.as_bytes()).unwrap();
         }
         let bytes = w.finish().unwrap().into_inner();
-        let p = parse(&bytes, false).unwrap();
+        let p = parse(&bytes, false, BIG).unwrap();
         assert_eq!(p.items.len(), 1);
         assert_eq!(
             p.unrecognized,
@@ -773,13 +837,16 @@ mod tests {
                 "Item not found in file: G/gone.yaml"
             ]
         );
-        assert_eq!(parse(b"not a zip", true).unwrap_err(), Refusal::Empty);
+        assert_eq!(parse(b"not a zip", true, BIG).unwrap_err(), Refusal::Empty);
         let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
         w.start_file(META_V2, o).unwrap();
         w.write_all(b"metadata:\n- dataId: a\n  group: G\n")
             .unwrap();
         let no_type = w.finish().unwrap().into_inner();
-        assert_eq!(parse(&no_type, true).unwrap_err(), Refusal::MetadataIllegal);
+        assert_eq!(
+            parse(&no_type, true, BIG).unwrap_err(),
+            Refusal::MetadataIllegal
+        );
     }
 
     #[test]

@@ -135,12 +135,14 @@ pub async fn remove_batch(State(app): State<AppRef>, p: Params) -> V2Reply<Respo
             reason: format!("'{id}' is not a config id"),
         })?);
     }
+    // Only configs of the namespace the access check was taken on.
+    let ns = NamespaceId::parse(p.get("namespaceId"))?;
     let keys: Vec<ConfigKey> = {
         let state = app.node.state().read();
         state
             .configs()
             .iter()
-            .filter(|(_, r)| ids.contains(&r.id))
+            .filter(|(k, r)| k.namespace == ns && ids.contains(&r.id))
             .map(|(k, _)| k.clone())
             .collect()
     };

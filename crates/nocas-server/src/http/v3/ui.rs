@@ -64,8 +64,38 @@ pub async fn session(State(app): State<AppRef>, p: Params) -> Response {
 
 /// `GET /v3/console/summary`: counts of what this node holds and the
 /// running totals the overview turns into rates.
-pub async fn summary(State(app): State<AppRef>) -> Response {
-    let namespaces = ns_ops::list(&app);
+pub async fn summary(State(app): State<AppRef>, p: Params) -> Response {
+    // A caller sees counts of the namespaces it may read; node-wide figures
+    // (connections, listeners) only an administrator.
+    let admin = match &p.user {
+        None => true,
+        Some(u) => app.node.state().read().auth().is_admin(u),
+    };
+    let namespaces: Vec<_> = {
+        let all = ns_ops::list(&app);
+        let state = app.node.state().read();
+        all.into_iter()
+            .filter(|n| {
+                admin
+                    || p.user.as_deref().is_some_and(|u| {
+                        let id = if n.namespace.is_empty() {
+                            nocas_core::names::PUBLIC_NAMESPACE
+                        } else {
+                            n.namespace.as_str()
+                        };
+                        [ResourceKind::Config, ResourceKind::Naming]
+                            .into_iter()
+                            .any(|kind| {
+                                state.auth().allows(
+                                    u,
+                                    &Resource::new(id, "", kind, ""),
+                                    Action::Read,
+                                )
+                            })
+                    })
+            })
+            .collect()
+    };
     let (mut services, mut instances, mut healthy) = (0usize, 0usize, 0usize);
     for n in &namespaces {
         let Ok(id) = NamespaceId::parse(Some(n.namespace.as_str())) else {
@@ -77,12 +107,22 @@ pub async fn summary(State(app): State<AppRef>) -> Response {
             healthy += row.healthy_instance_count;
         }
     }
+    let readable: std::collections::HashSet<String> = namespaces
+        .iter()
+        .map(|n| {
+            if n.namespace.is_empty() {
+                nocas_core::names::PUBLIC_NAMESPACE.to_string()
+            } else {
+                n.namespace.clone()
+            }
+        })
+        .collect();
     let configs = {
         let state = app.node.state().read();
         state
             .configs()
-            .values()
-            .filter(|r| r.formal.is_some())
+            .iter()
+            .filter(|(k, r)| r.formal.is_some() && readable.contains(k.namespace.as_str()))
             .count()
     };
     let conns = app.conns.registered();
@@ -101,10 +141,10 @@ pub async fn summary(State(app): State<AppRef>) -> Response {
             "healthyInstances": healthy,
             "unhealthyInstances": instances - healthy,
             "configs": configs,
-            "connections": conns.len(),
-            "listeners": listens + long_polls,
-            "longPolls": long_polls,
-            "subscriptions": subscriptions,
+            "connections": admin.then_some(conns.len()),
+            "listeners": admin.then_some(listens + long_polls),
+            "longPolls": admin.then_some(long_polls),
+            "subscriptions": admin.then_some(subscriptions),
         },
         "totals": app.metrics.totals(),
     }))
@@ -230,23 +270,44 @@ pub async fn config(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
 
 /// `POST /v3/console/cs/config/check` (`type`, `content`): whether the
 /// content parses as its type, and where it does not.
-pub async fn check(p: Params) -> V2Reply<Response> {
-    let kind = p.get("type").unwrap_or("text");
+pub async fn check(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
+    let kind = p.get("type").unwrap_or("text").to_string();
     let content = p
         .raw("content")
         .ok_or(ValidationError::Missing { field: "content" })?;
-    Ok(ok(match nocas_console::check::check(kind, content) {
+    let content = bounded(&app, "content", content)?;
+    // Parsing is CPU work: off the async workers.
+    let verdict = tokio::task::spawn_blocking(move || nocas_console::check::check(&kind, &content))
+        .await
+        .map_err(|e| crate::error::ApiError::Internal(e.to_string()))?;
+    Ok(ok(match verdict {
         Ok(()) => json!({"valid": true}),
         Err(problem) => json!({"valid": false, "problem": problem}),
     }))
 }
 
 /// `POST /v3/console/diff` (`left`, `right`): the side-by-side rows of two
-/// texts.
-pub async fn diff(p: Params) -> V2Reply<Response> {
-    let left = p.raw("left").unwrap_or("");
-    let right = p.raw("right").unwrap_or("");
-    Ok(ok(nocas_console::diff::side_by_side(left, right)))
+/// texts, each at most a config's size.
+pub async fn diff(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
+    let left = bounded(&app, "left", p.raw("left").unwrap_or(""))?;
+    let right = bounded(&app, "right", p.raw("right").unwrap_or(""))?;
+    let rows =
+        tokio::task::spawn_blocking(move || nocas_console::diff::side_by_side(&left, &right))
+            .await
+            .map_err(|e| crate::error::ApiError::Internal(e.to_string()))?;
+    Ok(ok(rows))
+}
+
+/// `text` owned, if it is no larger than a config may be.
+fn bounded(app: &AppRef, field: &'static str, text: &str) -> Result<String, ValidationError> {
+    let max = app.settings.limits.max_config_bytes;
+    if text.len() > max {
+        return Err(ValidationError::Invalid {
+            field,
+            reason: format!("holds {} bytes, more than a config may ({max})", text.len()),
+        });
+    }
+    Ok(text.to_string())
 }
 
 fn page(total: usize, paging: &Paging, items: Vec<Value>) -> Value {
