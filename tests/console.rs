@@ -58,23 +58,20 @@ async fn the_console_is_served_at_nacos_with_its_security_headers() {
     assert!(gz < 300 * 1024, "app.js is {gz} bytes compressed");
     // The console's own API answers like the rest (auth off: an
     // administrator everywhere).
-    let session: serde_json::Value = http
-        .get(server.url("/nacos/v3/console/session"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let json = |path: &str| {
+        let req = http.get(server.url(path));
+        async move {
+            req.send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let session = json("/nacos/v3/console/session").await;
     assert_eq!(session["data"]["admin"], true, "{session}");
-    let state: serde_json::Value = http
-        .get(server.url("/nacos/v1/console/server/state"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state = json("/nacos/v1/console/server/state").await;
     assert_eq!(state["console_ui_enabled"], "true");
     server.stop().await;
 }
