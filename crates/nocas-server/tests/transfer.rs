@@ -354,6 +354,33 @@ async fn zips_travel_between_namespaces_in_both_layouts() {
     )
     .await;
     assert_eq!(r["code"], 100006);
+    // A batch delete naming a namespace deletes only there; without one,
+    // any config with those ids (Nacos's admin call).
+    let id = b_id.to_string();
+    let r = h
+        .delete(
+            &s.url("/nacos/v3/admin/cs/config/batch"),
+            &[("ids", id.as_str()), ("namespaceId", "prod")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        data_ids(&h, &s, "dev")
+            .await
+            .contains(&"G/b.yaml".to_string())
+    );
+    let r = h
+        .delete(
+            &s.url("/nacos/v3/admin/cs/config/batch"),
+            &[("ids", id.as_str())],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        !data_ids(&h, &s, "dev")
+            .await
+            .contains(&"G/b.yaml".to_string())
+    );
     s.stop().await;
 }
 

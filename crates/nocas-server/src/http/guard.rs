@@ -228,7 +228,7 @@ pub fn need(method: &Method, path: &str, p: &Params, max_listen_keys: usize) -> 
             Some(V1Mode::Clone) => Need::Access(vec![config_list(p, "tenant")], Action::Write),
             None => Need::Access(vec![config(p, "tenant")], act),
         },
-        "/nacos/v3/admin/cs/config/batch" => {
+        "/nacos/v3/admin/cs/config/batch" if p.get("namespaceId").is_some() => {
             Need::Access(vec![config_list(p, "namespaceId")], Action::Write)
         }
         "/nacos/v3/admin/cs/config/export" | "/nacos/v3/console/cs/config/export2" => {

@@ -135,14 +135,19 @@ pub async fn remove_batch(State(app): State<AppRef>, p: Params) -> V2Reply<Respo
             reason: format!("'{id}' is not a config id"),
         })?);
     }
-    // Only configs of the namespace the access check was taken on.
-    let ns = NamespaceId::parse(p.get("namespaceId"))?;
+    // With `namespaceId` (what the console sends; checked as a write on
+    // that namespace) only configs there; without it, as in Nacos, any
+    // config with those ids (administrators only).
+    let ns = p
+        .get("namespaceId")
+        .map(|n| NamespaceId::parse(Some(n)))
+        .transpose()?;
     let keys: Vec<ConfigKey> = {
         let state = app.node.state().read();
         state
             .configs()
             .iter()
-            .filter(|(k, r)| k.namespace == ns && ids.contains(&r.id))
+            .filter(|(k, r)| ns.as_ref().is_none_or(|n| k.namespace == *n) && ids.contains(&r.id))
             .map(|(k, _)| k.clone())
             .collect()
     };
