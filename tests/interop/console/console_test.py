@@ -112,7 +112,30 @@ async def shot(page, name):
 
 async def go(page, route):
     await page.goto(f"{BASE}/nacos/#{route}")
-    await page.wait_for_load_state("networkidle")
+    # The console marks the address it has finished drawing.
+    await page.wait_for_function("h => document.body.dataset.rendered === h", arg=f"#{route}")
+
+
+# Controls without a visible label, actions without visible text.
+AUDIT_JS = """() => {
+  const bad = [];
+  for (const c of document.querySelectorAll('input, select, textarea')) {
+    if (c.type === 'hidden') continue;
+    const labelled = c.labels && [...c.labels].some((l) => l.textContent.trim());
+    if (!labelled && !c.getAttribute('aria-label')) bad.push(c.outerHTML.slice(0, 100));
+  }
+  for (const b of document.querySelectorAll('button, a[href]')) {
+    if (!b.textContent.trim()) bad.push(b.outerHTML.slice(0, 100));
+  }
+  return bad;
+}"""
+AUDITED = []
+
+
+async def audit(page):
+    bad = await page.evaluate(AUDIT_JS)
+    assert not bad, f"{page.url}: {bad}"
+    AUDITED.append(page.url)
 
 
 async def fill_editor(page, text):
@@ -122,6 +145,9 @@ async def fill_editor(page, text):
 
 async def main():
     watchdog()
+    # Conditions get the same generous deadline as actions (CI machines are
+    # slow and shared); a passing run never waits for it.
+    expect.set_options(timeout=WAIT)
     config = naming_a = naming_b = None
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=[
@@ -159,6 +185,7 @@ async def main():
             await expect(page.get_by_role("heading", name="Overview")).to_be_visible()
             await expect(page.get_by_role("cell", name="Leader")).to_be_visible()
             await page.wait_for_timeout(4500)  # two samples for the live charts
+            await audit(page)
             await shot(page, "overview")
 
         async with Step("namespace: create in the UI and switch to it") as s:
@@ -169,6 +196,7 @@ async def main():
             await page.get_by_label("Description").fill("the team's sandbox")
             await page.get_by_role("button", name="Create", exact=True).click()
             await expect(page.get_by_role("cell", name=NS, exact=True)).to_be_visible()
+            await audit(page)
             await shot(page, "namespaces")
             await page.get_by_label("Namespace", exact=True).select_option(NS)
             await expect(page).to_have_url(re.compile(rf"ns={NS}"))
@@ -194,6 +222,7 @@ async def main():
             await fill_editor(page, '{"a": 1}')
             await expect(page.locator("#editor-status")).to_contain_text("Valid json")
             await page.get_by_label("Description").fill("made in the console")
+            await audit(page)
             await shot(page, "config-edit")
             await page.get_by_role("button", name="Publish", exact=True).click()
             await expect(page.get_by_role("heading", name="ui.json")).to_be_visible()
@@ -209,9 +238,11 @@ async def main():
             await expect(page.get_by_role("heading", name="ui.json")).to_be_visible()
             await poll(lambda: config.get_config(ConfigParam(data_id="ui.json", group="DEFAULT_GROUP")),
                        lambda c: c == '{"a": 2,\n "b": true}')
+            await audit(page)
             await shot(page, "config-detail")
             await page.get_by_role("link", name="History").first.click()
             await expect(page.get_by_role("heading", name=re.compile("History of ui.json"))).to_be_visible()
+            await audit(page)
             await shot(page, "config-history")
             # The oldest entry holds the first version.
             rows = page.locator("tbody tr")
@@ -263,6 +294,7 @@ async def main():
             await expect(page.get_by_text("No configs match.")).to_be_visible()
             await go(page, "/configs?ns=public&content=%22a%22")
             await expect(page.get_by_role("link", name="ui.json")).to_be_visible()
+            await audit(page)
             await shot(page, "configs")
 
         async with Step("configs: export a Nacos ZIP, import it elsewhere, clone") as s:
@@ -324,9 +356,11 @@ async def main():
                 ephemeral=True))
             async with pushed:
                 await asyncio.wait_for(pushed.wait_for(lambda: pushes and ("10.7.0.2", 8080) in pushes[-1]), 15)
-            await page.get_by_role("link", name="ui-svc").click()
+            # (Not a click on the live list: it is being redrawn with 10.7.0.2.)
+            await go(page, "/service?ns=public&name=ui-svc&group=DEFAULT_GROUP")
             await expect(page.get_by_role("cell", name="10.7.0.2", exact=True)).to_be_visible()
             await expect(page.get_by_role("cell", name="127.0.0.1", exact=False).first).to_be_visible()
+            await audit(page)
             await shot(page, "service-detail")
             await page.get_by_role("button", name="Take offline 10.7.0.1:8080").click()
             async with pushed:
@@ -351,6 +385,7 @@ async def main():
         async with Step("clients: the SDK connections with what they hold") as s:
             await go(page, "/clients")
             await expect(page.get_by_role("cell", name=re.compile("Nacos-Python")).first).to_be_visible()
+            await audit(page)
             await shot(page, "clients")
             await page.locator("tbody tr").first.get_by_role("link").click()
             await expect(page.get_by_role("heading", name="Registered instances")).to_be_visible()
@@ -401,6 +436,7 @@ async def main():
                 await dlg.get_by_label("Action").select_option(action)
                 await dlg.get_by_role("button", name="Grant").click()
                 await expect(page.get_by_role("cell", name=resource, exact=True)).to_be_visible()
+            await audit(page)
             await shot(page, "permissions")
 
         if SHOTS:
@@ -425,6 +461,9 @@ async def main():
             await go(page, f"/configs?ns={NS}")
             await expect(page.get_by_role("link", name="Create config")).to_be_visible()
             await page.get_by_role("link", name="Create config").click()
+            # The list has a "Data ID" filter too: fill the form's only once
+            # the editor page is there.
+            await expect(page.get_by_role("heading", name="Create config")).to_be_visible()
             await page.get_by_label("Data ID").fill("viewer.txt")
             await fill_editor(page, "hello from viewer")
             await page.get_by_role("button", name="Publish", exact=True).click()
@@ -452,6 +491,10 @@ async def main():
             await shot(page, "chinese")
             await page.get_by_role("button", name="切换语言").click()
             await expect(page.get_by_role("heading", name="Configs")).to_be_visible()
+
+        async with Step("every control has a visible label, every action visible text") as s:
+            assert len(AUDITED) >= 8, AUDITED
+            s.detail = f"{len(AUDITED)} pages audited"
 
         async with Step("no page logged an error") as s:
             unexpected = [(u, e) for u, e in ERRORS if not any(p.search(e) for p in EXPECTED_ERRORS)]

@@ -14,7 +14,9 @@ N.pages['/clients'] = async function (q, main) {
   const pageNo = Number(q.page || 1), pageSize = 20;
   const load = async () => {
     const page = await N.get('/v3/console/clients', { pageNo, pageSize, ip: q.ip || '' });
-    if (N.same(list, page)) return;
+    // Activity times change all the time and are not shown.
+    const shown = (page.pageItems || []).map(({ lastActiveTime, ...rest }) => rest);
+    if (N.same(list, [page.totalCount, shown])) return;
     N.fill(list, N.table([
       { title: N.t('Address'), cell: (c) => N.link(c.address, N.href('/client', { ns: N.ns(), id: c.clientId })) },
       { title: N.t('SDK'), cell: (c) => c.sdk || '-' },

@@ -198,12 +198,16 @@ N.every = function (ms, fn) {
   if (gen !== N.rendering) return;
   let busy = false;
   const t = setInterval(async () => {
-    if (document.hidden || busy || gen !== N.generation) return;
+    // Not while a button is held down: a redraw then would eat the click.
+    if (document.hidden || busy || N.pointerDown || gen !== N.generation) return;
     busy = true;
     try { await fn(); } finally { busy = false; }
   }, ms);
   N.timers.push(t);
 };
+document.addEventListener('pointerdown', () => { N.pointerDown = true; }, true);
+document.addEventListener('pointerup', () => { N.pointerDown = false; }, true);
+document.addEventListener('pointercancel', () => { N.pointerDown = false; }, true);
 N.stopTimers = function () {
   N.timers.forEach(clearInterval);
   N.timers = [];

@@ -104,7 +104,9 @@ N.render = async function () {
     N.fill(app, h('main.center', { id: 'main' }));
     N.append(app, [h('div.flash', { id: 'flash' })]);
     document.title = N.t('Log in') + ' · Nocas';
-    return N.pages['/login'](q, document.getElementById('main'));
+    await N.pages['/login'](q, document.getElementById('main'));
+    if (gen === N.generation) document.body.dataset.rendered = location.hash;
+    return;
   }
   if (!N.state.session) {
     try {
@@ -138,6 +140,8 @@ N.render = async function () {
   }
   if (gen !== N.generation) return;
   N.rendering = 0;
+  // Which address the page shows, once it is drawn (tests wait for it).
+  document.body.dataset.rendered = location.hash;
   const heading = main.querySelector('h1');
   document.title = (heading ? heading.textContent + ' · ' : '') + 'Nocas';
   // After a navigation, keyboard and screen reader users start at the page.
