@@ -172,14 +172,16 @@ N.pages['/service'] = async function (q, main) {
     ], list, N.t('No instances.')),
     page.totalCount > instSize ? N.pager(page.totalCount, instPage, instSize, (p) => N.go('/service', Object.assign({}, q, { ipage: p }))) : null);
   };
+  const subPage = Number(q.spage || 1), subSize = 50;
   const loadSubscribers = async () => {
-    const page = await N.get(NS_API + '/service/subscribers', Object.assign({ pageNo: 1, pageSize: 100 }, key));
+    const page = await N.get(NS_API + '/service/subscribers', Object.assign({ pageNo: subPage, pageSize: subSize }, key));
     if (N.same(subscribers, page)) return;
     N.fill(subscribers, N.table([
       { title: N.t('Address'), cell: (s) => s.address || `${s.ip}:${s.port}` },
       { title: N.t('Agent'), cell: (s) => s.agent || '-' },
       { title: N.t('Application'), cell: (s) => s.appName || '-' },
-    ], page.pageItems || [], N.t('Nobody subscribes to this service on this node.')));
+    ], page.pageItems || [], N.t('Nobody subscribes to this service on this node.')),
+    page.totalCount > subSize ? N.pager(page.totalCount, subPage, subSize, (p) => N.go('/service', Object.assign({}, q, { spage: p }))) : null);
   };
   await Promise.all([loadInstances(), loadSubscribers()]);
   N.every(1000, () => loadInstances().catch(N.fail));
