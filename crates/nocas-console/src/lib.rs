@@ -18,7 +18,7 @@ pub mod diff;
 use std::sync::OnceLock;
 
 use axum::Router;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
@@ -142,34 +142,22 @@ pub fn first_load_gzip_bytes() -> usize {
 /// under `/nacos/console/`. Paths are lower case (the server lowercases
 /// paths before routing) and `/nacos/` arrives as `/nacos`.
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new()
-        .route("/", get(|| async { Redirect::temporary("/nacos/") }))
-        .route(BASE, get(|h: HeaderMap| async move { INDEX.respond(&h) }))
-        .route(
-            "/nacos/index.html",
-            get(|h: HeaderMap| async move { INDEX.respond(&h) }),
-        )
-        .route(
-            "/nacos/console/app.js",
-            get(|h: HeaderMap| async move { JS.respond(&h) }),
-        )
-        .route(
-            "/nacos/console/app.css",
-            get(|h: HeaderMap| async move { CSS.respond(&h) }),
-        )
-        .route(
-            "/nacos/console/icon.svg",
-            get(|h: HeaderMap| async move { ICON.respond(&h) }),
-        )
-}
-
-/// The answer for a console path when the console is turned off.
-pub fn disabled() -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        "the console is turned off (--no-console)",
+    let files: [(&str, &'static Asset); 5] = [
+        (BASE, &INDEX),
+        ("/nacos/index.html", &INDEX),
+        ("/nacos/console/app.js", &JS),
+        ("/nacos/console/app.css", &CSS),
+        ("/nacos/console/icon.svg", &ICON),
+    ];
+    files.into_iter().fold(
+        Router::new().route("/", get(|| async { Redirect::temporary("/nacos/") })),
+        |r, (path, asset)| {
+            r.route(
+                path,
+                get(move |h: HeaderMap| async move { asset.respond(&h) }),
+            )
+        },
     )
-        .into_response()
 }
 
 #[cfg(test)]
@@ -185,7 +173,7 @@ mod tests {
             .body(axum::body::Body::empty())
             .expect("request");
         let resp = app.oneshot(req).await.expect("infallible");
-        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.status(), axum::http::StatusCode::OK);
         let h = resp.headers();
         assert_eq!(h[header::CONTENT_ENCODING], "gzip");
         assert_eq!(h[header::X_FRAME_OPTIONS], "DENY");

@@ -123,7 +123,14 @@ fn answer(api: Api, done: Result<Report, Refusal>, ok_message: &str, empty_data:
     Json(body).into_response()
 }
 
-fn author(p: &Params, user_param: &str) -> Author {
+/// Who writes: the token's user, else the user parameter of the API
+/// (`srcUser` in the console API, `src_user` elsewhere).
+fn author(p: &Params, api: Api) -> Author {
+    let user_param = if api == Api::Console {
+        "srcUser"
+    } else {
+        "src_user"
+    };
     let user = match &p.user {
         Some(u) => u.clone(),
         None => p
@@ -193,12 +200,7 @@ async fn import(app: &AppRef, p: &Params, api: Api) -> Result<Response, ApiError
         return Ok(answer(api, Err(Refusal::Empty), "", false));
     }
     may_write_all(app, p, &ns, &parsed.items)?;
-    let user_param = if api == Api::Console {
-        "srcUser"
-    } else {
-        "src_user"
-    };
-    let mut report = ops::write(app, &ns, parsed.items, policy, &author(p, user_param)).await?;
+    let mut report = ops::write(app, &ns, parsed.items, policy, &author(p, api)).await?;
     if !parsed.unrecognized.is_empty() {
         report.unrecognized_count = Some(parsed.unrecognized.len());
         report.unrecognized_data = Some(
@@ -289,12 +291,7 @@ async fn clone(app: &AppRef, p: &Params, api: Api) -> Result<Response, ApiError>
     }
     let items: Vec<ops::Item> = found.into_iter().map(|(_, _, i)| i).collect();
     may_write_all(app, p, &ns, &items)?;
-    let user_param = if api == Api::Console {
-        "srcUser"
-    } else {
-        "src_user"
-    };
-    let report = ops::write(app, &ns, items, policy, &author(p, user_param)).await?;
+    let report = ops::write(app, &ns, items, policy, &author(p, api)).await?;
     Ok(answer(api, Ok(report), message, false))
 }
 

@@ -12,9 +12,10 @@ use axum::extract::State;
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use nocas_core::auth::{Action, Resource, ResourceKind};
+use nocas_core::auth::{Action, AuthState, Resource, ResourceKind};
 use nocas_core::error::ValidationError;
 use nocas_core::names::NamespaceId;
+use nocas_proto::http::NamespaceJson;
 
 use super::ok;
 use crate::app::{AppRef, now_ms};
@@ -37,18 +38,12 @@ pub async fn session(State(app): State<AppRef>, p: Params) -> Response {
     let access: Vec<Value> = namespaces
         .iter()
         .map(|n| {
-            let id = if n.namespace.is_empty() {
-                nocas_core::names::PUBLIC_NAMESPACE
-            } else {
-                n.namespace.as_str()
-            };
-            let may = |action: Action| {
+            let id = ns_id(n);
+            let may = |action| {
                 admin
-                    || user.as_deref().is_some_and(|u| {
-                        [ResourceKind::Config, ResourceKind::Naming]
-                            .into_iter()
-                            .any(|kind| auth.allows(u, &Resource::new(id, "", kind, ""), action))
-                    })
+                    || user
+                        .as_deref()
+                        .is_some_and(|u| may_act(auth, u, id, action))
             };
             json!({"namespace": id, "read": may(Action::Read), "write": may(Action::Write)})
         })
@@ -77,22 +72,9 @@ pub async fn summary(State(app): State<AppRef>, p: Params) -> Response {
         all.into_iter()
             .filter(|n| {
                 admin
-                    || p.user.as_deref().is_some_and(|u| {
-                        let id = if n.namespace.is_empty() {
-                            nocas_core::names::PUBLIC_NAMESPACE
-                        } else {
-                            n.namespace.as_str()
-                        };
-                        [ResourceKind::Config, ResourceKind::Naming]
-                            .into_iter()
-                            .any(|kind| {
-                                state.auth().allows(
-                                    u,
-                                    &Resource::new(id, "", kind, ""),
-                                    Action::Read,
-                                )
-                            })
-                    })
+                    || p.user
+                        .as_deref()
+                        .is_some_and(|u| may_act(state.auth(), u, ns_id(n), Action::Read))
             })
             .collect()
     };
@@ -107,16 +89,7 @@ pub async fn summary(State(app): State<AppRef>, p: Params) -> Response {
             healthy += row.healthy_instance_count;
         }
     }
-    let readable: std::collections::HashSet<String> = namespaces
-        .iter()
-        .map(|n| {
-            if n.namespace.is_empty() {
-                nocas_core::names::PUBLIC_NAMESPACE.to_string()
-            } else {
-                n.namespace.clone()
-            }
-        })
-        .collect();
+    let readable: std::collections::HashSet<&str> = namespaces.iter().map(ns_id).collect();
     let configs = {
         let state = app.node.state().read();
         state
@@ -308,6 +281,23 @@ fn bounded(app: &AppRef, field: &'static str, text: &str) -> Result<String, Vali
         });
     }
     Ok(text.to_string())
+}
+
+/// A namespace's id as the API spells it (`public`, where the list says "").
+fn ns_id(n: &NamespaceJson) -> &str {
+    if n.namespace.is_empty() {
+        nocas_core::names::PUBLIC_NAMESPACE
+    } else {
+        &n.namespace
+    }
+}
+
+/// Whether `user` may take `action` on the configs or services of
+/// namespace `id` as a whole.
+fn may_act(auth: &AuthState, user: &str, id: &str, action: Action) -> bool {
+    [ResourceKind::Config, ResourceKind::Naming]
+        .into_iter()
+        .any(|kind| auth.allows(user, &Resource::new(id, "", kind, ""), action))
 }
 
 fn page(total: usize, paging: &Paging, items: Vec<Value>) -> Value {
