@@ -148,6 +148,16 @@ pub enum Command {
     },
     /// Publish a config version.
     PublishConfig(Box<Publish>),
+    /// Publish many formal versions at once, all or nothing (a config
+    /// import). Under [`ImportPolicy::Abort`], one config that exists
+    /// already (or a key given twice) means nothing is written.
+    ImportConfigs {
+        /// The configs, in the order they were given (formal versions: no
+        /// tag, beta or compare-and-swap).
+        items: Vec<Publish>,
+        /// What to do with a config that exists already.
+        policy: ImportPolicy,
+    },
     /// Remove the formal version (or a tagged version).
     RemoveConfig {
         /// Config.
@@ -269,6 +279,17 @@ pub struct Publish {
     pub src_user: String,
 }
 
+/// What an import does with a config that exists already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ImportPolicy {
+    /// Write nothing at all.
+    Abort,
+    /// Leave it, write the others.
+    Skip,
+    /// Replace it.
+    Overwrite,
+}
+
 /// What a successful command reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome {
@@ -278,6 +299,14 @@ pub enum Outcome {
     Removed {
         /// It existed.
         existed: bool,
+    },
+    /// An import: per item (in the order given), whether it was written;
+    /// `conflict` is the first item that stopped an aborted one.
+    Imported {
+        /// Item i was written.
+        written: Vec<bool>,
+        /// The first existing (or repeated) item, when the policy aborted.
+        conflict: Option<usize>,
     },
     /// A lock operation: whether the lock was acquired or released.
     Lock {

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::Millis;
 use crate::auth::{AuthState, GLOBAL_ADMIN_ROLE, Permission, UserRecord};
 use crate::command::{
-    AuthCommand, Command, CommandResult, Effects, Event, Outcome, Publish, Write,
+    AuthCommand, Command, CommandResult, Effects, Event, ImportPolicy, Outcome, Publish, Write,
 };
 use crate::config::{BetaVersion, ConfigRecord, ConfigVersion, HistoryRecord, OpType};
 use crate::error::CommandError;
@@ -422,6 +422,7 @@ impl DurableState {
                 Ok(Outcome::Done)
             }
             Command::PublishConfig(p) => self.publish(now, *p, fx),
+            Command::ImportConfigs { items, policy } => self.import(now, items, policy, fx),
             Command::RemoveConfig {
                 key,
                 tag,
@@ -817,6 +818,48 @@ impl DurableState {
         );
         self.put_config(key, fx);
         Ok(Outcome::Done)
+    }
+
+    /// Applies an import: decides every item against the state first, so
+    /// an aborted import writes nothing.
+    fn import(
+        &mut self,
+        now: Millis,
+        items: Vec<Publish>,
+        policy: ImportPolicy,
+        fx: &mut Effects,
+    ) -> CommandResult {
+        let mut seen = std::collections::HashSet::with_capacity(items.len());
+        let mut written = Vec::with_capacity(items.len());
+        for (i, p) in items.iter().enumerate() {
+            let exists = !seen.insert(&p.key)
+                || self.configs.get(&p.key).is_some_and(|r| r.formal.is_some());
+            match (exists, policy) {
+                (true, ImportPolicy::Abort) => {
+                    return Ok(Outcome::Imported {
+                        written: vec![false; items.len()],
+                        conflict: Some(i),
+                    });
+                }
+                (true, ImportPolicy::Skip) => written.push(false),
+                _ => written.push(true),
+            }
+        }
+        for (p, write) in items.into_iter().zip(&written) {
+            if *write {
+                let p = Publish {
+                    tag: None,
+                    beta_ips: None,
+                    cas_md5: None,
+                    ..p
+                };
+                self.publish(now, p, fx)?;
+            }
+        }
+        Ok(Outcome::Imported {
+            written,
+            conflict: None,
+        })
     }
 
     #[allow(clippy::too_many_arguments)]

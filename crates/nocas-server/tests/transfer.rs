@@ -53,7 +53,12 @@ async fn upload(url: &str, token: Option<&str>, file: &[u8]) -> (u16, Value) {
     }
     let resp = req.send().await.unwrap();
     let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    let text = resp.text().await.unwrap_or_default();
+    // v1 errors are plain text.
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 async fn post_json(url: &str, token: Option<&str>, body: Value) -> (u16, Value) {
@@ -607,4 +612,264 @@ async fn transfers_respect_namespace_permissions() {
         "{hist}"
     );
     s.stop().await;
+}
+
+/// The v3 admin config as (type, content, appName, desc).
+async fn config_of(
+    h: &Http,
+    s: &TestServer,
+    ns: &str,
+    group: &str,
+    data_id: &str,
+) -> Option<Value> {
+    let r = h
+        .get(
+            &s.url("/nacos/v3/admin/cs/config"),
+            &[
+                ("namespaceId", ns),
+                ("groupName", group),
+                ("dataId", data_id),
+            ],
+        )
+        .await;
+    (r.status == 200).then(|| r.json()["data"].clone())
+}
+
+/// A Nacos v2 `.metadata.yml` for `(group, dataId, type)` rows.
+fn metadata(rows: &[(&str, &str, &str)]) -> String {
+    let mut out = String::from("metadata:\n");
+    for (g, d, t) in rows {
+        out.push_str(&format!(
+            "- dataId: '{d}'\n  group: '{g}'\n  type: {t}\n  appName: app-{t}\n  desc: desc of {t}\n"
+        ));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imports_are_all_or_nothing_and_every_shape_travels() {
+    let s = TestServer::start_with(|st| st.limits.max_import_entries = 12).await;
+    let h = Http::new();
+    for ns in ["mig", "back"] {
+        let r = h
+            .post(
+                &s.url("/nacos/v3/admin/core/namespace"),
+                &[("namespaceId", ns), ("namespaceName", ns)],
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    // A ZIP laid out as Nacos writes one: Chinese names, dots, every type,
+    // a 10 MiB content (the largest a config may hold).
+    let big = "k=v\n".repeat(10 * 1024 * 1024 / 4);
+    let rows = [
+        ("订单组", "订单服务.yaml", "yaml"),
+        ("G", "a.b.c.properties", "properties"),
+        ("G", "cfg.json", "json"),
+        ("G", "cfg.xml", "xml"),
+        ("G", "page.html", "html"),
+        ("G", "plain", "text"),
+        ("G", "app.toml", "toml"),
+        ("G.dots", "big.properties", "properties"),
+    ];
+    let contents = [
+        "名称: 订单\nport: 8080\n",
+        "a.b=1\n",
+        "{\"a\": [1, 2]}",
+        "<a><b>1</b></a>",
+        "<p>hi</p>",
+        "just text",
+        "a = 1\n",
+        big.as_str(),
+    ];
+    let meta = metadata(&rows);
+    let mut files: Vec<(String, &str)> = rows
+        .iter()
+        .zip(contents)
+        .map(|((g, d, _), c)| (format!("{g}/{d}"), c))
+        .collect();
+    files.push((".metadata.yml".into(), &meta));
+    let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), *b)).collect();
+    let nacos_zip = zip_of(&refs);
+    let (status, r) = upload(
+        &s.url("/nacos/v3/admin/cs/config/import?namespaceId=mig"),
+        None,
+        &nacos_zip,
+    )
+    .await;
+    assert_eq!((status, r["code"].as_i64()), (200, Some(0)), "{r}");
+    assert_eq!(r["data"]["succCount"], 8, "{r}");
+    for ((g, d, t), c) in rows.iter().zip(contents) {
+        let got = config_of(&h, &s, "mig", g, d).await.unwrap();
+        assert_eq!(got["type"], *t, "{g}/{d}");
+        assert_eq!(got["appName"], format!("app-{t}"));
+        assert_eq!(got["desc"], format!("desc of {t}"));
+        assert!(got["content"] == c, "{g}/{d}: content differs");
+    }
+
+    // What Nocas exports is laid out as Nacos's: entries group/dataId and
+    // a metadata list, and imports back to the same configs elsewhere.
+    let (_, _, exported) = download(
+        &s.url("/nacos/v3/admin/cs/config/export?namespaceId=mig"),
+        None,
+    )
+    .await;
+    let e = entries(&exported);
+    let mut names: Vec<&str> = e.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort();
+    let mut want: Vec<String> = rows.iter().map(|(g, d, _)| format!("{g}/{d}")).collect();
+    want.push(".metadata.yml".into());
+    want.sort();
+    assert_eq!(names, want);
+    let meta_out = &e.iter().find(|(n, _)| n == ".metadata.yml").unwrap().1;
+    assert!(
+        meta_out.starts_with("metadata:\n- ") && meta_out.contains("dataId: 订单服务.yaml"),
+        "{meta_out}"
+    );
+    let (_, r) = upload(
+        &s.url("/nacos/v3/admin/cs/config/import?namespaceId=back"),
+        None,
+        &exported,
+    )
+    .await;
+    assert_eq!(r["data"]["succCount"], 8, "{r}");
+    let fields = |v: Option<Value>| {
+        let v = v.unwrap_or_default();
+        ["content", "md5", "type", "appName", "desc", "configTags"].map(|f| v[f].clone())
+    };
+    for (g, d, _) in rows {
+        assert_eq!(
+            fields(config_of(&h, &s, "back", g, d).await),
+            fields(config_of(&h, &s, "mig", g, d).await),
+            "{g}/{d}"
+        );
+    }
+
+    // ABORT with one config there already writes none of the others.
+    let before = data_ids(&h, &s, "back").await;
+    let abort_zip = zip_of(&[
+        ("N/new-1", "n: 1"),
+        ("G/plain", "replaced?"),
+        ("N/new-2", "n: 2"),
+    ]);
+    let (_, r) = upload(
+        &s.url("/nacos/v1/cs/configs?import=true&namespace=back&policy=ABORT"),
+        None,
+        &abort_zip,
+    )
+    .await;
+    assert_eq!(r["code"], 200, "{r}");
+    assert_eq!(r["data"]["succCount"], 0, "{r}");
+    assert_eq!(
+        r["data"]["failData"],
+        json!([{"dataId": "plain", "group": "G"}])
+    );
+    assert_eq!(
+        r["data"]["skipData"],
+        json!([{"dataId": "new-1", "group": "N"}, {"dataId": "new-2", "group": "N"}])
+    );
+    assert_eq!(data_ids(&h, &s, "back").await, before);
+    assert_eq!(
+        config_of(&h, &s, "back", "G", "plain").await.unwrap()["content"],
+        "just text"
+    );
+    // SKIP writes the others; OVERWRITE replaces.
+    let (_, r) = upload(
+        &s.url("/nacos/v1/cs/configs?import=true&namespace=back&policy=SKIP"),
+        None,
+        &abort_zip,
+    )
+    .await;
+    assert_eq!(r["data"]["succCount"], 2, "{r}");
+    assert_eq!(
+        r["data"]["skipData"],
+        json!([{"dataId": "plain", "group": "G"}])
+    );
+    let (_, r) = upload(
+        &s.url("/nacos/v1/cs/configs?import=true&namespace=back&policy=OVERWRITE"),
+        None,
+        &abort_zip,
+    )
+    .await;
+    assert_eq!(r["data"]["succCount"], 3, "{r}");
+    assert_eq!(
+        config_of(&h, &s, "back", "G", "plain").await.unwrap()["content"],
+        "replaced?"
+    );
+
+    // Bad uploads: a clear refusal, nothing changed.
+    let before = data_ids(&h, &s, "back").await;
+    let bomb_entry = "a".repeat(10 * 1024 * 1024 + 1);
+    let many: Vec<(String, &str)> = (0..13).map(|i| (format!("M/c{i}"), "x")).collect();
+    let many_refs: Vec<(&str, &str)> = many.iter().map(|(a, b)| (a.as_str(), *b)).collect();
+    let cases: Vec<(&str, Vec<u8>, i64, &str)> = vec![
+        (
+            "not a ZIP",
+            b"PK\x03\x04 this is no zip".to_vec(),
+            100005,
+            "empty",
+        ),
+        (
+            "a path escaping its directory",
+            zip_of(&[("N/fine", "ok"), ("../x", "evil")]),
+            100004,
+            "not group/dataid",
+        ),
+        (
+            "an absolute path",
+            zip_of(&[("/etc/x", "evil")]),
+            100004,
+            "not group/dataid",
+        ),
+        (
+            "a ZIP bomb (one entry over 10 MiB unpacked)",
+            zip_of(&[("N/fine", "ok"), ("N/bomb", &bomb_entry)]),
+            100004,
+            "too large",
+        ),
+        (
+            "more entries than limits.max_import_entries",
+            zip_of(&many_refs),
+            100004,
+            "max_import_entries",
+        ),
+    ];
+    for (what, file, code, reason) in cases {
+        assert!(file.len() < 200_000, "{what}: the upload itself is small");
+        let (status, r) = upload(
+            &s.url("/nacos/v3/admin/cs/config/import?namespaceId=back&policy=OVERWRITE"),
+            None,
+            &file,
+        )
+        .await;
+        assert_eq!(
+            (status, r["code"].as_i64()),
+            (200, Some(code)),
+            "{what}: {r}"
+        );
+        assert!(
+            r["message"]
+                .as_str()
+                .unwrap()
+                .to_lowercase()
+                .contains(reason),
+            "{what}: {r}"
+        );
+        assert_eq!(data_ids(&h, &s, "back").await, before, "{what}");
+    }
+    // An empty content refuses the whole import and names the entry.
+    let (status, r) = upload(
+        &s.url("/nacos/v1/cs/configs?import=true&namespace=back&policy=OVERWRITE"),
+        None,
+        &zip_of(&[("N/new-3", "n: 3"), ("N/empty", "")]),
+    )
+    .await;
+    assert_eq!(status, 400, "{r}");
+    assert!(
+        r.as_str()
+            .unwrap()
+            .contains("config N/empty: content is blank"),
+        "{r}"
+    );
+    assert_eq!(data_ids(&h, &s, "back").await, before);
 }

@@ -222,6 +222,73 @@ fn tags_are_separate_versions() {
 }
 
 #[test]
+fn imports_are_all_or_nothing() {
+    let mut s = DurableState::default();
+    let at = |id: &str, content: &str| Publish {
+        key: ConfigKey::new(
+            NamespaceId::public(),
+            ConfigGroup::parse(Some("G")).unwrap(),
+            DataId::parse(Some(id)).unwrap(),
+        ),
+        ..publish(content)
+    };
+    apply(&mut s, 1, Command::PublishConfig(Box::new(at("b", "old"))))
+        .0
+        .unwrap();
+    let items = vec![at("a", "1"), at("b", "2"), at("c", "3")];
+    let import = |policy| Command::ImportConfigs {
+        items: items.clone(),
+        policy,
+    };
+    // ABORT: b exists, so neither a nor c is written, and nothing is emitted.
+    let (r, fx) = apply(&mut s, 2, import(ImportPolicy::Abort));
+    assert_eq!(
+        r.unwrap(),
+        Outcome::Imported {
+            written: vec![false; 3],
+            conflict: Some(1)
+        }
+    );
+    assert!(fx.writes.is_empty() && fx.events.is_empty());
+    assert!(s.config(&at("a", "").key).is_none());
+    // A key given twice is a conflict for ABORT too.
+    let (r, _) = apply(
+        &mut s,
+        3,
+        Command::ImportConfigs {
+            items: vec![at("x", "1"), at("x", "2")],
+            policy: ImportPolicy::Abort,
+        },
+    );
+    assert!(matches!(
+        r,
+        Ok(Outcome::Imported {
+            conflict: Some(1),
+            ..
+        })
+    ));
+    assert!(s.config(&at("x", "").key).is_none());
+    // SKIP writes the others, OVERWRITE all.
+    let (r, _) = apply(&mut s, 4, import(ImportPolicy::Skip));
+    assert_eq!(
+        r.unwrap(),
+        Outcome::Imported {
+            written: vec![true, false, true],
+            conflict: None
+        }
+    );
+    let content = |s: &DurableState, id: &str| {
+        s.config(&at(id, "").key)
+            .and_then(|r| r.formal.as_ref())
+            .map(|v| v.content.to_string())
+    };
+    assert_eq!(content(&s, "b").as_deref(), Some("old"));
+    assert_eq!(content(&s, "c").as_deref(), Some("3"));
+    apply(&mut s, 5, import(ImportPolicy::Overwrite)).0.unwrap();
+    assert_eq!(content(&s, "b").as_deref(), Some("2"));
+}
+
+#[test]
 fn namespaces() {
     let mut s = DurableState::new();
     let id = NamespaceId::parse(Some("dev")).unwrap();

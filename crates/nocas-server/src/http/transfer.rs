@@ -191,6 +191,7 @@ async fn import(app: &AppRef, p: &Params, api: Api) -> Result<Response, ApiError
     let limits = ops::Unpack {
         per_entry: app.settings.limits.max_config_bytes,
         total: app.settings.limits.max_import_bytes,
+        entries: app.settings.limits.max_import_entries,
     };
     let parsed = match ops::parse(&file, api == Api::V1, limits) {
         Ok(parsed) => parsed,

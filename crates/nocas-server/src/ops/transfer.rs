@@ -4,10 +4,11 @@
 //! tags), import with a same-config policy (ABORT, SKIP, OVERWRITE), and
 //! clone into another namespace.
 //!
-//! Owns the formats and the policy; every write goes through
-//! [`super::config::publish`], one config at a time, like Nacos (what was
-//! written before an ABORT stays written). Only released versions travel:
-//! beta versions and history never do.
+//! Owns the formats and the policy; an import or clone is one
+//! `ImportConfigs` command through the log, decided and written all or
+//! nothing (Nacos writes one config at a time and leaves what came before
+//! an ABORT). Only released versions travel: beta versions and history
+//! never do.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Cursor, Read, Write};
@@ -15,10 +16,12 @@ use std::io::{Cursor, Read, Write};
 use serde::Serialize;
 use yaml_rust2::{Yaml, YamlLoader};
 
+use std::sync::Arc;
+
+use nocas_core::command::{Command, ImportPolicy, Outcome, Publish};
 use nocas_core::config::ConfigMeta;
 use nocas_core::names::{ConfigGroup, ConfigKey, DataId, NamespaceId};
 
-use super::config::{self as config_ops, PublishInput};
 use crate::app::App;
 use crate::error::ApiError;
 
@@ -80,6 +83,15 @@ pub enum Refusal {
         "Imported file is too large: a config may hold limits.max_config_bytes, an import limits.max_import_bytes in all"
     )]
     TooLarge,
+    /// 100004: more entries than `limits.max_import_entries`.
+    #[error("Imported file has more entries than limits.max_import_entries")]
+    TooManyEntries,
+    /// 100004: an entry name that would escape a directory when unpacked
+    /// (`../x`, `/x`, `a\\b`): the file is refused whole.
+    #[error(
+        "Imported file has an entry name that is not group/dataId: '..' or '.' parts, a leading '/' or a backslash"
+    )]
+    UnsafeName,
 }
 
 impl Refusal {
@@ -89,7 +101,9 @@ impl Refusal {
             Self::NoNamespace if v3 => 22001,
             Self::NoNamespace => 100001,
             Self::MetadataIllegal => 100002,
-            Self::ParsingFailed | Self::TooLarge => 100004,
+            Self::ParsingFailed | Self::TooLarge | Self::TooManyEntries | Self::UnsafeName => {
+                100004
+            }
             Self::Empty => 100005,
             Self::NoneSelected => 100006,
         }
@@ -104,6 +118,8 @@ impl Refusal {
             Self::Empty => "导入的文件数据为空",
             Self::NoneSelected => "没有选择任何配置",
             Self::TooLarge => "导入的文件过大",
+            Self::TooManyEntries => "导入的文件条目过多",
+            Self::UnsafeName => "导入的文件条目名称非法",
         }
     }
 }
@@ -344,12 +360,33 @@ pub struct Unpack {
     pub per_entry: usize,
     /// Bytes in all (`limits.max_import_bytes`).
     pub total: usize,
+    /// Entries, directories included (`limits.max_import_entries`).
+    pub entries: usize,
+}
+
+/// Whether an entry name could not escape the directory it is unpacked
+/// into: no `.` or `..` part, no empty part (a leading `/`, `//`), no
+/// backslash, no NUL.
+fn safe_name(name: &str) -> bool {
+    let name = name.strip_suffix('/').unwrap_or(name);
+    !name.is_empty()
+        && !name.contains(['\\', '\0'])
+        && name.split('/').all(|part| !matches!(part, "" | "." | ".."))
 }
 
 /// The metadata file (the first one at the root) and the other files, in
 /// ZIP order; directories are skipped.
 fn unzip(bytes: &[u8], limits: Unpack) -> Result<(Option<(String, String)>, Entries), Refusal> {
     let mut z = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|_| Refusal::Empty)?;
+    if z.len() > limits.entries {
+        return Err(Refusal::TooManyEntries);
+    }
+    // Names first: an unsafe one refuses the file before anything is read.
+    for name in z.file_names() {
+        if !name.is_ok_and(|n| safe_name(&n)) {
+            return Err(Refusal::UnsafeName);
+        }
+    }
     let mut meta = None;
     let mut entries = Vec::new();
     let mut left = limits.total;
@@ -545,9 +582,12 @@ pub struct Author {
     pub user: String,
 }
 
-/// Writes `items` into `ns` under `policy`. Every config is checked
-/// before anything is written, so a bad name or an empty content stops
-/// the whole batch with a 400 and nothing changed.
+/// Writes `items` into `ns` under `policy`, all or nothing: every config
+/// is checked first (a bad name, an empty or oversized content stops the
+/// whole import with a 400 naming it), then one command through the log
+/// decides and writes them together. Unlike Nacos, an ABORT that meets an
+/// existing config writes nothing (not the configs before it), and a crash
+/// leaves either the whole import or none of it.
 pub async fn write(
     app: &App,
     ns: &NamespaceId,
@@ -555,26 +595,34 @@ pub async fn write(
     policy: Policy,
     who: &Author,
 ) -> Result<Report, ApiError> {
-    let mut inputs = Vec::with_capacity(items.len());
+    let max = app.settings.limits.max_config_bytes;
+    let mut publishes = Vec::with_capacity(items.len());
     for i in items {
+        let at = |e: String| ApiError::BadRequest(format!("config {}/{}: {e}", i.group, i.data_id));
         let key = ConfigKey::new(
             ns.clone(),
-            ConfigGroup::parse(Some(&i.group))?,
-            DataId::parse(Some(&i.data_id))?,
+            ConfigGroup::parse(Some(&i.group)).map_err(|e| at(e.to_string()))?,
+            DataId::parse(Some(&i.data_id)).map_err(|e| at(e.to_string()))?,
         );
         if i.content.trim().is_empty() {
-            return Err(ApiError::Invalid(
-                nocas_core::error::ValidationError::Blank { field: "content" },
-            ));
+            return Err(at("content is blank (Nacos refuses an empty config)".into()));
+        }
+        if i.content.len() > max {
+            return Err(ApiError::TooLarge(format!(
+                "config {}/{}: content over limits.max_config_bytes ({max})",
+                i.group, i.data_id
+            )));
         }
         let config_type = if i.config_type.trim().is_empty() {
             type_of(&i.data_id)
         } else {
             nocas_core::config::item::normalize_type(Some(&i.config_type))
         };
-        inputs.push(PublishInput {
+        let md5 = nocas_core::config::md5_hex(&i.content);
+        publishes.push(Publish {
             key,
-            content: i.content,
+            content: Arc::from(i.content),
+            md5: Arc::from(md5),
             meta: ConfigMeta {
                 config_type,
                 desc: i.desc,
@@ -589,40 +637,57 @@ pub async fn write(
             src_user: who.user.clone(),
         });
     }
+    let names: Vec<Named> = publishes
+        .iter()
+        .map(|p| Named {
+            data_id: p.key.data_id.to_string(),
+            group: p.key.group.to_string(),
+        })
+        .collect();
+    if names.is_empty() {
+        return Ok(Report::default());
+    }
+    let policy = match policy {
+        Policy::Abort => ImportPolicy::Abort,
+        Policy::Skip => ImportPolicy::Skip,
+        Policy::Overwrite => ImportPolicy::Overwrite,
+    };
+    let outcome = app
+        .write(Command::ImportConfigs {
+            items: publishes,
+            policy,
+        })
+        .await?;
+    let Outcome::Imported { written, conflict } = outcome else {
+        return Err(ApiError::Internal(
+            "an import answered with another outcome".into(),
+        ));
+    };
     let mut report = Report::default();
-    let mut inputs = inputs.into_iter();
-    while let Some(input) = inputs.next() {
-        let exists = {
-            let state = app.node.state().read();
-            state.config(&input.key).is_some_and(|r| r.formal.is_some())
-        };
-        let named = Named {
-            data_id: input.key.data_id.to_string(),
-            group: input.key.group.to_string(),
-        };
-        if exists {
-            match policy {
-                Policy::Skip => {
+    match conflict {
+        Some(at) => {
+            // Nacos's ABORT report: the one that stopped it failed, the
+            // rest were skipped; here the ones before it were not written
+            // either, so they are reported skipped too.
+            for (i, named) in names.into_iter().enumerate() {
+                if i == at {
+                    report.fail_data.push(named);
+                } else {
                     report.skip_count += 1;
                     report.skip_data.push(named);
-                    continue;
                 }
-                Policy::Abort => {
-                    report.fail_data.push(named);
-                    for rest in inputs.by_ref() {
-                        report.skip_count += 1;
-                        report.skip_data.push(Named {
-                            data_id: rest.key.data_id.to_string(),
-                            group: rest.key.group.to_string(),
-                        });
-                    }
-                    break;
-                }
-                Policy::Overwrite => {}
             }
         }
-        config_ops::publish(app, input).await?;
-        report.succ_count += 1;
+        None => {
+            for (named, w) in names.into_iter().zip(written) {
+                if w {
+                    report.succ_count += 1;
+                } else {
+                    report.skip_count += 1;
+                    report.skip_data.push(named);
+                }
+            }
+        }
     }
     Ok(report)
 }
@@ -706,6 +771,7 @@ mod tests {
     const BIG: Unpack = Unpack {
         per_entry: 1 << 20,
         total: 1 << 22,
+        entries: 100,
     };
 
     #[test]
@@ -719,10 +785,49 @@ mod tests {
             .collect();
         let bytes = zip(&items, true).unwrap();
         assert!(bytes.len() < 2_000, "compresses well: {}", bytes.len());
-        let tight = |per_entry, total| parse(&bytes, true, Unpack { per_entry, total });
+        let tight = |per_entry, total| {
+            parse(
+                &bytes,
+                true,
+                Unpack {
+                    per_entry,
+                    total,
+                    entries: 100,
+                },
+            )
+        };
         assert_eq!(tight(9_999, 1 << 20).unwrap_err(), Refusal::TooLarge);
         assert_eq!(tight(10_000, 49_999).unwrap_err(), Refusal::TooLarge);
         assert_eq!(tight(10_000, 60_000).unwrap().items.len(), 5);
+    }
+
+    #[test]
+    fn unsafe_names_and_too_many_entries_refuse_the_file() {
+        for bad in ["../x", "G/../x", "/G/x", "G/./x", "G\\x", "G//x", ".."] {
+            let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+            w.start_file("G/fine", zip::write::SimpleFileOptions::default())
+                .unwrap();
+            w.write_all(b"ok").unwrap();
+            w.start_file(bad, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            w.write_all(b"x").unwrap();
+            let bytes = w.finish().unwrap().into_inner();
+            assert_eq!(
+                parse(&bytes, true, BIG).unwrap_err(),
+                Refusal::UnsafeName,
+                "{bad}"
+            );
+        }
+        assert!(safe_name("G/a..b") && safe_name("组/数据.yaml") && safe_name("G/"));
+        let items: Vec<Item> = (0..6).map(|n| item("G", &format!("d{n}"), "")).collect();
+        let bytes = zip(&items, true).unwrap();
+        let limits = |entries| Unpack { entries, ..BIG };
+        // Six configs and the metadata file.
+        assert_eq!(parse(&bytes, true, limits(7)).unwrap().items.len(), 6);
+        assert_eq!(
+            parse(&bytes, true, limits(6)).unwrap_err(),
+            Refusal::TooManyEntries
+        );
     }
 
     fn item(group: &str, data_id: &str, app: &str) -> Item {
