@@ -1,12 +1,15 @@
-//! The `nocas` command: `nocas server` runs a server.
+//! The `nocas` command: `nocas server` runs a server, `nocas restore`
+//! builds a data directory from a backup, and every other subcommand is a
+//! client (`nocas_cli`) speaking to a server over HTTP.
 //!
-//! Settings come from a TOML file (`--config`), then `NOCAS_*` environment
-//! variables, then flags, each overriding the one before. This binary holds
-//! no business logic: it parses, starts `nocas_server`, and waits for a
-//! signal to stop it.
+//! Server settings come from a TOML file (`--config`), then `NOCAS_*`
+//! environment variables, then flags, each overriding the one before. This
+//! binary holds no business logic: it parses, starts `nocas_server` (or
+//! hands the command to `nocas_cli`), and waits for a signal to stop it.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::builder::BoolishValueParser;
@@ -28,45 +31,20 @@ struct Cli {
 enum Command {
     /// Run a server (standalone: embedded storage, no other service needed).
     Server(ServerArgs),
-    /// Look at or change a running cluster's membership.
-    Cluster(ClusterArgs),
+    /// Build a data directory from a backup file (`nocas backup`); a server
+    /// started on it holds exactly the backed-up state.
+    Restore(RestoreArgs),
+    #[command(flatten)]
+    Client(nocas_cli::Command),
 }
 
 #[derive(Args)]
-struct ClusterArgs {
-    /// HTTP address of any member.
-    #[arg(long, env = "NOCAS_SERVER", default_value = "127.0.0.1:8848")]
-    server: String,
-    /// User to log in as when the cluster runs with auth (an administrator
-    /// for add and remove).
-    #[arg(long, env = "NOCAS_USERNAME")]
-    username: Option<String>,
-    /// That user's password.
-    #[arg(long, env = "NOCAS_PASSWORD", hide_env_values = true)]
-    password: Option<String>,
-    #[command(subcommand)]
-    action: ClusterAction,
-}
-
-#[derive(Subcommand)]
-enum ClusterAction {
-    /// List members with their state, the leader, term and last applied entry.
-    List,
-    /// Add a member (it catches up, then votes).
-    Add {
-        /// Its address, `host:http` or `host:http:raft`.
-        #[arg(long)]
-        member: String,
-        /// Its node id (default: the next free one).
-        #[arg(long)]
-        node_id: Option<u64>,
-    },
-    /// Remove a member.
-    Remove {
-        /// Its node id.
-        #[arg(long)]
-        node_id: u64,
-    },
+struct RestoreArgs {
+    /// The backup file.
+    file: PathBuf,
+    /// The data directory to create (it must not hold a store yet).
+    #[arg(long, env = "NOCAS_DATA_DIR")]
+    data_dir: PathBuf,
 }
 
 #[derive(Args)]
@@ -236,97 +214,29 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
-    let http = reqwest::Client::builder().no_proxy().build()?;
-    let mut token = Vec::new();
-    if let Some(user) = &args.username {
-        let resp = http
-            .post(format!("http://{}/nacos/v1/auth/login", args.server))
-            .form(&[
-                ("username", user.as_str()),
-                ("password", args.password.as_deref().unwrap_or("")),
-            ])
-            .send()
-            .await?;
-        let status = resp.status();
-        let body: serde_json::Value = resp.json().await.unwrap_or_default();
-        let Some(t) = body["accessToken"].as_str().filter(|_| status.is_success()) else {
-            anyhow::bail!("login as {user} failed: {status}");
-        };
-        token.push(("accessToken", t.to_string()));
-    }
-    let base = format!("http://{}/nacos/v2/core/cluster", args.server);
-    let resp = match args.action {
-        ClusterAction::List => {
-            http.get(format!("{base}/node/list"))
-                .query(&token)
-                .send()
-                .await?
-        }
-        ClusterAction::Add { member, node_id } => {
-            let mut form = vec![("address", member)];
-            if let Some(id) = node_id {
-                form.push(("nodeId", id.to_string()));
-            }
-            http.post(format!("{base}/node"))
-                .query(&token)
-                .form(&form)
-                .send()
-                .await?
-        }
-        ClusterAction::Remove { node_id } => {
-            http.delete(format!("{base}/node"))
-                .query(&[("nodeId", node_id.to_string())])
-                .query(&token)
-                .send()
-                .await?
-        }
-    };
-    let status = resp.status();
-    let body: serde_json::Value = resp.json().await.context("unexpected answer")?;
-    if !status.is_success() {
-        anyhow::bail!("{status}: {}", body["data"].as_str().unwrap_or_default());
-    }
-    match body["data"].as_array() {
-        Some(members) => {
-            println!(
-                "{:<6} {:<24} {:<6} {:<10} {:<7} {:<6} {:<10}",
-                "id", "address", "state", "role", "leader", "term", "applied"
-            );
-            for m in members {
-                let e = &m["extendInfo"];
-                let r = &e["raftMetaData"];
-                let v = |x: &serde_json::Value| match x {
-                    serde_json::Value::Null => "-".to_string(),
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                println!(
-                    "{:<6} {:<24} {:<6} {:<10} {:<7} {:<6} {:<10}",
-                    v(&e["nodeId"]),
-                    v(&m["address"]),
-                    v(&m["state"]),
-                    v(&r["state"]),
-                    v(&r["leader"]),
-                    v(&r["term"]),
-                    v(&r["lastApplied"]),
-                );
-            }
-        }
-        None => println!("{}", body["data"]),
-    }
-    Ok(())
-}
-
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Cluster(args) => {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("cannot start the async runtime")?;
-            rt.block_on(cluster(args))
+        Command::Client(cmd) => Ok(nocas_cli::main(cmd)),
+        Command::Restore(args) => {
+            let h = match nocas_server::restore_backup(&args.file, &args.data_dir) {
+                Ok(h) => h,
+                Err(e) => {
+                    eprintln!("nocas: cannot restore {}: {e}", args.file.display());
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            println!(
+                "restored {} into {}: applied index {}, state digest {}, taken by node {} (version {})",
+                args.file.display(),
+                args.data_dir.display(),
+                h.applied_index
+                    .map_or_else(|| "-".into(), |i| i.to_string()),
+                h.digest,
+                h.node_id,
+                h.version
+            );
+            Ok(ExitCode::SUCCESS)
         }
         Command::Server(args) => {
             let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
@@ -339,7 +249,8 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()
                 .context("cannot start the async runtime")?;
-            rt.block_on(serve(args))
+            rt.block_on(serve(args))?;
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

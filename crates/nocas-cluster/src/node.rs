@@ -590,6 +590,44 @@ impl Node {
             .map(|d| (self.status().last_applied, d))
     }
 
+    /// A backup file of the applied state, taken in one read while writes
+    /// go on. On the leader it first waits until everything committed
+    /// before the call is applied, so it holds every write acknowledged
+    /// before the backup began; on a follower it holds what that node has
+    /// applied (the header says up to which entry).
+    pub async fn backup(&self, version: &str, now_ms: u64) -> Result<Vec<u8>, ClusterError> {
+        if self.is_leader() {
+            self.inner
+                .raft
+                .ensure_linearizable()
+                .await
+                .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        }
+        let store = self.inner.store.clone();
+        let id = self.inner.id;
+        let version = version.to_string();
+        tokio::task::spawn_blocking(move || {
+            let dump = store.dump_state().map_err(storage_err)?;
+            let marker: crate::types::AppliedMarker = match dump.applied_marker() {
+                Some(b) => crate::types::decode(b).map_err(storage_err)?,
+                None => (None, crate::types::Membership::default()),
+            };
+            let header = nocas_store::backup::BackupHeader {
+                format: 1,
+                created_ms: now_ms,
+                node_id: id,
+                applied_index: marker.0.map(|l| l.index),
+                applied_term: marker.0.map(|l| l.leader_id.term),
+                digest: String::new(),
+                bytes: 0,
+                version,
+            };
+            nocas_store::backup::encode_backup(header, &dump).map_err(storage_err)
+        })
+        .await
+        .map_err(storage_err)?
+    }
+
     /// Stops Raft and replication, makes every applied change durable and
     /// closes the store.
     pub async fn shutdown(&self) -> Result<(), ClusterError> {

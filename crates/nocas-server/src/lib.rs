@@ -69,6 +69,9 @@ pub enum ServerError {
     /// The store could not be opened.
     #[error("cannot open the store: {0}")]
     Store(#[from] StoreError),
+    /// A backup could not be restored.
+    #[error("{0}")]
+    Restore(String),
     /// The Raft node failed.
     #[error("consensus: {0}")]
     Cluster(#[from] ClusterError),
@@ -89,6 +92,47 @@ pub struct Running {
     grpc: JoinHandle<()>,
     tasks: Vec<JoinHandle<()>>,
     console_addr: Option<SocketAddr>,
+}
+
+/// The file a data directory's store lives in.
+pub fn store_path(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("nocas.redb")
+}
+
+/// Builds a data directory from a backup file (`nocas restore`): checks
+/// the file whole (format, length, content digest), then installs its
+/// state into a new store in `data_dir`, which must not hold one yet. A
+/// server started on it forms a new cluster holding exactly that state
+/// (restore the same file into every member's directory for a cluster).
+pub fn restore_backup(
+    file: &std::path::Path,
+    data_dir: &std::path::Path,
+) -> Result<nocas_store::backup::BackupHeader, ServerError> {
+    let f = std::fs::File::open(file).map_err(|source| ServerError::DataDir {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    let restore_err = |e: StoreError| ServerError::Restore(e.to_string());
+    let (header, dump) = nocas_store::backup::decode_backup(f).map_err(restore_err)?;
+    std::fs::create_dir_all(data_dir).map_err(|source| ServerError::DataDir {
+        path: data_dir.to_path_buf(),
+        source,
+    })?;
+    let path = store_path(data_dir);
+    if path.exists() {
+        return Err(ServerError::Restore(format!(
+            "{} exists already; restore into an empty data directory",
+            path.display()
+        )));
+    }
+    let store = Store::open(&path)?;
+    let restored = store.restore(&dump);
+    store.close()?;
+    if let Err(e) = restored {
+        let _ = std::fs::remove_file(&path);
+        return Err(restore_err(e));
+    }
+    Ok(header)
 }
 
 /// Starts a server with `settings`.
@@ -167,7 +211,7 @@ pub async fn start(mut settings: Settings) -> Result<Running, ServerError> {
         }
         _ => None,
     };
-    let db_path = settings.data_dir.join("nocas.redb");
+    let db_path = store_path(&settings.data_dir);
     let cache = settings.storage.cache_bytes;
     let store = tokio::task::spawn_blocking(move || Store::open_with_cache(&db_path, cache))
         .await

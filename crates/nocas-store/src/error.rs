@@ -22,6 +22,9 @@ pub enum StoreError {
     /// A stored key has an unexpected form.
     #[error("malformed key in table {0}")]
     BadKey(&'static str),
+    /// A backup file is not one, is damaged, or cannot be restored here.
+    #[error("backup: {0}")]
+    Backup(String),
 }
 
 macro_rules! from_redb {

@@ -15,6 +15,7 @@
 //! Architecture invariant: no knowledge of HTTP, gRPC or Raft types; every
 //! call is blocking and must be run off the async executor's threads.
 
+pub mod backup;
 mod codec;
 mod error;
 pub mod log;

@@ -1,7 +1,6 @@
 //! Snapshots of the applied state: a dump of every state table, taken in one
 //! read transaction, that another node (or this one) can install.
 
-use md5::Digest;
 use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
@@ -18,7 +17,7 @@ type Rows = Vec<(String, Vec<u8>)>;
 pub type StoredSnapshot = (Vec<u8>, Vec<u8>);
 
 /// Every state table's rows, as stored.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct StateDump {
     sm_meta: Rows,
     namespaces: Rows,
@@ -62,6 +61,13 @@ impl StateDump {
         decode("snapshot", b)
     }
 
+    /// The dump without its `applied` marker.
+    pub fn without_marker(&self) -> Self {
+        let mut d = self.clone();
+        d.sm_meta.retain(|(k, _)| k != crate::tables::APPLIED);
+        d
+    }
+
     /// The `applied` marker the dump was taken at.
     pub fn applied_marker(&self) -> Option<&[u8]> {
         self.sm_meta
@@ -103,10 +109,7 @@ impl Store {
     /// MD5 of the applied content (everything but the `applied` marker):
     /// equal on nodes that applied the same log.
     pub fn content_digest(&self) -> Result<String, StoreError> {
-        let mut dump = self.dump_state()?;
-        dump.sm_meta.retain(|(k, _)| k != crate::tables::APPLIED);
-        let bytes = dump.to_bytes()?;
-        Ok(hex::encode(md5::Md5::digest(&bytes)))
+        self.dump_state()?.content_digest()
     }
 
     /// Replaces the applied state with a dump, durably.

@@ -230,3 +230,39 @@ pub async fn has_permission(State(app): State<AppRef>, p: Params) -> V2Reply<Res
     });
     Ok(ok(dup))
 }
+
+/// `GET /nacos/v3/admin/core/ops/backup` (a Nocas addition, administrators
+/// only): a backup file of the durable state (`nocas backup` saves it,
+/// `nocas restore` builds a data directory from it). Headers say the
+/// applied index and the content digest.
+pub async fn backup(State(app): State<AppRef>) -> V2Reply<Response> {
+    let now = u64::try_from(crate::app::now_ms()).unwrap_or(0);
+    let bytes = app
+        .node
+        .backup(env!("CARGO_PKG_VERSION"), now)
+        .await
+        .map_err(|e| crate::error::V2(e.into()))?;
+    let (header, _) = nocas_store::backup::decode_header(&bytes)
+        .map_err(|e| crate::error::V2(crate::error::ApiError::Internal(e.to_string())))?;
+    let name = format!("nocas-backup-{now}.bak");
+    let mut resp = axum::body::Body::from(bytes).into_response();
+    let h = resp.headers_mut();
+    let mut put = |k: &'static str, v: String| {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&v) {
+            h.insert(k, v);
+        }
+    };
+    put("content-type", "application/octet-stream".into());
+    put(
+        "content-disposition",
+        format!("attachment; filename={name}"),
+    );
+    put("x-nocas-digest", header.digest);
+    put(
+        "x-nocas-applied",
+        header
+            .applied_index
+            .map_or_else(|| "-".into(), |i| i.to_string()),
+    );
+    Ok(resp)
+}

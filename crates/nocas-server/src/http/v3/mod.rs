@@ -127,7 +127,8 @@ pub(super) fn mount(r: Mount) -> Mount {
         .route("/cluster/node/list", get(console::v2_node_list))
         .route("/state", get(core::state))
         .route("/state/liveness", get(console::v2_liveness))
-        .route("/state/readiness", get(console::v2_readiness));
+        .route("/state/readiness", get(console::v2_readiness))
+        .route("/ops/backup", get(core::backup));
     let r = Mount(r.0, "/nacos/v3/client")
         .route("/cs/config", get(config::client_get))
         .route(

@@ -1,0 +1,547 @@
+//! `nocas ns|user|role|perm|cluster|backup ...`: namespaces, access
+//! control, membership, and the backup download.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::api::{Api, Body};
+use crate::error::{CliError, Result};
+use crate::output::{self, Format};
+use crate::{Global, all_pages, pairs};
+
+const NAMESPACE: &str = "/nacos/v3/admin/core/namespace";
+const USER: &str = "/nacos/v3/auth/user";
+const ROLE: &str = "/nacos/v3/auth/role";
+const PERM: &str = "/nacos/v3/auth/permission";
+
+/// `nocas ns`.
+#[derive(Args, Debug)]
+pub struct NsCmd {
+    #[command(flatten)]
+    g: Global,
+    #[command(subcommand)]
+    action: NsAction,
+}
+
+#[derive(Subcommand, Debug)]
+enum NsAction {
+    /// List namespaces with their config counts.
+    Ls,
+    /// Create a namespace.
+    Create {
+        /// Its id.
+        id: String,
+        /// Display name [default: the id].
+        #[arg(long)]
+        name: Option<String>,
+        /// Description.
+        #[arg(long, default_value = "")]
+        desc: String,
+    },
+    /// Delete a namespace.
+    Rm {
+        /// Its id.
+        id: String,
+    },
+}
+
+/// Every namespace.
+pub async fn namespaces(api: &Api) -> Result<Vec<Value>> {
+    Ok(api
+        .get(&format!("{NAMESPACE}/list"), Vec::new())
+        .await?
+        .as_array()
+        .cloned()
+        .unwrap_or_default())
+}
+
+/// Creates (or with `update`, renames) a namespace.
+pub async fn put_namespace(
+    api: &Api,
+    id: &str,
+    name: &str,
+    desc: &str,
+    update: bool,
+) -> Result<()> {
+    let form = pairs!["namespaceId" => id, "namespaceName" => name, "namespaceDesc" => desc];
+    if update {
+        api.put(NAMESPACE, form).await?;
+    } else {
+        api.post(NAMESPACE, form).await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn run_ns(c: NsCmd) -> Result<u8> {
+    let api = c.g.connect().await?;
+    match c.action {
+        NsAction::Ls => {
+            let rows = namespaces(&api).await?;
+            output::print_rows(
+                c.g.output,
+                &rows,
+                &[
+                    ("ID", "namespace"),
+                    ("NAME", "namespaceShowName"),
+                    ("CONFIGS", "configCount"),
+                    ("DESCRIPTION", "namespaceDesc"),
+                ],
+            );
+        }
+        NsAction::Create { id, name, desc } => {
+            let name = name.unwrap_or_else(|| id.clone());
+            put_namespace(&api, &id, &name, &desc, false).await?;
+            eprintln!("created namespace {id}");
+        }
+        NsAction::Rm { id } => {
+            api.delete(NAMESPACE, pairs!["namespaceId" => &id]).await?;
+            eprintln!("deleted namespace {id}");
+        }
+    }
+    Ok(0)
+}
+
+/// `nocas user`.
+#[derive(Args, Debug)]
+pub struct UserCmd {
+    #[command(flatten)]
+    g: Global,
+    #[command(subcommand)]
+    action: UserAction,
+}
+
+/// Where a new password comes from (never the command line's own text
+/// unless asked: it would show in the process list).
+#[derive(Args, Debug, Clone)]
+pub struct NewPassword {
+    /// The new password (prefer the file or the environment variable).
+    #[arg(long, env = "NOCAS_NEW_PASSWORD", hide_env_values = true)]
+    new_password: Option<String>,
+    /// Read the new password from this file (first line).
+    #[arg(long, conflicts_with = "new_password")]
+    new_password_file: Option<PathBuf>,
+}
+
+impl NewPassword {
+    fn get(&self) -> Result<String> {
+        match (&self.new_password, &self.new_password_file) {
+            (Some(p), _) if !p.is_empty() => Ok(p.clone()),
+            (_, Some(f)) => secret_from_file(f),
+            _ => Err(CliError::Usage(
+                "give the password with --new-password-file or NOCAS_NEW_PASSWORD".into(),
+            )),
+        }
+    }
+}
+
+/// The first line of a file, for secrets.
+pub fn secret_from_file(f: &std::path::Path) -> Result<String> {
+    let text = std::fs::read_to_string(f).map_err(|e| CliError::io(f.display(), e))?;
+    let line = text.lines().next().unwrap_or_default().to_string();
+    if line.is_empty() {
+        return Err(CliError::Usage(format!("{}: empty", f.display())));
+    }
+    Ok(line)
+}
+
+#[derive(Subcommand, Debug)]
+enum UserAction {
+    /// List users.
+    Ls,
+    /// Create a user.
+    Create {
+        /// User name.
+        username: String,
+        #[command(flatten)]
+        password: NewPassword,
+    },
+    /// Delete a user.
+    Rm {
+        /// User name.
+        username: String,
+    },
+    /// Change a user's password.
+    Passwd {
+        /// User name.
+        username: String,
+        #[command(flatten)]
+        password: NewPassword,
+    },
+}
+
+/// Every user name.
+pub async fn users(api: &Api) -> Result<Vec<String>> {
+    Ok(
+        all_pages(api, &format!("{USER}/list"), pairs!["search" => "accurate"])
+            .await?
+            .iter()
+            .filter_map(|u| u["username"].as_str().map(str::to_owned))
+            .collect(),
+    )
+}
+
+/// Creates a user.
+pub async fn create_user(api: &Api, username: &str, password: &str) -> Result<()> {
+    api.post(USER, pairs!["username" => username, "password" => password])
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn run_user(c: UserCmd) -> Result<u8> {
+    let api = c.g.connect().await?;
+    match c.action {
+        UserAction::Ls => {
+            let rows: Vec<Value> = users(&api)
+                .await?
+                .into_iter()
+                .map(|u| serde_json::json!({ "username": u }))
+                .collect();
+            output::print_rows(c.g.output, &rows, &[("USER", "username")]);
+        }
+        UserAction::Create { username, password } => {
+            create_user(&api, &username, &password.get()?).await?;
+            eprintln!("created user {username}");
+        }
+        UserAction::Rm { username } => {
+            api.delete(USER, pairs!["username" => &username]).await?;
+            eprintln!("deleted user {username}");
+        }
+        UserAction::Passwd { username, password } => {
+            api.put(
+                USER,
+                pairs!["username" => &username, "newPassword" => password.get()?],
+            )
+            .await?;
+            eprintln!("changed the password of {username}");
+        }
+    }
+    Ok(0)
+}
+
+/// `nocas role`.
+#[derive(Args, Debug)]
+pub struct RoleCmd {
+    #[command(flatten)]
+    g: Global,
+    #[command(subcommand)]
+    action: RoleAction,
+}
+
+#[derive(Subcommand, Debug)]
+enum RoleAction {
+    /// List role bindings.
+    Ls {
+        /// Only this user's.
+        #[arg(long, default_value = "")]
+        user: String,
+        /// Only this role's.
+        #[arg(long, default_value = "")]
+        role: String,
+    },
+    /// Give a user a role.
+    Add {
+        /// Role.
+        role: String,
+        /// User.
+        username: String,
+    },
+    /// Take a role from a user (or, without one, from everyone).
+    Rm {
+        /// Role.
+        role: String,
+        /// User.
+        username: Option<String>,
+    },
+}
+
+/// Every role binding.
+pub async fn roles(api: &Api) -> Result<Vec<Value>> {
+    all_pages(
+        api,
+        &format!("{ROLE}/list"),
+        pairs!["username" => "", "role" => "", "search" => "accurate"],
+    )
+    .await
+}
+
+/// Binds a role.
+pub async fn add_role(api: &Api, role: &str, username: &str) -> Result<()> {
+    api.post(ROLE, pairs!["role" => role, "username" => username])
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn run_role(c: RoleCmd) -> Result<u8> {
+    let api = c.g.connect().await?;
+    match c.action {
+        RoleAction::Ls { user, role } => {
+            let rows = all_pages(
+                &api,
+                &format!("{ROLE}/list"),
+                pairs!["username" => &user, "role" => &role, "search" => "accurate"],
+            )
+            .await?;
+            output::print_rows(c.g.output, &rows, &[("ROLE", "role"), ("USER", "username")]);
+        }
+        RoleAction::Add { role, username } => {
+            add_role(&api, &role, &username).await?;
+            eprintln!("gave {username} role {role}");
+        }
+        RoleAction::Rm { role, username } => {
+            api.delete(
+                ROLE,
+                pairs!["role" => &role, "username" => username.clone()],
+            )
+            .await?;
+            eprintln!(
+                "took role {role} from {}",
+                username.as_deref().unwrap_or("everyone")
+            );
+        }
+    }
+    Ok(0)
+}
+
+/// `nocas perm`.
+#[derive(Args, Debug)]
+pub struct PermCmd {
+    #[command(flatten)]
+    g: Global,
+    #[command(subcommand)]
+    action: PermAction,
+}
+
+#[derive(Subcommand, Debug)]
+enum PermAction {
+    /// List permissions.
+    Ls {
+        /// Only this role's.
+        #[arg(long, default_value = "")]
+        role: String,
+    },
+    /// Let a role act on a resource: `namespace:group:config/*` style
+    /// patterns, action r, w or rw.
+    Add {
+        /// Role.
+        role: String,
+        /// Resource pattern.
+        resource: String,
+        /// r, w or rw.
+        action: String,
+    },
+    /// Revoke a permission.
+    Rm {
+        /// Role.
+        role: String,
+        /// Resource pattern.
+        resource: String,
+        /// r, w or rw.
+        action: String,
+    },
+}
+
+/// Every permission.
+pub async fn permissions(api: &Api) -> Result<Vec<Value>> {
+    all_pages(
+        api,
+        &format!("{PERM}/list"),
+        pairs!["role" => "", "search" => "accurate"],
+    )
+    .await
+}
+
+/// Grants a permission.
+pub async fn add_permission(api: &Api, role: &str, resource: &str, action: &str) -> Result<()> {
+    api.post(
+        PERM,
+        pairs!["role" => role, "resource" => resource, "action" => action],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn run_perm(c: PermCmd) -> Result<u8> {
+    let api = c.g.connect().await?;
+    match c.action {
+        PermAction::Ls { role } => {
+            let rows = all_pages(
+                &api,
+                &format!("{PERM}/list"),
+                pairs!["role" => &role, "search" => "accurate"],
+            )
+            .await?;
+            output::print_rows(
+                c.g.output,
+                &rows,
+                &[
+                    ("ROLE", "role"),
+                    ("RESOURCE", "resource"),
+                    ("ACTION", "action"),
+                ],
+            );
+        }
+        PermAction::Add {
+            role,
+            resource,
+            action,
+        } => {
+            add_permission(&api, &role, &resource, &action).await?;
+            eprintln!("role {role} may now {action} {resource}");
+        }
+        PermAction::Rm {
+            role,
+            resource,
+            action,
+        } => {
+            api.delete(
+                PERM,
+                pairs!["role" => &role, "resource" => &resource, "action" => &action],
+            )
+            .await?;
+            eprintln!("revoked {action} on {resource} from role {role}");
+        }
+    }
+    Ok(0)
+}
+
+/// `nocas cluster`.
+#[derive(Args, Debug)]
+pub struct ClusterCmd {
+    #[command(flatten)]
+    g: Global,
+    #[command(subcommand)]
+    action: ClusterAction,
+}
+
+#[derive(Subcommand, Debug)]
+enum ClusterAction {
+    /// List members with their state, the leader, term and last applied entry.
+    List,
+    /// Add a member (it catches up, then votes).
+    Add {
+        /// Its address, `host:http` or `host:http:raft`.
+        #[arg(long)]
+        member: String,
+        /// Its node id (default: the next free one).
+        #[arg(long)]
+        node_id: Option<u64>,
+    },
+    /// Remove a member.
+    Remove {
+        /// Its node id.
+        #[arg(long)]
+        node_id: u64,
+    },
+}
+
+const CLUSTER: &str = "/nacos/v2/core/cluster/node";
+
+pub(crate) async fn run_cluster(c: ClusterCmd) -> Result<u8> {
+    let api = c.g.connect().await?;
+    match c.action {
+        ClusterAction::List => {
+            let members = api.get(&format!("{CLUSTER}/list"), Vec::new()).await?;
+            let rows = members.as_array().cloned().unwrap_or_default();
+            output::print_rows(
+                c.g.output,
+                &rows,
+                &[
+                    ("ID", "extendInfo.nodeId"),
+                    ("ADDRESS", "address"),
+                    ("STATE", "state"),
+                    ("ROLE", "extendInfo.raftMetaData.state"),
+                    ("LEADER", "extendInfo.raftMetaData.leader"),
+                    ("TERM", "extendInfo.raftMetaData.term"),
+                    ("APPLIED", "extendInfo.raftMetaData.lastApplied"),
+                ],
+            );
+        }
+        ClusterAction::Add { member, node_id } => {
+            let v = api
+                .post(CLUSTER, pairs!["address" => &member, "nodeId" => node_id])
+                .await?;
+            eprintln!("added {member} as node {}", output::cell(&v, ""));
+        }
+        ClusterAction::Remove { node_id } => {
+            api.delete(CLUSTER, pairs!["nodeId" => node_id]).await?;
+            eprintln!("removed node {node_id}");
+        }
+    }
+    Ok(0)
+}
+
+/// `nocas backup`.
+#[derive(Args, Debug)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    g: Global,
+    /// Write the backup here.
+    #[arg(short = 'f', long = "file", alias = "out")]
+    file: PathBuf,
+}
+
+/// The route a Nocas server streams its backup from.
+pub const BACKUP: &str = "/nacos/v3/admin/core/ops/backup";
+
+pub(crate) async fn run_backup(c: BackupArgs) -> Result<u8> {
+    let api = c.g.connect().await?;
+    let mut resp = api
+        .response_within(Method::GET, BACKUP, &[], Body::Empty, None, &[])
+        .await?;
+    let status = resp.status();
+    if !status.is_success() {
+        let text = resp.text().await.unwrap_or_default();
+        return Err(CliError::Server(crate::api::reason(status, &text)));
+    }
+    let header = |k: &str| {
+        resp.headers()
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
+            .to_string()
+    };
+    let (digest, index) = (header("x-nocas-digest"), header("x-nocas-applied"));
+    let tmp = c.file.with_extension("partial");
+    let mut out = std::fs::File::create(&tmp).map_err(|e| CliError::io(tmp.display(), e))?;
+    let mut written = 0u64;
+    let mut shown = 0u64;
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| CliError::Failed(format!("the backup stream broke: {e}")))?
+    {
+        out.write_all(&chunk)
+            .map_err(|e| CliError::io(tmp.display(), e))?;
+        written += chunk.len() as u64;
+        if written - shown >= 8 << 20 {
+            eprintln!("  {} MiB...", written >> 20);
+            shown = written;
+        }
+    }
+    out.sync_all().map_err(|e| CliError::io(tmp.display(), e))?;
+    drop(out);
+    std::fs::rename(&tmp, &c.file).map_err(|e| CliError::io(c.file.display(), e))?;
+    match c.g.output {
+        Format::Table => eprintln!(
+            "backup of {} written to {}: {written} bytes, applied index {index}, state digest {digest}",
+            api.server(),
+            c.file.display()
+        ),
+        f => output::print_object(
+            f,
+            &serde_json::json!({
+                "file": c.file.display().to_string(),
+                "bytes": written,
+                "applied": index,
+                "digest": digest,
+                "server": api.server(),
+            }),
+            &[],
+        ),
+    }
+    Ok(0)
+}
