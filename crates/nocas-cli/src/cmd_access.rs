@@ -155,19 +155,22 @@ enum UserAction {
     /// Create a user.
     Create {
         /// User name.
-        username: String,
+        #[arg(value_name = "USERNAME")]
+        user: String,
         #[command(flatten)]
         password: NewPassword,
     },
     /// Delete a user.
     Rm {
         /// User name.
-        username: String,
+        #[arg(value_name = "USERNAME")]
+        user: String,
     },
     /// Change a user's password.
     Passwd {
         /// User name.
-        username: String,
+        #[arg(value_name = "USERNAME")]
+        user: String,
         #[command(flatten)]
         password: NewPassword,
     },
@@ -202,21 +205,21 @@ pub(crate) async fn run_user(c: UserCmd) -> Result<u8> {
                 .collect();
             output::print_rows(c.g.output, &rows, &[("USER", "username")]);
         }
-        UserAction::Create { username, password } => {
-            create_user(&api, &username, &password.get()?).await?;
-            eprintln!("created user {username}");
+        UserAction::Create { user, password } => {
+            create_user(&api, &user, &password.get()?).await?;
+            eprintln!("created user {user}");
         }
-        UserAction::Rm { username } => {
-            api.delete(USER, pairs!["username" => &username]).await?;
-            eprintln!("deleted user {username}");
+        UserAction::Rm { user } => {
+            api.delete(USER, pairs!["username" => &user]).await?;
+            eprintln!("deleted user {user}");
         }
-        UserAction::Passwd { username, password } => {
+        UserAction::Passwd { user, password } => {
             api.put(
                 USER,
-                pairs!["username" => &username, "newPassword" => password.get()?],
+                pairs!["username" => &user, "newPassword" => password.get()?],
             )
             .await?;
-            eprintln!("changed the password of {username}");
+            eprintln!("changed the password of {user}");
         }
     }
     Ok(0)
@@ -247,14 +250,16 @@ enum RoleAction {
         /// Role.
         role: String,
         /// User.
-        username: String,
+        #[arg(value_name = "USERNAME")]
+        user: String,
     },
     /// Take a role from a user (or, without one, from everyone).
     Rm {
         /// Role.
         role: String,
         /// User.
-        username: Option<String>,
+        #[arg(value_name = "USERNAME")]
+        user: Option<String>,
     },
 }
 
@@ -287,19 +292,19 @@ pub(crate) async fn run_role(c: RoleCmd) -> Result<u8> {
             .await?;
             output::print_rows(c.g.output, &rows, &[("ROLE", "role"), ("USER", "username")]);
         }
-        RoleAction::Add { role, username } => {
-            add_role(&api, &role, &username).await?;
-            eprintln!("gave {username} role {role}");
+        RoleAction::Add { role, user } => {
+            add_role(&api, &role, &user).await?;
+            eprintln!("gave {user} role {role}");
         }
-        RoleAction::Rm { role, username } => {
+        RoleAction::Rm { role, user } => {
             api.delete(
                 ROLE,
-                pairs!["role" => &role, "username" => username.clone()],
+                pairs!["role" => &role, "username" => user.clone()],
             )
             .await?;
             eprintln!(
                 "took role {role} from {}",
-                username.as_deref().unwrap_or("everyone")
+                user.as_deref().unwrap_or("everyone")
             );
         }
     }

@@ -677,12 +677,14 @@ async fn watch(
             Format::Table => {
                 let mut out = std::io::stdout();
                 let body = match &v {
-                    Some(v) => format!(
-                        "# {}/{} md5={md5} modified {stamp} UTC\n{}\n",
-                        n.group,
-                        n.data_id,
-                        v["content"].as_str().unwrap_or_default()
-                    ),
+                    Some(v) => {
+                        let content = v["content"].as_str().unwrap_or_default();
+                        let end = if content.ends_with('\n') { "" } else { "\n" };
+                        format!(
+                            "# {}/{} md5={md5} modified {stamp} UTC\n{content}{end}",
+                            n.group, n.data_id
+                        )
+                    }
                     None => format!("# {}/{} deleted\n", n.group, n.data_id),
                 };
                 out.write_all(body.as_bytes())
