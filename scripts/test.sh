@@ -2,7 +2,9 @@
 # Runs the whole test suite, after setting up what the interop tests need:
 # a Python virtualenv with the official Nacos Python SDK, the npm `nacos`
 # package, the Java and Go SDK clients (built with Maven and Go), and
-# Playwright with Debian's Chromium for the web console's browser tests. Safe to run again: set-up steps are skipped when already done.
+# Playwright with Debian's Chromium for the web console's browser tests,
+# and r-nacos 0.8.8 as a migration source. Safe to run again: set-up steps
+# are skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,6 +65,12 @@ command -v go >/dev/null || {
 (cd tests/interop/java/spring && mvn -q -B package -DskipTests)
 (cd tests/interop/go && go build -o soak-client . && go build -o features ./cmd/features)
 (cd examples/go-gin && go build -o go-gin .)
+
+# r-nacos 0.8.8, the source `nocas migrate` is tested against (the same
+# build the benchmark script compares with), installed once into target/.
+if [ ! -x target/rnacos/bin/rnacos ]; then
+  cargo install rnacos --version 0.8.8 --locked --root target/rnacos --quiet
+fi
 
 # The example programs the nocas-axum tests run as processes
 # (`--all-targets` builds examples as test harnesses, not programs).

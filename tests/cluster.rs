@@ -943,3 +943,151 @@ async fn a_fuzzy_watcher_on_one_node_hears_of_changes_made_through_another() {
         (Some("public@@DEFAULT_GROUP@@x-svc"), Some("ADD_SERVICE"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_seeds_a_new_cluster_and_reaches_a_member_added_later() {
+    let h = Http::new();
+    // The backup: a standalone node's state.
+    let src = nocas_testkit::TestServer::start().await;
+    for i in 0..20 {
+        let r = h
+            .post(
+                &src.url("/nacos/v1/cs/configs"),
+                &[
+                    ("dataId", format!("restored-{i}").as_str()),
+                    ("group", "G"),
+                    ("content", "from the backup"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("seed.bak");
+    let out = std::process::Command::new(BIN)
+        .args(["backup", "-f", file.to_str().unwrap(), "-o", "json"])
+        .args(["--server", &src.base["http://".len()..]])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let digest = info["digest"].as_str().unwrap().to_string();
+
+    // Two members restored from it form a new cluster holding exactly it.
+    let slot = slot();
+    let c = Cluster {
+        c: ClusterProcesses::spawn_prepared(
+            Path::new(BIN),
+            2,
+            FAST_CLUSTER_TOML,
+            &[],
+            |_, data| {
+                let out = std::process::Command::new(BIN)
+                    .args([
+                        "restore",
+                        file.to_str().unwrap(),
+                        "--data-dir",
+                        data.to_str().unwrap(),
+                    ])
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            },
+        ),
+        _slot: slot,
+    };
+    c.wait_leader(&h, WAIT).await;
+    for i in 1..=2 {
+        let d = h
+            .get(
+                &format!("{}/nacos/v2/core/cluster/node/self/digest", c.base(i)),
+                &[],
+            )
+            .await
+            .json();
+        assert_eq!(d["data"]["digest"], digest.as_str(), "node {i}: {d}");
+        assert_eq!(
+            get(&h, &c.base(i), "restored-7").await.as_deref(),
+            Some("from the backup")
+        );
+    }
+    assert_eq!(publish(&h, &c.base(2), "after", "a").await, Some(200));
+
+    // A third member, added later with an empty directory, gets the
+    // restored state too (by snapshot: the log never held it).
+    let (http3, raft3) = (nocas_testkit::free_port_pair(), nocas_testkit::free_port());
+    let member3 = format!("127.0.0.1:{http3}:{raft3}");
+    let members = format!("{},{member3}", c.members);
+    let cfg = c.dir.path().join("cluster.toml");
+    let _n3 = nocas_testkit::ServerProcess::spawn_on(
+        Path::new(BIN),
+        &c.dir.path().join("node3"),
+        http3,
+        &[
+            "--members",
+            &members,
+            "--node-id",
+            "3",
+            "--join",
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+    )
+    .expect("node 3 started");
+    // Until the restored state is snapshotted, adding is refused (retry).
+    wait_until(WAIT, "node 3 added", || {
+        let (server, member) = (c.base(1)["http://".len()..].to_string(), member3.clone());
+        async move {
+            std::process::Command::new(BIN)
+                .args([
+                    "cluster",
+                    "--server",
+                    &server,
+                    "add",
+                    "--member",
+                    &member,
+                    "--node-id",
+                    "3",
+                ])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        }
+    })
+    .await;
+    let base3 = format!("http://127.0.0.1:{http3}");
+    wait_until(
+        WAIT,
+        "node 3 has the restored and the later configs",
+        || {
+            let (h, base) = (h.clone(), base3.clone());
+            async move {
+                get(&h, &base, "restored-7").await.as_deref() == Some("from the backup")
+                    && get(&h, &base, "after").await.as_deref() == Some("a")
+            }
+        },
+    )
+    .await;
+    wait_until(WAIT, "all three digests agree", || {
+        let (h, bases) = (h.clone(), [c.base(1), c.base(2), base3.clone()]);
+        async move {
+            let mut ds = Vec::new();
+            for b in &bases {
+                let d = h
+                    .get(&format!("{b}/nacos/v2/core/cluster/node/self/digest"), &[])
+                    .await
+                    .json();
+                ds.push(d["data"]["digest"].clone());
+            }
+            ds.iter().all(|d| d == &ds[0])
+        }
+    })
+    .await;
+}

@@ -297,11 +297,8 @@ pub(crate) async fn run_role(c: RoleCmd) -> Result<u8> {
             eprintln!("gave {user} role {role}");
         }
         RoleAction::Rm { role, user } => {
-            api.delete(
-                ROLE,
-                pairs!["role" => &role, "username" => user.clone()],
-            )
-            .await?;
+            api.delete(ROLE, pairs!["role" => &role, "username" => user.clone()])
+                .await?;
             eprintln!(
                 "took role {role} from {}",
                 user.as_deref().unwrap_or("everyone")

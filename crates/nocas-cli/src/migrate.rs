@@ -15,7 +15,7 @@ use std::time::Duration;
 use clap::Args;
 use serde_json::{Value, json};
 
-use crate::api::{Api, Conn};
+use crate::api::{Api, Body, Conn};
 use crate::cmd_config::{self, type_of};
 use crate::cmd_naming::{self, NewInstance};
 use crate::error::{CliError, Result};
@@ -163,23 +163,10 @@ async fn source_configs(src: &Api, tenant: &str) -> Result<Vec<Cfg>> {
                 tags: s(&i, "configTags"),
             };
             // Nacos answers the remaining fields on `show=all`; servers
-            // that do not (r-nacos) answer the content itself, told apart
-            // by not being an object naming this config.
-            let detail = src
-                .get(
-                    "/nacos/v1/cs/configs",
-                    pairs![
-                        "show" => "all",
-                        "dataId" => &c.data_id,
-                        "group" => &c.group,
-                        "tenant" => tenant,
-                    ],
-                )
-                .await
-                .ok();
-            if let Some(d) =
-                detail.filter(|d| d["dataId"] == c.data_id.as_str() && d.get("content").is_some())
-            {
+            // that do not (r-nacos) answer the content itself, whose
+            // Content-Type still tells json, xml and html apart.
+            let (detail, content_type) = detail(src, tenant, &c.group, &c.data_id).await;
+            if let Some(d) = detail {
                 for (field, key) in [
                     (&mut c.config_type, "type"),
                     (&mut c.desc, "desc"),
@@ -188,6 +175,18 @@ async fn source_configs(src: &Api, tenant: &str) -> Result<Vec<Cfg>> {
                 ] {
                     if field.is_empty() {
                         *field = s(&d, key);
+                    }
+                }
+            } else if c.config_type.is_empty() {
+                let mime = content_type.to_ascii_lowercase();
+                for (prefix, t) in [
+                    ("application/json", "json"),
+                    ("application/xml", "xml"),
+                    ("text/xml", "xml"),
+                    ("text/html", "html"),
+                ] {
+                    if mime.starts_with(prefix) {
+                        c.config_type = t.into();
                     }
                 }
             }
@@ -202,6 +201,40 @@ async fn source_configs(src: &Api, tenant: &str) -> Result<Vec<Cfg>> {
         }
     }
     Ok(out)
+}
+
+/// `GET /v1/cs/configs?show=all`: the fields when the server gives them
+/// (an object naming this config), and the answer's Content-Type.
+async fn detail(src: &Api, tenant: &str, group: &str, data_id: &str) -> (Option<Value>, String) {
+    let query = pairs![
+        "show" => "all",
+        "dataId" => data_id,
+        "group" => group,
+        "tenant" => tenant,
+    ];
+    let Ok(resp) = src
+        .response(
+            reqwest::Method::GET,
+            "/nacos/v1/cs/configs",
+            &query,
+            Body::Empty,
+        )
+        .await
+    else {
+        return (None, String::new());
+    };
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    if !resp.status().is_success() {
+        return (None, content_type);
+    }
+    let v: Option<Value> = resp.json().await.ok();
+    let v = v.filter(|d| d["dataId"] == data_id && d.get("content").is_some());
+    (v, content_type)
 }
 
 fn tag_set(s: &str) -> BTreeSet<String> {
@@ -457,7 +490,8 @@ pub async fn run(a: MigrateArgs) -> Result<u8> {
         .collect();
     for (tenant, ns_name, ns_desc) in source_namespaces(&src).await? {
         let ns = ns_param(&tenant);
-        if !only.is_empty() && !only.contains(&ns) {
+        // r-nacos lists a marker of its own snapshots as a namespace.
+        if (!only.is_empty() && !only.contains(&ns)) || ns == "__already_sync" {
             continue;
         }
         if ns != "public" {

@@ -163,6 +163,42 @@ fn membership_err(
     }
 }
 
+/// A node started on a restored store holds state its log does not
+/// contain: once it applies its first entry, snapshot and purge the log,
+/// so a member added later gets the snapshot (with the restored state)
+/// instead of a log without it.
+async fn seal_restored(raft: &Raft, store: &Store) -> Result<(), ClusterError> {
+    let applied = raft
+        .wait(None)
+        .applied_index_at_least(Some(1), "apply a first entry")
+        .await
+        .map_err(raft_err)?
+        .last_applied
+        .map_or(0, |l| l.index);
+    raft.trigger().snapshot().await.map_err(raft_err)?;
+    let snap = raft
+        .wait(None)
+        .metrics(
+            |m| m.snapshot.is_some_and(|s| s.index >= applied),
+            "snapshot the restored state",
+        )
+        .await
+        .map_err(raft_err)?
+        .snapshot
+        .map_or(applied, |s| s.index);
+    raft.trigger().purge_log(snap).await.map_err(raft_err)?;
+    let st = store.clone();
+    tokio::task::spawn_blocking(move || st.restored_done())
+        .await
+        .map_err(storage_err)?
+        .map_err(storage_err)?;
+    tracing::info!(
+        index = snap,
+        "restored state snapshotted; the log before it is purged"
+    );
+    Ok(())
+}
+
 fn storage_err(e: impl std::fmt::Display) -> ClusterError {
     ClusterError::Storage(e.to_string())
 }
@@ -245,6 +281,21 @@ impl Node {
                 // Another node got there first: fine, the log will tell us.
                 tracing::info!(error = %e, "cluster already initialized elsewhere");
             }
+        }
+        let restored = {
+            let st = store.clone();
+            tokio::task::spawn_blocking(move || st.restored_pending())
+                .await
+                .map_err(storage_err)?
+                .map_err(storage_err)?
+        };
+        if restored {
+            let (r, st) = (raft.clone(), store.clone());
+            tokio::spawn(async move {
+                if let Err(e) = seal_restored(&r, &st).await {
+                    tracing::warn!(error = %e, "could not snapshot the restored state");
+                }
+            });
         }
         let proposer = Proposer::spawn(raft.clone(), s.queue, s.max_batch);
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
@@ -554,6 +605,18 @@ impl Node {
         match op {
             MembershipOp::Add { id, addr } => {
                 let addr = MemberAddr::parse(&addr)?;
+                let st = self.inner.store.clone();
+                let pending = tokio::task::spawn_blocking(move || st.restored_pending())
+                    .await
+                    .map_err(storage_err)?
+                    .map_err(storage_err)?;
+                if pending {
+                    // Its log does not hold the restored state yet: a new
+                    // member would be sent entries without it.
+                    return Err(ClusterError::Config(
+                        "this node's state was restored from a backup and is being snapshotted; add the member again in a moment".into(),
+                    ));
+                }
                 raft.add_learner(id, addr.to_node(), true)
                     .await
                     .map_err(membership_err)?;

@@ -149,6 +149,90 @@ impl Store {
             ));
         }
         self.install_state(&dump.without_marker())?;
-        self.sync()
+        self.put_raft_meta(RESTORED, b"1", true)
+    }
+
+    /// Whether this store was restored and its state is not yet in a
+    /// snapshot (see [`RESTORED`]).
+    pub fn restored_pending(&self) -> Result<bool, StoreError> {
+        Ok(self.raft_meta(RESTORED)?.is_some())
+    }
+
+    /// The restored state is now in a snapshot that replaced the log.
+    pub fn restored_done(&self) -> Result<(), StoreError> {
+        self.remove_raft_meta(RESTORED)
+    }
+}
+
+/// Raft metadata key set by a restore: the state came from a backup, not
+/// from the log, so the node must snapshot it and purge the log before a
+/// new member could be sent log entries that do not contain it.
+pub const RESTORED: &str = "restored-from-backup";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backups_check_their_length_and_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("a.redb")).unwrap();
+        let dump = store.dump_state().unwrap();
+        let header = BackupHeader {
+            format: 1,
+            created_ms: 1,
+            node_id: 1,
+            applied_index: Some(3),
+            applied_term: Some(1),
+            digest: String::new(),
+            bytes: 0,
+            version: "test".into(),
+        };
+        let bytes = encode_backup(header, &dump).unwrap();
+        let (h, back) = decode_backup(bytes.as_slice()).unwrap();
+        assert_eq!(h.digest, dump.content_digest().unwrap());
+        assert_eq!(back.content_digest().unwrap(), h.digest);
+        assert_eq!(decode_header(&bytes).unwrap().0, h);
+        let cut = &bytes[..bytes.len() - 1];
+        assert!(
+            decode_backup(cut)
+                .unwrap_err()
+                .to_string()
+                .contains("truncated")
+        );
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(
+            decode_backup(longer.as_slice())
+                .unwrap_err()
+                .to_string()
+                .contains("padded")
+        );
+        assert!(
+            decode_backup(&b"PK\x03\x04"[..])
+                .unwrap_err()
+                .to_string()
+                .contains("not a Nocas backup")
+        );
+
+        // Restore: only into a fresh store, and it marks the store.
+        let fresh = Store::open(&dir.path().join("b.redb")).unwrap();
+        fresh.restore(&back).unwrap();
+        assert!(fresh.restored_pending().unwrap());
+        assert_eq!(fresh.content_digest().unwrap(), h.digest);
+        assert!(
+            fresh.restore(&back).is_ok(),
+            "no log or marker yet: still fresh"
+        );
+        fresh.append_log(&[(1, vec![1])]).unwrap();
+        assert!(
+            fresh
+                .restore(&back)
+                .unwrap_err()
+                .to_string()
+                .contains("empty one")
+        );
+        fresh.restored_done().unwrap();
+        assert!(!fresh.restored_pending().unwrap());
     }
 }

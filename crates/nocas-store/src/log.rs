@@ -81,6 +81,17 @@ impl Store {
         Ok(t.get(key)?.map(|v| v.value().to_vec()))
     }
 
+    /// Removes a Raft metadata value, durably.
+    pub fn remove_raft_meta(&self, key: &str) -> Result<(), StoreError> {
+        let txn = self.write()?;
+        {
+            let mut t = txn.open_table(RAFT_META)?;
+            t.remove(key)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
     /// Stores a Raft metadata value; `durable` fsyncs before returning.
     pub fn put_raft_meta(&self, key: &str, value: &[u8], durable: bool) -> Result<(), StoreError> {
         let mut txn = self.write()?;

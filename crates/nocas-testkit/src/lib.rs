@@ -504,6 +504,19 @@ pub struct ClusterProcesses {
 impl ClusterProcesses {
     /// Starts `n` nodes with `toml` settings and extra `args`.
     pub fn spawn(bin: &Path, n: usize, toml: &str, args: &[&str]) -> Self {
+        Self::spawn_prepared(bin, n, toml, args, |_, _| {})
+    }
+
+    /// [`ClusterProcesses::spawn`], calling `prepare(node, data_dir)`
+    /// before a node first starts on a directory (to restore a backup
+    /// into it, say).
+    pub fn spawn_prepared(
+        bin: &Path,
+        n: usize,
+        toml: &str,
+        args: &[&str],
+        prepare: impl Fn(usize, &Path),
+    ) -> Self {
         let mut dir = tempfile::tempdir().expect("temp dir");
         let cfg = dir.path().join("cluster.toml");
         std::fs::write(&cfg, toml).expect("write settings");
@@ -526,6 +539,10 @@ impl ClusterProcesses {
             };
             let mut ok = true;
             for i in 1..=n {
+                let data = c.dir.path().join(format!("node{i}"));
+                if !data.exists() {
+                    prepare(i, &data);
+                }
                 match c.start_node(i) {
                     Some(p) => c.nodes.push(Some(p)),
                     None => {
