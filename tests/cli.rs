@@ -38,6 +38,7 @@ fn command(args: &[&str], env: &[(&str, &str)]) -> tokio::process::Command {
         "NOCAS_TOKEN",
         "NOCAS_NEW_PASSWORD",
         "NOCAS_DATA_DIR",
+        "NOCAS_API",
     ] {
         c.env_remove(k);
     }
@@ -79,11 +80,21 @@ fn ok(o: &Out) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_drives_configs_services_instances_and_namespaces() {
+    drive_everything("auto").await;
+}
+
+/// The same commands over the v1 API, as they drive a Nacos 2.x server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_drives_the_same_over_the_v1_api_of_nacos_2() {
+    drive_everything("v1").await;
+}
+
+async fn drive_everything(api: &str) {
     let s = TestServer::start().await;
     let srv = servers(&s);
     let at = |args: &[&str]| {
         let mut v: Vec<String> = args.iter().map(|a| (*a).to_string()).collect();
-        v.extend(["--server".into(), srv.clone()]);
+        v.extend(["--server".into(), srv.clone(), "--api".into(), api.into()]);
         v
     };
     let go = |args: Vec<String>| async move {
@@ -357,6 +368,15 @@ async fn cli_drives_configs_services_instances_and_namespaces() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_logs_in_and_manages_users_roles_and_permissions() {
+    access("auto").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_manages_access_over_the_v1_api_of_nacos_2() {
+    access("v1").await;
+}
+
+async fn access(api: &str) {
     let s = TestServer::start_with(|st| {
         st.auth.enabled = true;
         st.auth.admin_password = Some(ADMIN_PW.into());
@@ -367,6 +387,7 @@ async fn cli_logs_in_and_manages_users_roles_and_permissions() {
         ("NOCAS_SERVER", srv.as_str()),
         ("NOCAS_USERNAME", "nacos"),
         ("NOCAS_PASSWORD", ADMIN_PW),
+        ("NOCAS_API", api),
     ];
     let anon = run_env(&["ns", "ls"], &[("NOCAS_SERVER", srv.as_str())]).await;
     assert_eq!(anon.code, 1);
@@ -410,6 +431,7 @@ async fn cli_logs_in_and_manages_users_roles_and_permissions() {
         ("NOCAS_SERVER", srv.as_str()),
         ("NOCAS_USERNAME", "bob"),
         ("NOCAS_PASSWORD", "bob-secret-1"),
+        ("NOCAS_API", api),
     ];
     ok(&run_env(
         &["config", "put", "a", "--content", "x", "-n", "dev"],

@@ -25,6 +25,21 @@ pub struct Conn {
     pub token: Option<String>,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// Which API generation to speak.
+    pub api: ApiChoice,
+}
+
+/// `--api`: which routes the commands use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ApiChoice {
+    /// Nacos 3's admin API when the server has it (Nocas, Nacos 3), else
+    /// the v1 Open API (Nacos 1.x/2.x).
+    #[default]
+    Auto,
+    /// Nacos 3's admin API (`/nacos/v3/admin/...`, `/nacos/v3/auth/...`).
+    V3,
+    /// The v1 Open and console API (`/nacos/v1/...`), as Nacos 2.x serves it.
+    V1,
 }
 
 /// A connected API client (cheap to share by reference).
@@ -34,6 +49,7 @@ pub struct Api {
     bases: Vec<String>,
     current: AtomicUsize,
     token: Option<String>,
+    legacy: bool,
 }
 
 /// A request body.
@@ -151,7 +167,16 @@ impl Api {
             bases,
             current: AtomicUsize::new(0),
             token: conn.token.clone().filter(|t| !t.is_empty()),
+            legacy: conn.api == ApiChoice::V1,
         };
+        if conn.api == ApiChoice::Auto {
+            // Nacos 3 and Nocas answer this without a login; Nacos 2 has
+            // no such route.
+            let (status, _) = api
+                .send(Method::GET, "/nacos/v3/admin/core/state", &[], Body::Empty)
+                .await?;
+            api.legacy = status == StatusCode::NOT_FOUND;
+        }
         if api.token.is_none()
             && let Some(user) = &conn.username
         {
@@ -192,6 +217,12 @@ impl Api {
     /// The server the last call reached.
     pub fn server(&self) -> &str {
         &self.bases[self.current.load(Ordering::Relaxed) % self.bases.len()]
+    }
+
+    /// Whether the commands speak the v1 API (Nacos 1.x/2.x) instead of
+    /// Nacos 3's.
+    pub fn legacy(&self) -> bool {
+        self.legacy
     }
 
     /// The token in use, if any.

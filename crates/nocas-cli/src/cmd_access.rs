@@ -49,10 +49,17 @@ enum NsAction {
     },
 }
 
+const V1_NAMESPACES: &str = "/nacos/v1/console/namespaces";
+
 /// Every namespace.
 pub async fn namespaces(api: &Api) -> Result<Vec<Value>> {
+    let path = if api.legacy() {
+        V1_NAMESPACES.to_string()
+    } else {
+        format!("{NAMESPACE}/list")
+    };
     Ok(api
-        .get(&format!("{NAMESPACE}/list"), Vec::new())
+        .get(&path, Vec::new())
         .await?
         .as_array()
         .cloned()
@@ -67,13 +74,79 @@ pub async fn put_namespace(
     desc: &str,
     update: bool,
 ) -> Result<()> {
-    let form = pairs!["namespaceId" => id, "namespaceName" => name, "namespaceDesc" => desc];
-    if update {
-        api.put(NAMESPACE, form).await?;
-    } else {
-        api.post(NAMESPACE, form).await?;
+    match (api.legacy(), update) {
+        (false, _) => {
+            let form =
+                pairs!["namespaceId" => id, "namespaceName" => name, "namespaceDesc" => desc];
+            if update {
+                api.put(NAMESPACE, form).await?;
+            } else {
+                api.post(NAMESPACE, form).await?;
+            }
+        }
+        (true, false) => {
+            let form = pairs![
+                "customNamespaceId" => id,
+                "namespaceName" => name,
+                "namespaceDesc" => desc,
+            ];
+            expect_true(api.post(V1_NAMESPACES, form).await?, "create namespace")?;
+        }
+        (true, true) => {
+            let form =
+                pairs!["namespace" => id, "namespaceShowName" => name, "namespaceDesc" => desc];
+            expect_true(api.put(V1_NAMESPACES, form).await?, "update namespace")?;
+        }
     }
     Ok(())
+}
+
+/// Deletes a namespace.
+pub async fn delete_namespace(api: &Api, id: &str) -> Result<()> {
+    let path = if api.legacy() {
+        V1_NAMESPACES
+    } else {
+        NAMESPACE
+    };
+    api.delete(path, pairs!["namespaceId" => id]).await?;
+    Ok(())
+}
+
+/// The v1 API answers `false` for some refusals, with HTTP 200.
+fn expect_true(v: Value, what: &str) -> Result<()> {
+    let refused = match &v {
+        Value::Bool(b) => !b,
+        Value::String(s) => s.trim() == "false",
+        _ => false,
+    };
+    if refused {
+        return Err(CliError::Server(format!(
+            "{what}: the server answered false"
+        )));
+    }
+    Ok(())
+}
+
+/// The v3 route, or Nacos 2's (`/nacos/v1/auth/users|roles|permissions`).
+fn auth_path(api: &Api, v3: &'static str) -> &'static str {
+    if !api.legacy() {
+        return v3;
+    }
+    match v3 {
+        USER => "/nacos/v1/auth/users",
+        ROLE => "/nacos/v1/auth/roles",
+        _ => "/nacos/v1/auth/permissions",
+    }
+}
+
+/// The list route of an auth resource (v1 lists on the resource itself).
+fn auth_list(api: &Api, v3: &'static str) -> String {
+    let base = auth_path(api, v3);
+    if api.legacy() {
+        base.to_string()
+    } else {
+        format!("{base}/list")
+    }
 }
 
 pub(crate) async fn run_ns(c: NsCmd) -> Result<u8> {
@@ -98,7 +171,7 @@ pub(crate) async fn run_ns(c: NsCmd) -> Result<u8> {
             eprintln!("created namespace {id}");
         }
         NsAction::Rm { id } => {
-            api.delete(NAMESPACE, pairs!["namespaceId" => &id]).await?;
+            delete_namespace(&api, &id).await?;
             eprintln!("deleted namespace {id}");
         }
     }
@@ -178,24 +251,29 @@ enum UserAction {
 
 /// Every user name.
 pub async fn users(api: &Api) -> Result<Vec<String>> {
-    Ok(
-        all_pages(api, &format!("{USER}/list"), pairs!["search" => "accurate"])
-            .await?
-            .iter()
-            .filter_map(|u| u["username"].as_str().map(str::to_owned))
-            .collect(),
+    Ok(all_pages(
+        api,
+        &auth_list(api, USER),
+        pairs!["search" => "accurate", "username" => ""],
     )
+    .await?
+    .iter()
+    .filter_map(|u| u["username"].as_str().map(str::to_owned))
+    .collect())
 }
 
 /// Creates a user.
 pub async fn create_user(api: &Api, username: &str, password: &str) -> Result<()> {
-    api.post(USER, pairs!["username" => username, "password" => password])
-        .await?;
+    api.post(
+        auth_path(api, USER),
+        pairs!["username" => username, "password" => password],
+    )
+    .await?;
     Ok(())
 }
 
 pub(crate) async fn run_user(c: UserCmd) -> Result<u8> {
-    let api = c.g.connect().await?;
+    let api = &c.g.connect().await?;
     match c.action {
         UserAction::Ls => {
             let rows: Vec<Value> = users(&api)
@@ -210,12 +288,13 @@ pub(crate) async fn run_user(c: UserCmd) -> Result<u8> {
             eprintln!("created user {user}");
         }
         UserAction::Rm { user } => {
-            api.delete(USER, pairs!["username" => &user]).await?;
+            api.delete(auth_path(api, USER), pairs!["username" => &user])
+                .await?;
             eprintln!("deleted user {user}");
         }
         UserAction::Passwd { user, password } => {
             api.put(
-                USER,
+                auth_path(api, USER),
                 pairs!["username" => &user, "newPassword" => password.get()?],
             )
             .await?;
@@ -267,7 +346,7 @@ enum RoleAction {
 pub async fn roles(api: &Api) -> Result<Vec<Value>> {
     all_pages(
         api,
-        &format!("{ROLE}/list"),
+        &auth_list(api, ROLE),
         pairs!["username" => "", "role" => "", "search" => "accurate"],
     )
     .await
@@ -275,18 +354,21 @@ pub async fn roles(api: &Api) -> Result<Vec<Value>> {
 
 /// Binds a role.
 pub async fn add_role(api: &Api, role: &str, username: &str) -> Result<()> {
-    api.post(ROLE, pairs!["role" => role, "username" => username])
-        .await?;
+    api.post(
+        auth_path(api, ROLE),
+        pairs!["role" => role, "username" => username],
+    )
+    .await?;
     Ok(())
 }
 
 pub(crate) async fn run_role(c: RoleCmd) -> Result<u8> {
-    let api = c.g.connect().await?;
+    let api = &c.g.connect().await?;
     match c.action {
         RoleAction::Ls { user, role } => {
             let rows = all_pages(
                 &api,
-                &format!("{ROLE}/list"),
+                &auth_list(api, ROLE),
                 pairs!["username" => &user, "role" => &role, "search" => "accurate"],
             )
             .await?;
@@ -297,8 +379,11 @@ pub(crate) async fn run_role(c: RoleCmd) -> Result<u8> {
             eprintln!("gave {user} role {role}");
         }
         RoleAction::Rm { role, user } => {
-            api.delete(ROLE, pairs!["role" => &role, "username" => user.clone()])
-                .await?;
+            api.delete(
+                auth_path(api, ROLE),
+                pairs!["role" => &role, "username" => user.clone()],
+            )
+            .await?;
             eprintln!(
                 "took role {role} from {}",
                 user.as_deref().unwrap_or("everyone")
@@ -350,7 +435,7 @@ enum PermAction {
 pub async fn permissions(api: &Api) -> Result<Vec<Value>> {
     all_pages(
         api,
-        &format!("{PERM}/list"),
+        &auth_list(api, PERM),
         pairs!["role" => "", "search" => "accurate"],
     )
     .await
@@ -359,7 +444,7 @@ pub async fn permissions(api: &Api) -> Result<Vec<Value>> {
 /// Grants a permission.
 pub async fn add_permission(api: &Api, role: &str, resource: &str, action: &str) -> Result<()> {
     api.post(
-        PERM,
+        auth_path(api, PERM),
         pairs!["role" => role, "resource" => resource, "action" => action],
     )
     .await?;
@@ -367,12 +452,12 @@ pub async fn add_permission(api: &Api, role: &str, resource: &str, action: &str)
 }
 
 pub(crate) async fn run_perm(c: PermCmd) -> Result<u8> {
-    let api = c.g.connect().await?;
+    let api = &c.g.connect().await?;
     match c.action {
         PermAction::Ls { role } => {
             let rows = all_pages(
                 &api,
-                &format!("{PERM}/list"),
+                &auth_list(api, PERM),
                 pairs!["role" => &role, "search" => "accurate"],
             )
             .await?;
@@ -400,7 +485,7 @@ pub(crate) async fn run_perm(c: PermCmd) -> Result<u8> {
             action,
         } => {
             api.delete(
-                PERM,
+                auth_path(api, PERM),
                 pairs!["role" => &role, "resource" => &resource, "action" => &action],
             )
             .await?;

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::api::{Api, Body};
 use crate::error::{CliError, Result};
 use crate::output::{self, Format};
-use crate::{Global, all_pages, pairs};
+use crate::{Global, all_pages, pairs, tenant};
 
 const CONFIG: &str = "/nacos/v3/admin/cs/config";
 const HISTORY: &str = "/nacos/v3/admin/cs/history";
@@ -204,9 +204,89 @@ fn text(bytes: Vec<u8>, what: &str) -> Result<String> {
 
 /// A config's fields, or `None`.
 pub async fn fetch(api: &Api, ns: &str, group: &str, data_id: &str) -> Result<Option<Value>> {
+    if api.legacy() {
+        let v = api
+            .get_opt(
+                V1_CONFIGS,
+                pairs![
+                    "show" => "all",
+                    "tenant" => tenant(ns),
+                    "group" => group,
+                    "dataId" => data_id,
+                ],
+            )
+            .await?;
+        return Ok(v.map(v1_shape));
+    }
     api.get_opt(
         CONFIG,
         pairs!["namespaceId" => ns, "groupName" => group, "dataId" => data_id],
+    )
+    .await
+}
+
+const V1_CONFIGS: &str = "/nacos/v1/cs/configs";
+const V1_HISTORY: &str = "/nacos/v1/cs/history";
+
+/// A v1 config, page item or history entry with the v3 field names added
+/// (`groupName`, `namespaceId`, `modifyTime`).
+fn v1_shape(mut v: Value) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        let copy = |o: &mut serde_json::Map<String, Value>, from: &str, to: &str| {
+            if !o.contains_key(to)
+                && let Some(x) = o.get(from).cloned()
+            {
+                o.insert(to.into(), x);
+            }
+        };
+        copy(o, "group", "groupName");
+        copy(o, "tenant", "namespaceId");
+        copy(o, "lastModifiedTime", "modifyTime");
+        copy(o, "config_tags", "configTags");
+        if let Some(Value::Number(n)) = o.get("id") {
+            let id = Value::String(n.to_string());
+            o.insert("id".into(), id);
+        }
+    }
+    v
+}
+
+/// Configs of a namespace (`*` in the data id or group matches anything).
+pub async fn list(
+    api: &Api,
+    ns: &str,
+    data_id: &str,
+    group: &str,
+    app: Option<String>,
+    tags: Option<String>,
+) -> Result<Vec<Value>> {
+    if api.legacy() {
+        let rows = all_pages(
+            api,
+            V1_CONFIGS,
+            pairs![
+                "search" => "blur",
+                "tenant" => tenant(ns),
+                "dataId" => data_id,
+                "group" => group,
+                "appName" => app,
+                "config_tags" => tags,
+            ],
+        )
+        .await?;
+        return Ok(rows.into_iter().map(v1_shape).collect());
+    }
+    all_pages(
+        api,
+        &format!("{CONFIG}/list"),
+        pairs![
+            "namespaceId" => ns,
+            "dataId" => data_id,
+            "groupName" => group,
+            "search" => "blur",
+            "appName" => app,
+            "configTags" => tags,
+        ],
     )
     .await
 }
@@ -224,6 +304,23 @@ pub async fn publish(
     tags: Option<&str>,
     app: Option<&str>,
 ) -> Result<()> {
+    if api.legacy() {
+        api.post(
+            V1_CONFIGS,
+            pairs![
+                "tenant" => tenant(ns),
+                "group" => group,
+                "dataId" => data_id,
+                "content" => content,
+                "type" => config_type,
+                "desc" => desc,
+                "config_tags" => tags,
+                "appName" => app,
+            ],
+        )
+        .await?;
+        return Ok(());
+    }
     api.post(
         CONFIG,
         pairs![
@@ -243,6 +340,14 @@ pub async fn publish(
 
 /// Deletes a config.
 pub async fn remove(api: &Api, ns: &str, group: &str, data_id: &str) -> Result<()> {
+    if api.legacy() {
+        api.delete(
+            V1_CONFIGS,
+            pairs!["tenant" => tenant(ns), "group" => group, "dataId" => data_id],
+        )
+        .await?;
+        return Ok(());
+    }
     api.delete(
         CONFIG,
         pairs!["namespaceId" => ns, "groupName" => group, "dataId" => data_id],
@@ -353,19 +458,7 @@ pub(crate) async fn run(c: ConfigCmd) -> Result<u8> {
             app,
             tags,
         } => {
-            let rows = all_pages(
-                &api,
-                &format!("{CONFIG}/list"),
-                pairs![
-                    "namespaceId" => &ns,
-                    "dataId" => &data_id,
-                    "groupName" => &group,
-                    "search" => "blur",
-                    "appName" => app,
-                    "configTags" => tags,
-                ],
-            )
-            .await?;
+            let rows = list(&api, &ns, &data_id, &group, app, tags).await?;
             let rows: Vec<Value> = rows
                 .into_iter()
                 .map(|mut r| {
@@ -387,16 +480,33 @@ pub(crate) async fn run(c: ConfigCmd) -> Result<u8> {
             );
         }
         ConfigAction::History { name, nid: None } => {
-            let rows = all_pages(
-                &api,
-                &format!("{HISTORY}/list"),
-                pairs![
-                    "namespaceId" => &ns,
-                    "groupName" => &name.group,
-                    "dataId" => &name.data_id,
-                ],
-            )
-            .await?;
+            let rows = if api.legacy() {
+                all_pages(
+                    &api,
+                    V1_HISTORY,
+                    pairs![
+                        "search" => "accurate",
+                        "tenant" => tenant(&ns),
+                        "group" => &name.group,
+                        "dataId" => &name.data_id,
+                    ],
+                )
+                .await?
+                .into_iter()
+                .map(v1_shape)
+                .collect()
+            } else {
+                all_pages(
+                    &api,
+                    &format!("{HISTORY}/list"),
+                    pairs![
+                        "namespaceId" => &ns,
+                        "groupName" => &name.group,
+                        "dataId" => &name.data_id,
+                    ],
+                )
+                .await?
+            };
             let rows: Vec<Value> = rows
                 .into_iter()
                 .map(|mut r| {
@@ -504,18 +614,31 @@ pub(crate) async fn run(c: ConfigCmd) -> Result<u8> {
             group,
             app,
         } => {
-            let (status, bytes) = api
-                .send_bytes(
-                    Method::GET,
-                    &format!("{CONFIG}/export"),
-                    &pairs![
+            let (path, query) = if api.legacy() {
+                (
+                    V1_CONFIGS.to_string(),
+                    pairs![
+                        "exportV2" => "true",
+                        "tenant" => tenant(&ns),
+                        "dataId" => data_id.unwrap_or_default(),
+                        "group" => group.unwrap_or_default(),
+                        "appName" => app,
+                        "ids" => "",
+                    ],
+                )
+            } else {
+                (
+                    format!("{CONFIG}/export"),
+                    pairs![
                         "namespaceId" => &ns,
                         "dataId" => data_id,
                         "groupName" => group,
                         "appName" => app,
                     ],
-                    Body::Empty,
                 )
+            };
+            let (status, bytes) = api
+                .send_bytes(Method::GET, &path, &query, Body::Empty)
                 .await?;
             if !status.is_success() || !bytes.starts_with(b"PK") {
                 return Err(CliError::Server(crate::api::reason(
@@ -537,13 +660,23 @@ pub(crate) async fn run(c: ConfigCmd) -> Result<u8> {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "import.zip".into());
-            let report = api
-                .call(
-                    Method::POST,
-                    &format!("{CONFIG}/import"),
-                    pairs!["namespaceId" => &ns, "policy" => policy.wire()],
-                    Body::File(name, bytes),
+            let (path, query) = if api.legacy() {
+                (
+                    V1_CONFIGS.to_string(),
+                    pairs![
+                        "import" => "true",
+                        "namespace" => tenant(&ns),
+                        "policy" => policy.wire(),
+                    ],
                 )
+            } else {
+                (
+                    format!("{CONFIG}/import"),
+                    pairs!["namespaceId" => &ns, "policy" => policy.wire()],
+                )
+            };
+            let report = api
+                .call(Method::POST, &path, query, Body::File(name, bytes))
                 .await?;
             match g.output {
                 Format::Table => {
@@ -583,17 +716,31 @@ fn not_found(n: &Name) -> CliError {
 }
 
 async fn history_entry(api: &Api, ns: &str, n: &Name, nid: u64) -> Result<Value> {
-    api.get_opt(
-        HISTORY,
-        pairs![
-            "namespaceId" => ns,
-            "groupName" => &n.group,
-            "dataId" => &n.data_id,
-            "nid" => nid,
-        ],
-    )
-    .await?
-    .ok_or_else(|| {
+    let found = if api.legacy() {
+        api.get_opt(
+            V1_HISTORY,
+            pairs![
+                "tenant" => tenant(ns),
+                "group" => &n.group,
+                "dataId" => &n.data_id,
+                "nid" => nid,
+            ],
+        )
+        .await?
+        .map(v1_shape)
+    } else {
+        api.get_opt(
+            HISTORY,
+            pairs![
+                "namespaceId" => ns,
+                "groupName" => &n.group,
+                "dataId" => &n.data_id,
+                "nid" => nid,
+            ],
+        )
+        .await?
+    };
+    found.ok_or_else(|| {
         CliError::Server(format!(
             "history {nid} of {}/{} not found",
             n.group, n.data_id

@@ -142,12 +142,39 @@ pub fn metadata_json(pairs: &[(String, String)]) -> String {
 
 /// A service's detail, or `None`.
 pub async fn service(api: &Api, ns: &str, group: &str, name: &str) -> Result<Option<Value>> {
-    api.get_opt(
-        SERVICE,
-        pairs!["namespaceId" => ns, "groupName" => group, "serviceName" => name],
-    )
-    .await
+    let path = if api.legacy() { V1_SERVICE } else { SERVICE };
+    let v = api
+        .get_opt(
+            path,
+            pairs!["namespaceId" => ns, "groupName" => group, "serviceName" => name],
+        )
+        .await?;
+    Ok(v.map(|mut v| {
+        // Nacos 2 says `name` and lists clusters; shape it as v3 does.
+        if api.legacy() {
+            if v.get("serviceName").is_none() {
+                v["serviceName"] = v["name"].clone();
+            }
+            if v.get("clusterMap").is_none() {
+                let clusters: serde_json::Map<String, Value> = v["clusters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| (output::cell(c, "name"), c.clone()))
+                    .map(|(k, mut c)| {
+                        c["clusterName"] = json!(k);
+                        (k, c)
+                    })
+                    .collect();
+                v["clusterMap"] = Value::Object(clusters);
+            }
+        }
+        v
+    }))
 }
+
+const V1_SERVICE: &str = "/nacos/v1/ns/service";
+const V1_INSTANCE: &str = "/nacos/v1/ns/instance";
 
 /// Creates (or, with `update`, replaces the fields of) a service record.
 pub async fn put_service(
@@ -166,10 +193,11 @@ pub async fn put_service(
         "protectThreshold" => threshold,
         "metadata" => metadata,
     ];
+    let path = if api.legacy() { V1_SERVICE } else { SERVICE };
     if update {
-        api.put(SERVICE, form).await?;
+        api.put(path, form).await?;
     } else {
-        api.post(SERVICE, form).await?;
+        api.post(path, form).await?;
     }
     Ok(())
 }
@@ -177,7 +205,7 @@ pub async fn put_service(
 /// Deletes a service record.
 pub async fn delete_service(api: &Api, ns: &str, group: &str, name: &str) -> Result<()> {
     api.delete(
-        SERVICE,
+        if api.legacy() { V1_SERVICE } else { SERVICE },
         pairs!["namespaceId" => ns, "groupName" => group, "serviceName" => name],
     )
     .await?;
@@ -186,16 +214,79 @@ pub async fn delete_service(api: &Api, ns: &str, group: &str, name: &str) -> Res
 
 /// Every service of a namespace: (group, name) pairs.
 pub async fn services(api: &Api, ns: &str) -> Result<Vec<Value>> {
-    all_pages(
-        api,
-        &format!("{SERVICE}/list"),
-        pairs!["namespaceId" => ns, "groupNameParam" => "", "serviceNameParam" => ""],
-    )
-    .await
+    services_like(api, ns, "", "").await
+}
+
+/// Services of a namespace whose group and name contain the given texts
+/// (empty: any).
+pub async fn services_like(api: &Api, ns: &str, group: &str, name: &str) -> Result<Vec<Value>> {
+    if !api.legacy() {
+        return all_pages(
+            api,
+            &format!("{SERVICE}/list"),
+            pairs!["namespaceId" => ns, "groupNameParam" => group, "serviceNameParam" => name],
+        )
+        .await;
+    }
+    // Nacos 2's console catalog: `{count, serviceList}`.
+    let mut out = Vec::new();
+    let size = 100usize;
+    for page in 1usize.. {
+        let v = api
+            .get(
+                "/nacos/v1/ns/catalog/services",
+                pairs![
+                    "namespaceId" => ns,
+                    "groupNameParam" => group,
+                    "serviceNameParam" => name,
+                    "pageNo" => page,
+                    "pageSize" => size,
+                    "hasIpCount" => false,
+                ],
+            )
+            .await?;
+        let list = v["serviceList"].as_array().cloned().unwrap_or_default();
+        let n = list.len();
+        out.extend(list);
+        if n < size || out.len() as u64 >= v["count"].as_u64().unwrap_or(0) {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 /// A service's instances (empty when the service does not exist).
 pub async fn instances(api: &Api, ns: &str, group: &str, name: &str) -> Result<Vec<Value>> {
+    if api.legacy() {
+        // Nacos 2's instance list leaves out disabled instances; its
+        // console catalog lists them all, one cluster at a time.
+        let Some(svc) = service(api, ns, group, name).await? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for cluster in svc["clusterMap"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k)
+        {
+            let v = api
+                .get(
+                    "/nacos/v1/ns/catalog/instances",
+                    pairs![
+                        "namespaceId" => ns,
+                        "groupName" => group,
+                        "serviceName" => name,
+                        "clusterName" => cluster,
+                        "pageNo" => 1usize,
+                        "pageSize" => 10_000usize,
+                    ],
+                )
+                .await?;
+            out.extend(v["list"].as_array().cloned().unwrap_or_default());
+        }
+        return Ok(out);
+    }
     let v = api
         .get_opt(
             &format!("{INSTANCE}/list"),
@@ -242,7 +333,7 @@ pub async fn put_instance(api: &Api, i: &NewInstance<'_>, update: bool) -> Resul
     let method = if update { Method::PUT } else { Method::POST };
     api.call(
         method,
-        INSTANCE,
+        if api.legacy() { V1_INSTANCE } else { INSTANCE },
         Vec::new(),
         crate::api::Body::Form(pairs![
             "namespaceId" => i.ns,
@@ -275,7 +366,7 @@ pub async fn deregister(
     ephemeral: bool,
 ) -> Result<()> {
     api.delete(
-        INSTANCE,
+        if api.legacy() { V1_INSTANCE } else { INSTANCE },
         pairs![
             "namespaceId" => ns,
             "groupName" => group,
@@ -323,12 +414,7 @@ pub(crate) async fn run_service(c: ServiceCmd) -> Result<u8> {
     let ns = g.ns();
     match c.action {
         ServiceAction::Ls { group, name } => {
-            let rows = all_pages(
-                &api,
-                &format!("{SERVICE}/list"),
-                pairs!["namespaceId" => &ns, "groupNameParam" => &group, "serviceNameParam" => &name],
-            )
-            .await?;
+            let rows = services_like(&api, &ns, &group, &name).await?;
             output::print_rows(
                 g.output,
                 &rows,
@@ -482,6 +568,35 @@ pub(crate) async fn run_instance(c: InstanceCmd) -> Result<u8> {
 
 async fn set_enabled(api: &Api, ns: &str, a: &Addr, enabled: bool) -> Result<()> {
     let found = find(api, ns, a).await?;
+    if api.legacy() {
+        // Nacos 2's update replaces weight and metadata too: send them.
+        put_instance(
+            api,
+            &NewInstance {
+                ns,
+                group: &a.svc.group,
+                service: &a.svc.service,
+                ip: &a.ip,
+                port: a.port,
+                cluster: &a.cluster,
+                weight: found["weight"].as_f64().unwrap_or(1.0),
+                enabled,
+                metadata: found["metadata"].to_string(),
+                ephemeral: found["ephemeral"].as_bool().unwrap_or(true),
+            },
+            true,
+        )
+        .await?;
+        eprintln!(
+            "{}:{} in {}/{} is {}",
+            a.ip,
+            a.port,
+            a.svc.group,
+            a.svc.service,
+            if enabled { "online" } else { "offline" }
+        );
+        return Ok(());
+    }
     api.put(
         &format!("{INSTANCE}/partial"),
         pairs![

@@ -1,9 +1,10 @@
 //! The client side of the `nocas` command: everything but `nocas server`.
 //!
 //! `config`, `service`, `instance`, `ns`, `user`, `role`, `perm` and
-//! `cluster` drive a server through its public HTTP API (Nacos 3's admin
-//! routes where they exist, Nacos 1/2's long poll for `watch`), so they
-//! work against Nocas and Nacos 3 alike; `apply` and `diff` reconcile a
+//! `cluster` drive a server through its public HTTP API: Nacos 3's admin
+//! routes where the server has them, else the v1 API of Nacos 1.x/2.x
+//! (each helper picks its route by [`Api::legacy`] and gives the answer the
+//! v3 shape), and the long poll every Nacos answers for `watch`; `apply` and `diff` reconcile a
 //! registry with YAML files; `backup` streams a Nocas server's state to a
 //! file (restoring it is the server's business: `nocas restore`);
 //! `migrate` copies a Nacos-compatible server into another.
@@ -73,6 +74,16 @@ pub struct Global {
     /// Per-request timeout in milliseconds.
     #[arg(long, global = true, env = "NOCAS_TIMEOUT_MS", default_value = "10000")]
     pub timeout_ms: u64,
+    /// Which API to speak: Nacos 3's admin API where the server has it,
+    /// else the v1 API of Nacos 1.x/2.x.
+    #[arg(
+        long,
+        global = true,
+        env = "NOCAS_API",
+        value_enum,
+        default_value = "auto"
+    )]
+    pub api: api::ApiChoice,
 }
 
 impl Global {
@@ -84,6 +95,7 @@ impl Global {
             password: self.password.clone(),
             token: self.token.clone(),
             timeout: Duration::from_millis(self.timeout_ms.max(1)),
+            api: self.api,
         })
         .await
     }
@@ -92,6 +104,11 @@ impl Global {
     pub fn ns(&self) -> String {
         ns_param(&self.namespace)
     }
+}
+
+/// A namespace id as the v1 config API takes it (`""` for the public one).
+pub fn tenant(ns: &str) -> &str {
+    if ns == "public" { "" } else { ns }
 }
 
 /// A namespace id as the v3 API takes it (`public` for the public one).

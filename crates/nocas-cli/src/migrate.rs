@@ -470,6 +470,7 @@ pub async fn run(a: MigrateArgs) -> Result<u8> {
         password: a.from_password.clone(),
         token: None,
         timeout,
+        api: crate::api::ApiChoice::V1,
     })
     .await
     .map_err(|e| CliError::Failed(format!("source: {e}")))?;
