@@ -276,7 +276,7 @@ pub(crate) async fn run_user(c: UserCmd) -> Result<u8> {
     let api = &c.g.connect().await?;
     match c.action {
         UserAction::Ls => {
-            let rows: Vec<Value> = users(&api)
+            let rows: Vec<Value> = users(api)
                 .await?
                 .into_iter()
                 .map(|u| serde_json::json!({ "username": u }))
@@ -284,7 +284,7 @@ pub(crate) async fn run_user(c: UserCmd) -> Result<u8> {
             output::print_rows(c.g.output, &rows, &[("USER", "username")]);
         }
         UserAction::Create { user, password } => {
-            create_user(&api, &user, &password.get()?).await?;
+            create_user(api, &user, &password.get()?).await?;
             eprintln!("created user {user}");
         }
         UserAction::Rm { user } => {
@@ -367,7 +367,7 @@ pub(crate) async fn run_role(c: RoleCmd) -> Result<u8> {
     match c.action {
         RoleAction::Ls { user, role } => {
             let rows = all_pages(
-                &api,
+                api,
                 &auth_list(api, ROLE),
                 pairs!["username" => &user, "role" => &role, "search" => "accurate"],
             )
@@ -375,7 +375,7 @@ pub(crate) async fn run_role(c: RoleCmd) -> Result<u8> {
             output::print_rows(c.g.output, &rows, &[("ROLE", "role"), ("USER", "username")]);
         }
         RoleAction::Add { role, user } => {
-            add_role(&api, &role, &user).await?;
+            add_role(api, &role, &user).await?;
             eprintln!("gave {user} role {role}");
         }
         RoleAction::Rm { role, user } => {
@@ -456,7 +456,7 @@ pub(crate) async fn run_perm(c: PermCmd) -> Result<u8> {
     match c.action {
         PermAction::Ls { role } => {
             let rows = all_pages(
-                &api,
+                api,
                 &auth_list(api, PERM),
                 pairs!["role" => &role, "search" => "accurate"],
             )
@@ -476,7 +476,7 @@ pub(crate) async fn run_perm(c: PermCmd) -> Result<u8> {
             resource,
             action,
         } => {
-            add_permission(&api, &role, &resource, &action).await?;
+            add_permission(api, &role, &resource, &action).await?;
             eprintln!("role {role} may now {action} {resource}");
         }
         PermAction::Rm {
