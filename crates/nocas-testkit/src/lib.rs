@@ -17,20 +17,34 @@ use std::time::{Duration, Instant};
 
 pub use nocas_server::Settings;
 
-/// Picks a port `p` such that `p` and `p + 1000` are free on 127.0.0.1 now.
-pub fn free_port_pair() -> u16 {
+/// Test ports come from here: below Linux's ephemeral range (32768 and
+/// up), so no outgoing connection's source port can take one between the
+/// check and the bind (a node's Raft port did once, and another test's
+/// cluster answered on it).
+const PORTS: std::ops::RangeInclusive<u16> = 10_000..=31_000;
+
+/// The next candidate port: a counter shared by every test of the
+/// process, starting at a point spread by process id.
+fn next_candidate() -> u16 {
     static NEXT: AtomicU16 = AtomicU16::new(0);
-    // Spread starting points across processes running tests in parallel.
+    let span = PORTS.end() - PORTS.start();
     if NEXT.load(Ordering::Relaxed) == 0 {
-        let seed = 20_000 + (std::process::id() % 20_000) as u16;
+        let seed = PORTS.start() + (std::process::id() % u32::from(span)) as u16;
         let _ = NEXT.compare_exchange(0, seed, Ordering::Relaxed, Ordering::Relaxed);
     }
+    let p = NEXT.fetch_add(7, Ordering::Relaxed);
+    if PORTS.contains(&p) {
+        p
+    } else {
+        NEXT.store(*PORTS.start() + 7, Ordering::Relaxed);
+        *PORTS.start()
+    }
+}
+
+/// Picks a port `p` such that `p` and `p + 1000` are free on 127.0.0.1 now.
+pub fn free_port_pair() -> u16 {
     loop {
-        let mut p = NEXT.fetch_add(7, Ordering::Relaxed);
-        if !(20_000..=44_000).contains(&p) {
-            NEXT.store(20_000, Ordering::Relaxed);
-            p = 20_000;
-        }
+        let p = next_candidate();
         let a = TcpListener::bind(("127.0.0.1", p));
         let b = TcpListener::bind(("127.0.0.1", p + 1000));
         if a.is_ok() && b.is_ok() {
@@ -465,12 +479,15 @@ pub fn parse_listening(line: &str) -> Option<(SocketAddr, SocketAddr)> {
     Some((http?, grpc?))
 }
 
-/// A free port on 127.0.0.1 (nothing listens on it right now).
+/// A free port on 127.0.0.1 (nothing listens on it right now), outside
+/// the ephemeral range.
 pub fn free_port() -> u16 {
-    TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    loop {
+        let p = next_candidate();
+        if TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            return p;
+        }
+    }
 }
 
 /// Settings for cluster tests: fast elections and soft-state timers.
