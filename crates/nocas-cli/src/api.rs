@@ -402,12 +402,11 @@ pub fn unwrap(status: StatusCode, text: &str) -> Result<Value> {
 pub fn reason(status: StatusCode, text: &str) -> String {
     let detail = match serde_json::from_str::<Value>(text) {
         Ok(v) => {
+            // Objects in `data` are results (`{"succCount":0}`), not reasons.
             let pick = |k: &str| match &v[k] {
                 Value::String(s) if !s.is_empty() => Some(s.clone()),
-                Value::Null => None,
-                Value::Object(o) if o.is_empty() => None,
-                other if !other.is_string() => Some(other.to_string()),
-                _ => None,
+                Value::Null | Value::Object(_) | Value::String(_) => None,
+                other => Some(other.to_string()),
             };
             let code = v["code"]
                 .as_i64()

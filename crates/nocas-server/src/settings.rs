@@ -321,8 +321,8 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Bytes a config ZIP import may unpack to in all (default 64 MiB).
     pub max_import_bytes: usize,
-    /// Entries a config ZIP import may hold (default 10,000; Nacos has no
-    /// limit).
+    /// Entries a config ZIP import may hold, its metadata file and
+    /// directories included (default 100,000; Nacos has no limit).
     pub max_import_entries: usize,
     /// Largest metadata map of an instance or service (bytes of keys and values).
     pub max_metadata_bytes: usize,
@@ -352,7 +352,7 @@ impl Default for Limits {
             max_config_bytes: 10 * 1024 * 1024,
             max_body_bytes: 32 * 1024 * 1024,
             max_import_bytes: 64 * 1024 * 1024,
-            max_import_entries: 10_000,
+            max_import_entries: 100_000,
             max_metadata_bytes: 64 * 1024,
             max_metadata_entries: 256,
             max_listen_keys: 10_000,
