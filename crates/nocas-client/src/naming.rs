@@ -33,6 +33,12 @@ pub(crate) struct NamingState {
     namespace: String,
     cache: DiskCache,
     registered: Mutex<HashMap<Key, Registered>>,
+    /// Held while a registration change is recorded and sent, and while
+    /// the redo of one service's registrations is read and sent: the redo
+    /// replaces what this connection holds in the service, so one read
+    /// before a concurrent registration but sent after it would drop it
+    /// (the redo runs beside the first calls of every new connection).
+    writes: tokio::sync::Mutex<()>,
     subs: Mutex<HashMap<Key, Subscription>>,
     views: Mutex<HashMap<Key, ServiceView>>,
 }
@@ -91,6 +97,7 @@ impl NamingState {
             cache: DiskCache::new(opts.cache_dir.as_deref(), &opts.namespace),
             rpc: rpc.clone(),
             registered: Mutex::default(),
+            writes: tokio::sync::Mutex::new(()),
             subs: Mutex::default(),
             views: Mutex::default(),
         });
@@ -147,13 +154,17 @@ impl NamingState {
     }
 
     async fn redo(&self) {
-        let registered: Vec<(Key, Vec<Instance>)> = self
-            .registered
-            .lock()
-            .iter()
-            .map(|(k, m)| (k.clone(), m.values().cloned().collect()))
-            .collect();
-        for (key, instances) in registered {
+        let keys: Vec<Key> = self.registered.lock().keys().cloned().collect();
+        for key in keys {
+            let _writes = self.writes.lock().await;
+            let Some(instances) = self
+                .registered
+                .lock()
+                .get(&key)
+                .map(|m| m.values().cloned().collect::<Vec<_>>())
+            else {
+                continue;
+            };
             let mut body = self.base(&key);
             body["type"] = json!("batchRegisterInstance");
             body["instances"] = Value::Array(instances.iter().map(wire).collect());
@@ -194,6 +205,7 @@ impl NamingClient {
         instance: Instance,
     ) -> Result<(), ClientError> {
         let key = (group_or_default(group), service.to_string());
+        let _writes = self.st.writes.lock().await;
         self.st
             .registered
             .lock()
@@ -230,6 +242,7 @@ impl NamingClient {
         instances: Vec<Instance>,
     ) -> Result<(), ClientError> {
         let key = (group_or_default(group), service.to_string());
+        let _writes = self.st.writes.lock().await;
         self.st.registered.lock().insert(
             key.clone(),
             instances.iter().map(|i| (i.key(), i.clone())).collect(),
@@ -252,6 +265,7 @@ impl NamingClient {
         instance: &Instance,
     ) -> Result<(), ClientError> {
         let key = (group_or_default(group), service.to_string());
+        let _writes = self.st.writes.lock().await;
         if let Some(m) = self.st.registered.lock().get_mut(&key) {
             m.remove(&instance.key());
         }
