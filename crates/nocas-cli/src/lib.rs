@@ -126,7 +126,7 @@ pub fn ns_param(ns: &str) -> String {
 pub enum Command {
     /// Configs: get, put, rm, ls, history, diff, rollback, export, import, watch.
     Config(cmd_config::ConfigCmd),
-    /// Services: ls, show, rm.
+    /// Services: ls, show, create, rm.
     Service(cmd_naming::ServiceCmd),
     /// Instances: ls, register, deregister, offline, online.
     Instance(cmd_naming::InstanceCmd),
