@@ -107,6 +107,28 @@ struct ServerArgs {
     /// Log filter (tracing `EnvFilter` syntax).
     #[arg(long, env = "NOCAS_LOG", default_value = "info,openraft=warn")]
     log: String,
+    /// Log line format: `text`, or `json` (one JSON object per line).
+    #[arg(long, env = "NOCAS_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// Log every request (method, route, status, time, client; never the
+    /// query, body or headers).
+    #[arg(long, env = "NOCAS_REQUEST_LOG", value_parser = BoolishValueParser::new())]
+    request_log: bool,
+    /// Log requests slower than this many milliseconds (0: off) [default:
+    /// 1000].
+    #[arg(long, env = "NOCAS_SLOW_REQUEST_MS")]
+    slow_request_ms: Option<u64>,
+    /// Keep audit records this many days (0: forever) [default: 30].
+    #[arg(long, env = "NOCAS_AUDIT_RETENTION_DAYS")]
+    audit_retention_days: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 impl ServerArgs {
@@ -170,6 +192,15 @@ impl ServerArgs {
         }
         if self.no_console {
             s.console.enabled = false;
+        }
+        if self.request_log {
+            s.log.requests = true;
+        }
+        if let Some(ms) = self.slow_request_ms {
+            s.log.slow_request_ms = ms;
+        }
+        if let Some(days) = self.audit_retention_days {
+            s.audit.retention_ms = days.saturating_mul(24 * 3600 * 1000);
         }
         Ok(s)
     }
@@ -241,10 +272,17 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Server(args) => {
             let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
                 .with_context(|| format!("invalid log filter '{}'", args.log))?;
-            tracing_subscriber::fmt()
+            let fmt = tracing_subscriber::fmt()
                 .with_env_filter(filter)
-                .with_writer(std::io::stderr)
-                .init();
+                .with_writer(std::io::stderr);
+            match args.log_format {
+                LogFormat::Text => fmt.init(),
+                LogFormat::Json => fmt
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(false)
+                    .init(),
+            }
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()

@@ -16,6 +16,7 @@
 pub mod api;
 pub mod apply;
 mod cmd_access;
+mod cmd_audit;
 mod cmd_config;
 mod cmd_naming;
 pub mod error;
@@ -146,6 +147,8 @@ pub enum Command {
     Diff(apply::DiffArgs),
     /// Stream a consistent copy of a Nocas server's durable state to a file.
     Backup(cmd_access::BackupArgs),
+    /// Show the audit trail: who changed what, when, from where.
+    Audit(cmd_audit::AuditArgs),
     /// Copy namespaces, configs and services with persistent instances from
     /// a running Nacos-compatible server into another.
     Migrate(migrate::MigrateArgs),
@@ -181,6 +184,7 @@ pub async fn run(cmd: Command) -> Result<u8> {
         Command::Service(c) => cmd_naming::run_service(c).await,
         Command::Instance(c) => cmd_naming::run_instance(c).await,
         Command::Ns(c) => cmd_access::run_ns(c).await,
+        Command::Audit(c) => cmd_audit::run(c).await,
         Command::User(c) => cmd_access::run_user(c).await,
         Command::Role(c) => cmd_access::run_role(c).await,
         Command::Perm(c) => cmd_access::run_perm(c).await,

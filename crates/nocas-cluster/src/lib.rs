@@ -31,6 +31,13 @@ pub mod state_machine;
 pub mod types;
 
 pub use error::ClusterError;
+pub use node::Forward;
+
+/// Told about the cluster's work, for metrics; must not block.
+pub trait ClusterObserver: Send + Sync {
+    /// One log entry of `commands` commands was proposed (group commit).
+    fn batch_proposed(&self, commands: usize);
+}
 pub use members::MemberAddr;
 pub use node::{Node, NodeConfig, NodeStatus, RaftSettings};
 pub use peer::MembershipOp;

@@ -4,6 +4,9 @@
 //! client commands share one entry (see `crate::proposer`), which is how
 //! one fsync serves many writes.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 
@@ -24,12 +27,22 @@ const PURGED: &str = "purged";
 #[derive(Clone, Debug)]
 pub struct LogStore {
     store: Store,
+    committed: Arc<AtomicU64>,
 }
 
 impl LogStore {
     /// A log store over `store`.
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self {
+            store,
+            committed: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// The index of the last entry known committed (0 before any), shared
+    /// with every clone.
+    pub fn committed_index(&self) -> Arc<AtomicU64> {
+        self.committed.clone()
     }
 
     async fn meta<T: serde::de::DeserializeOwned + Send + 'static>(
@@ -113,6 +126,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageErr> {
         // Not fsynced: if lost, the leader commits the entries again.
+        if let Some(c) = committed {
+            self.committed.store(c.index, Ordering::Relaxed);
+        }
         let bytes = encode(&committed)?;
         let store = self.store.clone();
         blocking(move || {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use openraft::{Config, ServerState, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
 
+use nocas_core::audit::Actor;
 use nocas_core::command::{Command, CommandResult, EventSink};
 use nocas_core::naming::soft::{PeerId, SoftRegistry};
 use nocas_store::Store;
@@ -24,6 +25,18 @@ use crate::types::{NodeId, Raft};
 
 /// Path of forwarded writes.
 pub const WRITE: &str = "/raft/write";
+/// Path of a forwarded write that names who asked for it.
+pub const WRITE_AS: &str = "/raft/write-as";
+
+/// A write forwarded to the leader, with who asked for it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Forward {
+    /// The command.
+    pub cmd: Command,
+    /// Who asked.
+    #[serde(default)]
+    pub actor: Option<Actor>,
+}
 /// Path of membership changes.
 pub const MEMBERS: &str = "/raft/members";
 /// Path of a node's status.
@@ -114,6 +127,12 @@ pub struct NodeStatus {
     pub last_log_index: Option<u64>,
     /// Index of the last applied entry.
     pub last_applied: Option<u64>,
+    /// Index of the last entry this node knows committed.
+    #[serde(default)]
+    pub committed: Option<u64>,
+    /// Index of the last snapshot.
+    #[serde(default)]
+    pub snapshot: Option<u64>,
     /// Members and their addresses (`host:http:raft`).
     pub members: Vec<(NodeId, String)>,
     /// Voting members.
@@ -130,6 +149,7 @@ struct Inner {
     state: SharedState,
     store: Store,
     proposer: Proposer,
+    committed: Arc<std::sync::atomic::AtomicU64>,
     write_timeout: Duration,
     membership_timeout: Duration,
     peers: PeerClient,
@@ -215,6 +235,17 @@ impl Node {
         sink: Arc<dyn EventSink>,
         soft: Arc<SoftRegistry>,
     ) -> Result<Self, ClusterError> {
+        Self::start_observed(cfg, store, sink, soft, None).await
+    }
+
+    /// [`Node::start`], telling `observer` about the cluster's work.
+    pub async fn start_observed(
+        cfg: NodeConfig,
+        store: Store,
+        sink: Arc<dyn EventSink>,
+        soft: Arc<SoftRegistry>,
+        observer: Option<Arc<dyn crate::ClusterObserver>>,
+    ) -> Result<Self, ClusterError> {
         let s = &cfg.raft;
         let config = Config {
             cluster_name: "nocas".into(),
@@ -242,11 +273,13 @@ impl Node {
                 .map(|(i, _)| i)
         };
         let peers = PeerClient::new(cfg.secret.clone());
+        let log_store = LogStore::new(store.clone());
+        let committed = log_store.committed_index();
         let raft = Raft::new(
             cfg.id,
             Arc::new(config),
             PeerNetwork::new(peers.clone()),
-            LogStore::new(store.clone()),
+            log_store,
             sm,
         )
         .await
@@ -297,7 +330,7 @@ impl Node {
                 }
             });
         }
-        let proposer = Proposer::spawn(raft.clone(), s.queue, s.max_batch);
+        let proposer = Proposer::spawn(raft.clone(), s.queue, s.max_batch, observer);
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let replicator = if standalone {
             None
@@ -327,6 +360,7 @@ impl Node {
                 state,
                 store,
                 proposer,
+                committed,
                 write_timeout: Duration::from_millis(s.write_timeout_ms),
                 membership_timeout: Duration::from_millis(s.membership_timeout_ms),
                 peers,
@@ -345,8 +379,18 @@ impl Node {
     /// leader) and returns its result; fails with `NoLeader` if no leader
     /// answers within the write timeout.
     pub async fn write(&self, cmd: Command) -> Result<CommandResult, ClusterError> {
+        self.write_as(cmd, None).await
+    }
+
+    /// [`Node::write`] on behalf of `actor` (recorded in the audit trail).
+    pub async fn write_as(
+        &self,
+        cmd: Command,
+        actor: Option<Actor>,
+    ) -> Result<CommandResult, ClusterError> {
         let deadline = Instant::now() + self.inner.write_timeout;
-        match tokio::time::timeout_at(deadline.into(), self.write_until(cmd, deadline)).await {
+        match tokio::time::timeout_at(deadline.into(), self.write_until(cmd, actor, deadline)).await
+        {
             Ok(r) => r,
             Err(_) => Err(ClusterError::NoLeader),
         }
@@ -355,6 +399,7 @@ impl Node {
     async fn write_until(
         &self,
         cmd: Command,
+        actor: Option<Actor>,
         deadline: Instant,
     ) -> Result<CommandResult, ClusterError> {
         let mut metrics = self.inner.raft.metrics();
@@ -362,7 +407,12 @@ impl Node {
             let leader = metrics.borrow().current_leader;
             match leader {
                 Some(l) if l == self.inner.id => {
-                    match self.inner.proposer.propose(cmd.clone()).await {
+                    match self
+                        .inner
+                        .proposer
+                        .propose(cmd.clone(), actor.clone())
+                        .await
+                    {
                         // Leadership moved before the entry was appended: retry.
                         Err(ClusterError::NoLeader) => {}
                         r => return r,
@@ -371,8 +421,12 @@ impl Node {
                 Some(l) => {
                     if let Some(addr) = self.member_addr(l) {
                         let left = deadline.saturating_duration_since(Instant::now());
+                        let fwd = Forward {
+                            cmd: cmd.clone(),
+                            actor: actor.clone(),
+                        };
                         let r: Result<Result<CommandResult, ClusterError>, PeerError> =
-                            self.inner.peers.call(&addr, WRITE, &cmd, left).await;
+                            self.inner.peers.call(&addr, WRITE_AS, &fwd, left).await;
                         match r {
                             Ok(Err(ClusterError::NoLeader)) | Err(PeerError::Unreachable(_)) => {}
                             Ok(r) => return r,
@@ -389,11 +443,19 @@ impl Node {
 
     /// Applies a command here, without forwarding (the leader's side of a
     /// forwarded write).
-    pub async fn write_local(&self, cmd: Command) -> Result<CommandResult, ClusterError> {
+    pub async fn write_local(
+        &self,
+        cmd: Command,
+        actor: Option<Actor>,
+    ) -> Result<CommandResult, ClusterError> {
         if !self.is_leader() {
             return Err(ClusterError::NoLeader);
         }
-        match tokio::time::timeout(self.inner.write_timeout, self.inner.proposer.propose(cmd)).await
+        match tokio::time::timeout(
+            self.inner.write_timeout,
+            self.inner.proposer.propose(cmd, actor),
+        )
+        .await
         {
             Ok(r) => r,
             Err(_) => Err(ClusterError::Timeout(
@@ -545,6 +607,15 @@ impl Node {
             term: m.current_term,
             last_log_index: m.last_log_index,
             last_applied: m.last_applied.map(|l| l.index),
+            committed: match self
+                .inner
+                .committed
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                0 => None,
+                c => Some(c),
+            },
+            snapshot: m.snapshot.map(|l| l.index),
             members,
             voters,
             soft: self.inner.replicator.as_ref().map(|r| r.status()),

@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use nocas_core::command::Command;
 
 use crate::network::{APPEND, SNAPSHOT, VOTE};
-use crate::node::{MEMBERS, Node, STATUS, WRITE};
+use crate::node::{Forward, MEMBERS, Node, STATUS, WRITE, WRITE_AS};
 use crate::peer::{CONTENT_TYPE, MembershipOp, SECRET_HEADER, decode, encode};
 use crate::soft_sync::{
     BEAT, DIGEST, LEAVE, PULL, SYNC, SoftBeat, SoftDigest, SoftLeave, SoftPull, SoftSync,
@@ -92,7 +92,15 @@ async fn write(State(p): State<Peer>, b: Bytes) -> Response {
         Ok(r) => r,
         Err(e) => return e,
     };
-    reply(&p.node.write_local(cmd).await)
+    reply(&p.node.write_local(cmd, None).await)
+}
+
+async fn write_as(State(p): State<Peer>, b: Bytes) -> Response {
+    let fwd: Forward = match body(&b) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    reply(&p.node.write_local(fwd.cmd, fwd.actor).await)
 }
 
 async fn members(State(p): State<Peer>, b: Bytes) -> Response {
@@ -182,6 +190,7 @@ pub fn router(node: Node, secret: Option<String>, max_body_bytes: usize) -> Rout
         .route(VOTE, post(vote))
         .route(SNAPSHOT, post(snapshot))
         .route(WRITE, post(write))
+        .route(WRITE_AS, post(write_as))
         .route(MEMBERS, post(members))
         .route(STATUS, post(status))
         .route(SYNC, post(sync))

@@ -10,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 
 use nocas_core::Millis;
+use nocas_core::audit::Actor;
 use nocas_core::command::{Batch, Command, CommandResult};
 
 use crate::error::ClusterError;
@@ -17,6 +18,7 @@ use crate::types::Raft;
 
 struct Proposal {
     cmd: Command,
+    actor: Option<Actor>,
     reply: oneshot::Sender<Result<CommandResult, ClusterError>>,
 }
 
@@ -36,24 +38,38 @@ fn wall_clock_ms() -> Millis {
 impl Proposer {
     /// Starts the task. `queue` bounds waiting commands; `max_batch` bounds
     /// the commands in one entry.
-    pub(crate) fn spawn(raft: Raft, queue: usize, max_batch: usize) -> Self {
+    pub(crate) fn spawn(
+        raft: Raft,
+        queue: usize,
+        max_batch: usize,
+        observer: Option<std::sync::Arc<dyn crate::ClusterObserver>>,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(queue.max(1));
-        tokio::spawn(run(raft, rx, max_batch.max(1)));
+        tokio::spawn(run(raft, rx, max_batch.max(1), observer));
         Self { tx }
     }
 
-    /// Proposes one command and waits for its result.
-    pub(crate) async fn propose(&self, cmd: Command) -> Result<CommandResult, ClusterError> {
+    /// Proposes one command on behalf of `actor` and waits for its result.
+    pub(crate) async fn propose(
+        &self,
+        cmd: Command,
+        actor: Option<Actor>,
+    ) -> Result<CommandResult, ClusterError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Proposal { cmd, reply })
+            .send(Proposal { cmd, actor, reply })
             .await
             .map_err(|_| ClusterError::ShuttingDown)?;
         rx.await.map_err(|_| ClusterError::ShuttingDown)?
     }
 }
 
-async fn run(raft: Raft, mut rx: mpsc::Receiver<Proposal>, max_batch: usize) {
+async fn run(
+    raft: Raft,
+    mut rx: mpsc::Receiver<Proposal>,
+    max_batch: usize,
+    observer: Option<std::sync::Arc<dyn crate::ClusterObserver>>,
+) {
     let mut last_now: Millis = 0;
     while let Some(first) = rx.recv().await {
         let mut proposals = vec![first];
@@ -65,11 +81,24 @@ async fn run(raft: Raft, mut rx: mpsc::Receiver<Proposal>, max_batch: usize) {
         }
         // Time never goes backwards in the log, even if the wall clock does.
         last_now = wall_clock_ms().max(last_now);
-        let (commands, replies): (Vec<_>, Vec<_>) =
-            proposals.into_iter().map(|p| (p.cmd, p.reply)).unzip();
+        let mut commands = Vec::with_capacity(proposals.len());
+        let mut actors = Vec::with_capacity(proposals.len());
+        let mut replies = Vec::with_capacity(proposals.len());
+        for p in proposals {
+            commands.push(p.cmd);
+            actors.push(p.actor);
+            replies.push(p.reply);
+        }
+        if actors.iter().all(Option::is_none) {
+            actors.clear();
+        }
+        if let Some(o) = &observer {
+            o.batch_proposed(commands.len());
+        }
         let batch = Batch {
             now_ms: last_now,
             commands,
+            actors,
         };
         match raft.client_write(batch).await {
             Ok(resp) => {

@@ -595,6 +595,25 @@ impl SoftReplicator {
         }
     }
 
+    /// Per peer: services with changes not yet sent to it, and the time
+    /// since anything was last heard from it (`None` if never).
+    pub fn peer_lag(&self) -> Vec<(NodeId, usize, Option<Duration>)> {
+        let peers: Vec<(NodeId, Arc<PeerSlot>)> = self
+            .peers
+            .lock()
+            .iter()
+            .map(|(id, p)| (*id, p.clone()))
+            .collect();
+        let lives = self.lives.lock();
+        peers
+            .into_iter()
+            .map(|(id, p)| {
+                let pending = p.dirty.lock().0.len();
+                (id, pending, lives.get(&id).map(|l| l.last_heard.elapsed()))
+            })
+            .collect()
+    }
+
     /// Counts of what is held here, by kind of owner.
     pub fn status(&self) -> SoftStatus {
         let mut st = SoftStatus {

@@ -13,7 +13,8 @@ use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
 use openraft::{EntryPayload, OptionalSend, RaftLogId, RaftSnapshotBuilder, StorageIOError};
 use parking_lot::RwLock;
 
-use nocas_core::command::{CommandResult, Effects, Event, EventSink};
+use nocas_core::audit::{self, Actor, AuditRecord};
+use nocas_core::command::{CommandResult, Effects, Event, EventSink, Write};
 use nocas_core::state::DurableState;
 use nocas_store::{StateDump, Store};
 
@@ -128,10 +129,31 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     EntryPayload::Blank => responses.push(Vec::new()),
                     EntryPayload::Normal(batch) => {
                         let now = batch.now_ms;
+                        let mut actors = batch.actors.into_iter();
                         let results = batch
                             .commands
                             .into_iter()
-                            .map(|cmd| state.apply(now, cmd, &mut fx))
+                            .enumerate()
+                            .map(|(pos, cmd)| {
+                                let actor = actors.next().flatten();
+                                let change = audit::describe(&cmd);
+                                let r = state.apply(now, cmd, &mut fx);
+                                if let (Some((kind, op, target, detail)), Ok(outcome)) =
+                                    (change, &r)
+                                    && audit::changed(outcome)
+                                {
+                                    fx.writes.push(Write::Audit(Box::new(AuditRecord {
+                                        id: audit::audit_id(log_id.index, pos),
+                                        at_ms: now,
+                                        actor: actor.unwrap_or_else(Actor::system),
+                                        kind: kind.to_string(),
+                                        op,
+                                        target,
+                                        detail,
+                                    })));
+                                }
+                                r
+                            })
                             .collect();
                         responses.push(results);
                     }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::Millis;
+use crate::audit::{Actor, AuditRecord};
 use crate::auth::{Permission, UserRecord};
 use crate::config::{ConfigMeta, ConfigRecord, HistoryRecord};
 use crate::error::CommandError;
@@ -28,6 +29,10 @@ pub struct Batch {
     pub now_ms: Millis,
     /// The commands, applied in order.
     pub commands: Vec<Command>,
+    /// Who asked for each command (same order; empty when no command has
+    /// an actor, and absent from entries written before the audit trail).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actors: Vec<Option<Actor>>,
 }
 
 /// A change to durable state.
@@ -193,6 +198,23 @@ pub enum Command {
         /// Entries created before this go.
         before_ms: Millis,
     },
+    /// Drop audit records older than a time.
+    PurgeAudit {
+        /// Records made before this go.
+        before_ms: Millis,
+    },
+    /// Changes no state; only leaves an audit record (for changes made
+    /// outside the state machine, such as membership).
+    Note {
+        /// Kind of object (`membership`).
+        kind: String,
+        /// What was done.
+        op: String,
+        /// The object.
+        target: String,
+        /// What changed.
+        detail: String,
+    },
     /// Change users, roles or permissions.
     Auth(AuthCommand),
     /// Acquire or release a distributed lock.
@@ -355,6 +377,13 @@ pub enum Write {
     History(Box<HistoryRecord>),
     /// Drop history older than a time.
     PurgeHistory {
+        /// Cut-off.
+        before_ms: Millis,
+    },
+    /// Append an audit record.
+    Audit(Box<AuditRecord>),
+    /// Drop audit records older than a time.
+    PurgeAudit {
         /// Cut-off.
         before_ms: Millis,
     },

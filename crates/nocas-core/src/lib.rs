@@ -11,6 +11,7 @@
 //! clock. Time comes in as a parameter (`now_ms`), so the same input always
 //! gives the same output, which is what lets a Raft log replay it.
 
+pub mod audit;
 pub mod auth;
 pub mod command;
 pub mod config;

@@ -508,6 +508,11 @@ impl DurableState {
                 fx.writes.push(Write::PurgeHistory { before_ms });
                 Ok(Outcome::Done)
             }
+            Command::PurgeAudit { before_ms } => {
+                fx.writes.push(Write::PurgeAudit { before_ms });
+                Ok(Outcome::Done)
+            }
+            Command::Note { .. } => Ok(Outcome::Done),
             Command::Auth(cmd) => self.apply_auth(cmd, fx),
             Command::Lock { key, holder, op } => Ok(self.apply_lock(now, key, holder, op, fx)),
             Command::SetOverride {

@@ -34,7 +34,7 @@ pub struct App {
     /// Serialized service views, shared until the service changes.
     pub views: crate::ops::naming::ViewCache,
     /// Prometheus metrics.
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// Tokens, logins and access checks.
     pub auth: crate::auth::Auth,
     /// When the process started serving.
@@ -84,8 +84,31 @@ pub fn monotonic_ms() -> Millis {
 
 impl App {
     /// Applies a durable command and returns its outcome.
+    /// The request's actor (see [`crate::observe`]) is recorded with it in
+    /// the audit trail; writes the server makes on its own have none.
     pub async fn write(&self, cmd: Command) -> Result<Outcome, ApiError> {
-        Ok(self.node.write(cmd).await??)
+        let actor = crate::observe::current_actor();
+        let naming = !matches!(
+            cmd,
+            Command::PublishConfig(_)
+                | Command::ImportConfigs { .. }
+                | Command::RemoveConfig { .. }
+                | Command::RemoveBeta { .. }
+                | Command::PromoteBeta { .. }
+        );
+        match self.node.write_as(cmd, actor).await {
+            Ok(r) => Ok(r?),
+            Err(e) => {
+                if matches!(e, nocas_cluster::ClusterError::Storage(_)) {
+                    self.metrics.exception(if naming {
+                        crate::metrics::Exception::Disk
+                    } else {
+                        crate::metrics::Exception::Db
+                    });
+                }
+                Err(e.into())
+            }
+        }
     }
 
     /// Default beat timings from the settings.

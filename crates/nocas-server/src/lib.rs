@@ -20,6 +20,7 @@ pub mod grpc;
 pub mod health;
 pub mod http;
 pub mod metrics;
+pub mod observe;
 pub mod ops;
 pub mod push;
 pub mod settings;
@@ -254,7 +255,10 @@ pub async fn start(mut settings: Settings) -> Result<Running, ServerError> {
         raft: settings.raft.clone(),
         soft: settings.cluster.soft.clone(),
     };
-    let node = Node::start(cfg, store, hub.clone(), soft.clone()).await?;
+    let metrics = Arc::new(Metrics::new());
+    store.set_observer(metrics.clone());
+    let node =
+        Node::start_observed(cfg, store, hub.clone(), soft.clone(), Some(metrics.clone())).await?;
 
     let udp = if settings.naming.udp_push_enabled {
         let ip = settings.bind;
@@ -277,7 +281,7 @@ pub async fn start(mut settings: Settings) -> Result<Running, ServerError> {
         udp: udp.clone(),
         conns: grpc::conn::Connections::new(),
         views: Default::default(),
-        metrics: Metrics::new(),
+        metrics,
         auth,
         started,
         http_addr,
@@ -289,8 +293,10 @@ pub async fn start(mut settings: Settings) -> Result<Running, ServerError> {
         tokio::spawn(health::sweeper::run(app.clone(), stop_rx.clone())),
         tokio::spawn(health::probe::run(app.clone(), stop_rx.clone())),
         tokio::spawn(health::purge_history(app.clone(), stop_rx.clone())),
+        tokio::spawn(health::purge_audit(app.clone(), stop_rx.clone())),
         tokio::spawn(health::expire_overrides(app.clone(), stop_rx.clone())),
         tokio::spawn(grpc::push::detect(app.clone(), stop_rx.clone())),
+        tokio::spawn(watch_leader(app.clone(), stop_rx.clone())),
     ];
     if let Some(udp) = udp {
         tasks.push(tokio::spawn(push::udp::run(
@@ -460,5 +466,26 @@ impl Running {
         }
         self.app.node.shutdown().await?;
         Ok(())
+    }
+}
+
+/// Counts leader changes seen by this node.
+async fn watch_leader(app: AppRef, mut stop: watch::Receiver<bool>) {
+    let mut m = app.node.raft().metrics();
+    let mut leader = m.borrow().current_leader;
+    loop {
+        tokio::select! {
+            changed = m.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            _ = stop.changed() => return,
+        }
+        let now = m.borrow().current_leader;
+        if now != leader {
+            leader = now;
+            app.metrics.leader_changed();
+        }
     }
 }

@@ -68,6 +68,51 @@ pub struct Settings {
     pub lock: LockSettings,
     /// The web console.
     pub console: ConsoleSettings,
+    /// Request logs.
+    pub log: LogSettings,
+    /// The audit trail.
+    pub audit: AuditSettings,
+}
+
+/// Request logs (the log format and filter are the binary's flags).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// Log every HTTP and gRPC request (route, status, time; never the
+    /// query, body or headers), target `nocas::request` (default off).
+    pub requests: bool,
+    /// Log requests slower than this, with their route and time, at warn
+    /// level (target `nocas::slow`); 0 turns it off (default 1000 ms).
+    pub slow_request_ms: u64,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            requests: false,
+            slow_request_ms: 1_000,
+        }
+    }
+}
+
+/// The audit trail of durable changes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Records older than this are purged (default 30 days, as config
+    /// history; 0 keeps them forever).
+    pub retention_ms: u64,
+    /// How often the leader purges (default 1 hour).
+    pub purge_interval_ms: u64,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            retention_ms: 30 * 24 * 3600 * 1000,
+            purge_interval_ms: 3600 * 1000,
+        }
+    }
 }
 
 /// Where the web console is served.
@@ -306,6 +351,8 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             lock: LockSettings::default(),
             console: ConsoleSettings::default(),
+            log: LogSettings::default(),
+            audit: AuditSettings::default(),
         }
     }
 }
@@ -533,7 +580,7 @@ impl Settings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         let n = &self.naming;
         let g = &self.grpc;
-        let checks: [(&str, bool); 13] = [
+        let checks: [(&str, bool); 14] = [
             ("grpc.push_queue > 0", g.push_queue > 0),
             (
                 "grpc.max_message_bytes >= limits.max_config_bytes",
@@ -567,6 +614,10 @@ impl Settings {
             (
                 "config.history_purge_interval_ms > 0",
                 self.config.history_purge_interval_ms > 0,
+            ),
+            (
+                "audit.purge_interval_ms > 0",
+                self.audit.purge_interval_ms > 0,
             ),
         ];
         for (what, ok) in checks {

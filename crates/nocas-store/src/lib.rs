@@ -31,16 +31,24 @@ use redb::{Database, ReadableDatabase};
 
 pub use error::StoreError;
 pub use snapshot::StateDump;
-pub use state::HistoryPage;
+pub use state::{AuditPage, HistoryPage};
 
 /// Default page cache: 16 MiB.
 pub const DEFAULT_CACHE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Told about each durable log append (for metrics); must not block.
+pub trait StoreObserver: Send + Sync {
+    /// `entries` log entries of `bytes` in all were committed and fsynced
+    /// in `took`.
+    fn log_appended(&self, entries: usize, bytes: usize, took: std::time::Duration);
+}
 
 /// The database behind a node. Cheap to clone; [`Store::close`] releases
 /// the file for every clone.
 #[derive(Clone)]
 pub struct Store {
     db: Arc<RwLock<Option<Arc<Database>>>>,
+    observer: Arc<RwLock<Option<Arc<dyn StoreObserver>>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -64,6 +72,7 @@ impl Store {
             .create(path)?;
         let store = Self {
             db: Arc::new(RwLock::new(Some(Arc::new(db)))),
+            observer: Arc::new(RwLock::new(None)),
         };
         store.create_tables()?;
         Ok(store)
@@ -91,6 +100,15 @@ impl Store {
         }
         self.db.write().take();
         Ok(())
+    }
+
+    /// Sets who is told about durable log appends (every clone shares it).
+    pub fn set_observer(&self, observer: Arc<dyn StoreObserver>) {
+        *self.observer.write() = Some(observer);
+    }
+
+    fn observer(&self) -> Option<Arc<dyn StoreObserver>> {
+        self.observer.read().clone()
     }
 
     fn db(&self) -> Result<Arc<Database>, StoreError> {

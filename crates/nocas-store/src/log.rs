@@ -9,14 +9,20 @@ impl Store {
     /// Appends (or overwrites) log entries and fsyncs before returning.
     /// Also makes every earlier applied-state commit durable.
     pub fn append_log(&self, entries: &[(u64, Vec<u8>)]) -> Result<(), StoreError> {
+        let started = std::time::Instant::now();
         let txn = self.write()?;
+        let mut bytes = 0;
         {
             let mut t = txn.open_table(RAFT_LOG)?;
-            for (index, bytes) in entries {
-                t.insert(*index, bytes.as_slice())?;
+            for (index, entry) in entries {
+                bytes += entry.len();
+                t.insert(*index, entry.as_slice())?;
             }
         }
         txn.commit()?;
+        if let Some(o) = self.observer() {
+            o.log_appended(entries.len(), bytes, started.elapsed());
+        }
         Ok(())
     }
 

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{decode, encode};
 use crate::tables::{
-    AUTH, CONFIGS, HISTORY, HISTORY_BY_CONFIG, INSTANCES, LOCKS, NAMESPACES, OVERRIDES, SERVICES,
-    SM_META, SNAPSHOT,
+    AUDIT, AUTH, CONFIGS, HISTORY, HISTORY_BY_CONFIG, INSTANCES, LOCKS, NAMESPACES, OVERRIDES,
+    SERVICES, SM_META, SNAPSHOT,
 };
 use crate::{Store, StoreError};
 
@@ -35,6 +35,10 @@ pub struct StateDump {
     /// Instance overrides (absent from dumps taken before them).
     #[serde(default)]
     overrides: Rows,
+    /// The audit trail (absent from dumps taken before it, and left out
+    /// when empty so such dumps keep their digest).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    audit: Vec<(u64, Vec<u8>)>,
 }
 
 fn rows(
@@ -86,6 +90,11 @@ impl Store {
             let (k, v) = item?;
             history.push((k.value(), v.value().to_vec()));
         }
+        let mut audit = Vec::new();
+        for item in txn.open_table(AUDIT)?.iter()? {
+            let (k, v) = item?;
+            audit.push((k.value(), v.value().to_vec()));
+        }
         let mut history_by_config = Vec::new();
         for item in txn.open_table(HISTORY_BY_CONFIG)?.iter()? {
             let (k, _) = item?;
@@ -103,6 +112,7 @@ impl Store {
             auth: rows(&txn, AUTH)?,
             locks: rows(&txn, LOCKS)?,
             overrides: rows(&txn, OVERRIDES)?,
+            audit,
         })
     }
 
@@ -141,6 +151,11 @@ impl Store {
             t.retain(|_, _| false)?;
             for (ck, nid) in &dump.history_by_config {
                 t.insert((ck.as_str(), *nid), ())?;
+            }
+            let mut t = txn.open_table(AUDIT)?;
+            t.retain(|_, _| false)?;
+            for (k, v) in &dump.audit {
+                t.insert(*k, v.as_slice())?;
             }
         }
         txn.commit()?;

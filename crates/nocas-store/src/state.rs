@@ -3,6 +3,7 @@
 
 use redb::{Durability, ReadableTable, ReadableTableMetadata, WriteTransaction};
 
+use nocas_core::audit::{AuditQuery, AuditRecord};
 use nocas_core::command::Write;
 use nocas_core::config::{ConfigRecord, HistoryRecord};
 use nocas_core::names::{ConfigKey, NamespaceId, ServiceKey};
@@ -12,10 +13,19 @@ use nocas_core::state::{DurableState, Restored};
 
 use crate::codec::{decode, encode};
 use crate::tables::{
-    self, APPLIED, AUTH, AuthRow, CONFIGS, COUNTERS, HISTORY, HISTORY_BY_CONFIG, INSTANCES, LOCKS,
-    NAMESPACES, OVERRIDES, SERVICES, SM_META,
+    self, APPLIED, AUDIT, AUTH, AuthRow, CONFIGS, COUNTERS, HISTORY, HISTORY_BY_CONFIG, INSTANCES,
+    LOCKS, NAMESPACES, OVERRIDES, SERVICES, SM_META,
 };
 use crate::{Store, StoreError};
+
+/// One page of the audit trail, newest first.
+#[derive(Debug, Clone)]
+pub struct AuditPage {
+    /// Records matching the query in all.
+    pub total: usize,
+    /// This page's records.
+    pub items: Vec<AuditRecord>,
+}
 
 /// One page of a config's history, newest first.
 #[derive(Debug, Clone)]
@@ -96,6 +106,52 @@ impl Store {
             });
         }
         Ok(state)
+    }
+
+    /// A page (1-based) of the audit records matching `q`, newest first.
+    pub fn audit_page(
+        &self,
+        q: &AuditQuery,
+        page_no: usize,
+        page_size: usize,
+    ) -> Result<AuditPage, StoreError> {
+        let txn = self.read()?;
+        let t = txn.open_table(AUDIT)?;
+        let skip = page_no.saturating_sub(1).saturating_mul(page_size);
+        let mut total = 0;
+        let mut items = Vec::new();
+        for item in t.iter()?.rev() {
+            let (_, v) = item?;
+            let r: AuditRecord = decode("audit", v.value())?;
+            if q.to_ms.is_none() && q.from_ms.is_some_and(|f| r.at_ms < f) {
+                // Older records only from here on.
+                break;
+            }
+            if !q.matches(&r) {
+                continue;
+            }
+            if total >= skip && items.len() < page_size {
+                items.push(r);
+            }
+            total += 1;
+        }
+        Ok(AuditPage { total, items })
+    }
+
+    /// Audit records held.
+    pub fn audit_len(&self) -> Result<u64, StoreError> {
+        let txn = self.read()?;
+        Ok(txn.open_table(AUDIT)?.len()?)
+    }
+
+    /// The time of the oldest audit record, if any.
+    pub fn audit_oldest_ms(&self) -> Result<Option<i64>, StoreError> {
+        let txn = self.read()?;
+        let t = txn.open_table(AUDIT)?;
+        match t.first()? {
+            Some((_, v)) => Ok(Some(decode::<AuditRecord>("audit", v.value())?.at_ms)),
+            None => Ok(None),
+        }
     }
 
     /// A page (1-based) of a config's history, newest first.
@@ -194,6 +250,7 @@ fn write_all(txn: &WriteTransaction, writes: &[Write]) -> Result<(), StoreError>
     let mut auth = txn.open_table(AUTH)?;
     let mut locks = txn.open_table(LOCKS)?;
     let mut overrides = txn.open_table(OVERRIDES)?;
+    let mut audit = txn.open_table(AUDIT)?;
     for w in writes {
         match w {
             Write::Namespace(id, Some(rec)) => {
@@ -253,6 +310,23 @@ fn write_all(txn: &WriteTransaction, writes: &[Write]) -> Result<(), StoreError>
                 for (nid, ck) in doomed {
                     history.remove(nid)?;
                     by_config.remove((ck.as_str(), nid))?;
+                }
+            }
+            Write::Audit(r) => {
+                audit.insert(r.id, encode("audit", &**r)?.as_slice())?;
+            }
+            Write::PurgeAudit { before_ms } => {
+                let mut doomed = Vec::new();
+                for item in audit.iter()? {
+                    let (k, v) = item?;
+                    let r: AuditRecord = decode("audit", v.value())?;
+                    if r.at_ms >= *before_ms {
+                        break;
+                    }
+                    doomed.push(k.value());
+                }
+                for id in doomed {
+                    audit.remove(id)?;
                 }
             }
             Write::User(user, rec) => {

@@ -36,6 +36,8 @@ pub const AUTH: TableDefinition<&str, &[u8]> = TableDefinition::new("auth");
 pub const OVERRIDES: TableDefinition<&str, &[u8]> = TableDefinition::new("overrides");
 /// Held locks: [`lock_key`] → (lock key, record).
 pub const LOCKS: TableDefinition<&str, &[u8]> = TableDefinition::new("locks");
+/// Audit id → record (ids grow with the log, so this is time order).
+pub const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 /// Last built snapshot: `meta`, `data` → bytes.
 pub const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
 
@@ -58,6 +60,7 @@ pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(AUTH)?;
     txn.open_table(LOCKS)?;
     txn.open_table(OVERRIDES)?;
+    txn.open_table(AUDIT)?;
     Ok(())
 }
 

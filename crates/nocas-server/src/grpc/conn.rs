@@ -17,6 +17,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use dashmap::DashMap;
 use parking_lot::Mutex;
@@ -97,7 +98,8 @@ pub struct Connection {
     last_active_ms: AtomicI64,
     outbound: Mutex<Option<Outbound>>,
     kill: Mutex<Option<oneshot::Sender<Status>>>,
-    dirty: Mutex<(VecDeque<Dirty>, HashSet<Dirty>)>,
+    /// Pending pushes, with when each was first marked, and the set of them.
+    dirty: Mutex<(VecDeque<(Dirty, Instant)>, HashSet<Dirty>)>,
     /// Wakes the push task.
     pub wake: Notify,
     /// Per-key push sequence, so a stale retry never overtakes a newer push.
@@ -248,18 +250,28 @@ impl Connection {
         {
             let mut q = self.dirty.lock();
             if q.1.insert(d.clone()) {
-                q.0.push_back(d);
+                q.0.push_back((d, Instant::now()));
             }
         }
         self.wake.notify_one();
     }
 
-    /// Takes the next thing to push.
-    pub fn next_dirty(&self) -> Option<Dirty> {
+    /// Takes the next thing to push, with when it was marked.
+    pub fn next_dirty(&self) -> Option<(Dirty, Instant)> {
         let mut q = self.dirty.lock();
-        let d = q.0.pop_front()?;
+        let (d, at) = q.0.pop_front()?;
         q.1.remove(&d);
-        Some(d)
+        Some((d, at))
+    }
+
+    /// Pending pushes: (service pushes, config notices).
+    pub fn dirty_counts(&self) -> (usize, usize) {
+        let q = self.dirty.lock();
+        let services =
+            q.0.iter()
+                .filter(|(d, _)| matches!(d, Dirty::Service(_)))
+                .count();
+        (services, q.0.len() - services)
     }
 
     /// Pending pushes.

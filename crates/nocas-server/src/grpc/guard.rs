@@ -96,7 +96,9 @@ pub fn check(
         return Ok(());
     }
     let state = app.node.state().read();
-    app.auth
-        .check(state.auth(), token(meta, body_headers), need)
-        .map(|_| ())
+    let user = app
+        .auth
+        .check(state.auth(), token(meta, body_headers), need)?;
+    crate::observe::set_user(user.as_deref());
+    Ok(())
 }

@@ -101,9 +101,54 @@ impl RequestService for GrpcService {
         }
         conn.touch();
         let meta = p.metadata.as_ref().map(|m| &m.headers);
-        let answer = handlers::dispatch(&self.app, &conn, type_name, body, meta).await;
-        self.app.metrics.count_grpc();
+        let started = std::time::Instant::now();
+        let ip = conn.client_ip();
+        let actor = nocas_core::audit::Actor {
+            user: None,
+            ip: ip.clone(),
+            via: "grpc".into(),
+        };
+        self.app.metrics.grpc_active(true);
+        let answer = crate::observe::with_actor(
+            actor,
+            handlers::dispatch(&self.app, &conn, type_name, body, meta),
+        )
+        .await;
+        self.app.metrics.grpc_active(false);
+        crate::observe::grpc_done(
+            &self.app,
+            type_name,
+            result_code(&answer),
+            started.elapsed(),
+            &ip,
+        );
         Ok(Response::new(answer))
+    }
+}
+
+/// The result code of an answer: 0 for success, else its `errorCode`
+/// (or `resultCode`). Error answers are small; an answer larger than
+/// 4 KiB is a successful one and is not parsed.
+fn result_code(answer: &Payload) -> i32 {
+    let Some(body) = answer.body.as_ref().map(|b| b.value.as_slice()) else {
+        return 0;
+    };
+    if body.len() > 4096 {
+        return 0;
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Codes {
+        #[serde(default)]
+        result_code: i32,
+        #[serde(default)]
+        error_code: i32,
+    }
+    match serde_json::from_slice::<Codes>(body) {
+        Ok(c) if c.result_code == 200 || c.result_code == 0 => 0,
+        Ok(c) if c.error_code != 0 => c.error_code,
+        Ok(c) => c.result_code,
+        Err(_) => 0,
     }
 }
 

@@ -15,6 +15,7 @@ use nocas_proto::grpc::{
 use crate::app::{App, AppRef, now_ms};
 use crate::grpc::conn::{Connection, Connections, Dirty, SendError};
 use crate::health::Ticker;
+use crate::metrics::PushKind;
 use crate::ops::naming::{ViewName, cached_view};
 use serde_json::value::RawValue;
 
@@ -62,6 +63,14 @@ enum PushBody {
 }
 
 impl PushBody {
+    /// A service push carrying no instances.
+    fn is_empty_service(&self) -> bool {
+        match self {
+            Self::Service(b) => b.service_info.get().contains("\"hosts\":[]"),
+            _ => false,
+        }
+    }
+
     fn payload(&mut self, request_id: String) -> Payload {
         let base = RequestBase {
             request_id: Some(request_id.clone()),
@@ -124,19 +133,36 @@ fn build(app: &App, conn: &Connection, d: &Dirty) -> Option<PushBody> {
 }
 
 /// Sends one push, and again (up to the retry limit) while it is not
-/// acknowledged and no newer push of the same key was sent.
-async fn deliver(app: AppRef, conn: Arc<Connection>, d: Dirty, seq: u64, mut body: PushBody) {
+/// acknowledged and no newer push of the same key was sent. `marked` is
+/// when the change that called for it was noticed.
+async fn deliver(
+    app: AppRef,
+    conn: Arc<Connection>,
+    d: Dirty,
+    seq: u64,
+    mut body: PushBody,
+    marked: std::time::Instant,
+) {
     let g = &app.settings.grpc;
+    let kind = match d {
+        Dirty::Service(_) => PushKind::Service,
+        Dirty::Config(_) => PushKind::Config,
+        Dirty::FuzzyConfig(_) | Dirty::FuzzyService(_) => PushKind::Fuzzy,
+    };
+    let empty = body.is_empty_service();
+    let mut attempts = 0;
     for _ in 0..=g.push_retries {
         if conn.is_closed() || conn.push_seq.lock().get(&d) != Some(&seq) {
             return;
         }
+        attempts += 1;
         let rid = conn.next_request_id();
         let ack = conn.expect_ack(&rid);
         let sent = std::time::Instant::now();
         match conn.send(body.payload(rid.clone())) {
             Ok(()) => {}
             Err(SendError::Full) => {
+                app.metrics.push_dropped();
                 close(&app, &conn, "push queue overflow: client too slow");
                 return;
             }
@@ -144,12 +170,14 @@ async fn deliver(app: AppRef, conn: Arc<Connection>, d: Dirty, seq: u64, mut bod
         }
         match tokio::time::timeout(Duration::from_millis(g.push_timeout_ms), ack).await {
             Ok(Ok(_)) => {
-                app.metrics.observe_push(sent.elapsed());
+                app.metrics
+                    .push_acked(kind, marked.elapsed(), sent.elapsed(), attempts, empty);
                 return;
             }
             _ => conn.forget_ack(&rid),
         }
     }
+    app.metrics.push_failed(kind, attempts);
     tracing::warn!(conn_id = %conn.id, ?d, "push not acknowledged after retries");
 }
 
@@ -157,7 +185,7 @@ async fn deliver(app: AppRef, conn: Arc<Connection>, d: Dirty, seq: u64, mut bod
 pub async fn run(app: AppRef, conn: Arc<Connection>) {
     loop {
         let hold = Duration::from_millis(app.settings.grpc.subscribe_push_hold_ms);
-        while let Some(d) = conn.next_dirty() {
+        while let Some((d, marked)) = conn.next_dirty() {
             if conn.is_closed() {
                 return;
             }
@@ -180,7 +208,7 @@ pub async fn run(app: AppRef, conn: Arc<Connection>) {
                 *s += 1;
                 *s
             };
-            tokio::spawn(deliver(app.clone(), conn.clone(), d, seq, body));
+            tokio::spawn(deliver(app.clone(), conn.clone(), d, seq, body, marked));
         }
         if conn.is_closed() {
             return;

@@ -55,6 +55,31 @@ pub async fn purge_history(app: AppRef, stop: watch::Receiver<bool>) {
     }
 }
 
+/// Purges audit records older than the retention, from the leader,
+/// periodically (the purge goes through the log, so every node drops the
+/// same records).
+pub async fn purge_audit(app: AppRef, stop: watch::Receiver<bool>) {
+    let cfg = &app.settings.audit;
+    if cfg.retention_ms == 0 {
+        return;
+    }
+    let mut ticker = Ticker::new(cfg.purge_interval_ms, stop);
+    while ticker.next().await {
+        if !app.node.is_leader() {
+            continue;
+        }
+        let before_ms = now_ms() - cfg.retention_ms as i64;
+        let store = app.node.store().clone();
+        let oldest = tokio::task::spawn_blocking(move || store.audit_oldest_ms()).await;
+        if !matches!(oldest, Ok(Ok(Some(t))) if t < before_ms) {
+            continue;
+        }
+        if let Err(e) = app.write(Command::PurgeAudit { before_ms }).await {
+            tracing::warn!(error = %e, "audit purge failed");
+        }
+    }
+}
+
 /// Drops, from the leader, the override of an instance gone for
 /// `naming.override_expire_ms` (checked every `override_check_interval_ms`).
 pub async fn expire_overrides(app: AppRef, stop: watch::Receiver<bool>) {

@@ -19,6 +19,7 @@ use nocas_core::naming::{HealthChecker, InstanceKey};
 
 use crate::app::AppRef;
 use crate::health::Ticker;
+use crate::metrics::{CheckKind, Metrics};
 
 /// One thing to probe.
 #[derive(Debug, Clone)]
@@ -79,10 +80,16 @@ fn refused(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::ConnectionRefused
 }
 
-async fn probe(client: &reqwest::Client, t: &Target, timeout: Duration) -> Verdict {
+async fn probe(
+    client: &reqwest::Client,
+    t: &Target,
+    timeout: Duration,
+    metrics: &Metrics,
+) -> Verdict {
     match &t.checker {
         HealthChecker::None => Verdict::Up,
         HealthChecker::Tcp => {
+            metrics.health_checked(CheckKind::Tcp);
             let addr = format!("{}:{}", t.host, t.port);
             match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
                 Ok(Ok(_)) => Verdict::Up,
@@ -95,6 +102,7 @@ async fn probe(client: &reqwest::Client, t: &Target, timeout: Duration) -> Verdi
             headers,
             expected_code,
         } => {
+            metrics.health_checked(CheckKind::Http);
             let host = match t.host.parse::<std::net::IpAddr>() {
                 Ok(ip) => SocketAddr::new(ip, t.port).to_string(),
                 Err(_) => format!("{}:{}", t.host, t.port),
@@ -146,8 +154,9 @@ pub async fn run(app: AppRef, stop: tokio::sync::watch::Receiver<bool>) {
         let results: Vec<(Target, Verdict)> = futures::stream::iter(targets)
             .map(|t| {
                 let client = &client;
+                let metrics = &app.metrics;
                 async move {
-                    let v = probe(client, &t, timeout).await;
+                    let v = probe(client, &t, timeout, metrics).await;
                     (t, v)
                 }
             })

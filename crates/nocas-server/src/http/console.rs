@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use nocas_cluster::{MemberAddr, MembershipOp, NodeStatus};
@@ -16,7 +16,7 @@ use nocas_proto::http::{MemberJson, RestResult, V2Result};
 use crate::app::AppRef;
 use crate::error::{ApiError, V1Result, V2, V2Reply};
 use crate::http::params::Params;
-use crate::metrics::Sample;
+use crate::metrics::{RaftSample, Sample};
 use crate::ops::namespace as ops;
 
 // ----- namespaces -----------------------------------------------------------
@@ -286,9 +286,13 @@ pub async fn v2_node_add(State(app): State<AppRef>, p: Params) -> V2Reply<Json<V
         }
     };
     app.node
-        .change_membership(MembershipOp::Add { id, addr })
+        .change_membership(MembershipOp::Add {
+            id,
+            addr: addr.clone(),
+        })
         .await
         .map_err(|e| V2(e.into()))?;
+    note_membership(&app, "add", id, &addr).await;
     Ok(Json(V2Result::ok(id)))
 }
 
@@ -301,7 +305,26 @@ pub async fn v2_node_remove(State(app): State<AppRef>, p: Params) -> V2Reply<Jso
         .change_membership(MembershipOp::Remove { id })
         .await
         .map_err(|e| V2(e.into()))?;
+    note_membership(&app, "remove", id, "").await;
     Ok(Json(V2Result::ok(true)))
+}
+
+/// Records a done membership change in the audit trail (the change itself
+/// is Raft's own entry, which carries no actor).
+async fn note_membership(app: &AppRef, op: &str, id: u64, addr: &str) {
+    let note = nocas_core::command::Command::Note {
+        kind: "membership".into(),
+        op: op.into(),
+        target: format!("node {id}"),
+        detail: if addr.is_empty() {
+            String::new()
+        } else {
+            format!("address={addr}")
+        },
+    };
+    if let Err(e) = app.write(note).await {
+        tracing::warn!(error = %e, "membership change done, but its audit record was not written");
+    }
 }
 
 /// `GET /v2/core/cluster/node/self/digest`: a digest of this node's applied
@@ -320,12 +343,39 @@ pub async fn v2_node_digest(State(app): State<AppRef>) -> V2Reply<Response> {
 
 // ----- metrics ------------------------------------------------------------------
 
-/// `GET /metrics` (and `/nacos/actuator/prometheus`).
-pub async fn prometheus(State(app): State<AppRef>) -> Response {
-    let sample = {
+/// `GET /metrics` (and `/nacos/actuator/prometheus`): OpenMetrics text
+/// when the scraper asks for it (Prometheus does), else the same text as
+/// Prometheus's own format.
+pub async fn prometheus(State(app): State<AppRef>, headers: HeaderMap) -> Response {
+    let store = app.node.store().clone();
+    let audit_records = tokio::task::spawn_blocking(move || store.audit_len())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or(0) as i64;
+    let sample = sample(&app, audit_records);
+    let mut resp = app.metrics.render(&sample).into_response();
+    let openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/openmetrics-text"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(if openmetrics {
+            "application/openmetrics-text; version=1.0.0; charset=utf-8"
+        } else {
+            "text/plain; version=0.0.4; charset=utf-8"
+        }),
+    );
+    resp
+}
+
+/// What the server holds right now, for the metrics.
+fn sample(app: &AppRef, audit_records: i64) -> Sample {
+    let status = app.node.status();
+    let mut s = {
         let state = app.node.state().read();
-        let status = app.node.status();
-        let services = crate::ops::naming::service_count(&app, &state);
+        let services = crate::ops::naming::service_count(app, &state);
         Sample {
             ephemeral_instances: app.soft.instance_count() as i64,
             persistent_instances: state.instance_count() as i64,
@@ -336,18 +386,78 @@ pub async fn prometheus(State(app): State<AppRef>) -> Response {
                 .filter(|r| r.formal.is_some())
                 .count() as i64,
             namespaces: state.namespaces().len() as i64 + 1,
-            long_polls: app.hub.held_watchers() as i64,
-            grpc_connections: app.conns.count() as i64,
-            last_applied: status.last_applied.unwrap_or(0) as i64,
-            term: status.term as i64,
+            ..Default::default()
         }
     };
-    let mut resp = app.metrics.render(&sample).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
-    resp
+    s.long_polls = app.hub.held_watchers() as i64;
+    s.udp_subscriptions = app.udp.as_ref().map_or(0, |u| u.subscriber_count()) as i64;
+    s.http_publishers = app.soft.owned_count(&nocas_core::naming::soft::Owner::Beat) as i64;
+    let mut by_module: std::collections::BTreeMap<&'static str, i64> = Default::default();
+    let mut by_sdk: std::collections::BTreeMap<(&'static str, String), i64> = Default::default();
+    for c in app.conns.registered() {
+        s.grpc_connections += 1;
+        let info = c.info();
+        *by_module
+            .entry(crate::metrics::labels::conn_module(
+                info.labels.get("module").map(String::as_str),
+            ))
+            .or_default() += 1;
+        *by_sdk
+            .entry(crate::metrics::labels::sdk(&info.version))
+            .or_default() += 1;
+        if c.listen_count() > 0 {
+            s.config_listening_connections += 1;
+        }
+        s.grpc_subscriptions += c.subscription_count() as i64;
+        let (services, configs) = c.dirty_counts();
+        s.naming_push_pending += services as i64;
+        s.config_push_pending += configs as i64;
+        s.grpc_publishers += app.soft.owned_count(&c.owner()) as i64;
+    }
+    s.connections_by_module = by_module.into_iter().collect();
+    s.connections_by_sdk = by_sdk.into_iter().collect();
+    s.raft = RaftSample {
+        term: status.term as i64,
+        last_log_index: status.last_log_index.unwrap_or(0) as i64,
+        committed: status.committed.unwrap_or(0) as i64,
+        last_applied: status.last_applied.unwrap_or(0) as i64,
+        snapshot: status.snapshot.unwrap_or(0) as i64,
+        is_leader: status.leader == Some(status.id),
+        voters: status.voters.len() as i64,
+        replication_lag: replication_lag(app),
+    };
+    if let Some(rep) = app.node.replicator() {
+        s.soft_peers = rep
+            .peer_lag()
+            .into_iter()
+            .map(|(peer, pending, heard)| {
+                (
+                    peer,
+                    pending as i64,
+                    heard.map_or(-1.0, |d| d.as_secs_f64()),
+                )
+            })
+            .collect();
+    }
+    s.audit_records = audit_records;
+    s
+}
+
+/// Leader only: how many entries each follower is behind.
+fn replication_lag(app: &AppRef) -> Vec<(u64, i64)> {
+    let m = app.node.raft().metrics().borrow().clone();
+    let last = m.last_log_index.unwrap_or(0);
+    match &m.replication {
+        Some(rep) => rep
+            .iter()
+            .filter(|(id, _)| **id != m.id)
+            .map(|(id, matched)| {
+                let at = matched.as_ref().map_or(0, |l| l.index);
+                (*id, last.saturating_sub(at) as i64)
+            })
+            .collect(),
+        None => Vec::new(),
+    }
 }
 
 /// Fallback for unknown paths.

@@ -51,6 +51,7 @@ pub async fn guard(State(app): State<AppRef>, req: Request, next: Next) -> Respo
     };
     match verdict {
         Ok(user) => {
+            crate::observe::set_user(user.as_deref());
             p.user = user;
             parts.extensions.insert(p);
             next.run(Request::from_parts(parts, Body::empty())).await

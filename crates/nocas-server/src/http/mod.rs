@@ -19,9 +19,7 @@ pub mod v3;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::response::Response;
 use axum::routing::{MethodRouter, get, post, put};
-use tower::util::MapResponseLayer;
 
 use crate::app::AppRef;
 
@@ -190,7 +188,6 @@ pub fn router(app: AppRef, console: bool) -> Router {
         )
         .route("/actuator/prometheus", get(console::prometheus));
     let r = v3::mount(r).0;
-    let counting = app.clone();
     let r = r.route("/metrics", get(console::prometheus));
     let r = if console {
         r.merge(nocas_console::router())
@@ -209,10 +206,10 @@ pub fn router(app: AppRef, console: bool) -> Router {
         r
     };
     r.fallback(console::not_found)
-        .layer(MapResponseLayer::new(move |resp: Response| {
-            counting.metrics.count_status(resp.status().as_u16());
-            resp
-        }))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            crate::observe::http,
+        ))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(app)
 }

@@ -266,3 +266,61 @@ pub async fn backup(State(app): State<AppRef>) -> V2Reply<Response> {
     );
     Ok(resp)
 }
+
+/// `GET /v3/admin/core/audit` (administrators; Nocas addition): the audit
+/// trail, newest first. Filters: `kind`, `op`, `user`, `ip`, `target`
+/// (substring), `from` / `to` (epoch milliseconds, `to` exclusive);
+/// paging with `pageNo` / `pageSize`.
+pub async fn audit(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
+    let paging =
+        crate::http::params::Paging::from_params(&p, 100, app.settings.limits.max_page_size)?;
+    let text = |name: &str| {
+        p.get(name)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let time = |name: &'static str| -> Result<Option<i64>, nocas_core::error::ValidationError> {
+        Ok(p.u64_opt(name)?
+            .map(|v| i64::try_from(v).unwrap_or(i64::MAX)))
+    };
+    let q = nocas_core::audit::AuditQuery {
+        kind: text("kind"),
+        op: text("op"),
+        user: text("user"),
+        ip: text("ip"),
+        target: text("target"),
+        from_ms: time("from")?,
+        to_ms: time("to")?,
+    };
+    let store = app.node.store().clone();
+    let (no, size) = (paging.page_no, paging.page_size);
+    let page = tokio::task::spawn_blocking(move || store.audit_page(&q, no, size))
+        .await
+        .map_err(|e| crate::error::V2(crate::error::ApiError::Internal(e.to_string())))?
+        .map_err(|e| crate::error::V2(crate::error::ApiError::Internal(e.to_string())))?;
+    let items: Vec<Value> = page
+        .items
+        .into_iter()
+        .map(|r| {
+            serde_json::json!({
+                "id": r.id.to_string(),
+                "logIndex": r.id >> nocas_core::audit::ID_SHIFT,
+                "time": r.at_ms,
+                "user": r.actor.user,
+                "ip": r.actor.ip,
+                "via": r.actor.via,
+                "kind": r.kind,
+                "op": r.op,
+                "target": r.target,
+                "detail": r.detail,
+            })
+        })
+        .collect();
+    Ok(ok(nocas_proto::http::Page {
+        total_count: page.total,
+        page_number: no,
+        pages_available: page.total.div_ceil(size),
+        page_items: items,
+    }))
+}

@@ -128,7 +128,8 @@ pub(super) fn mount(r: Mount) -> Mount {
         .route("/state", get(core::state))
         .route("/state/liveness", get(console::v2_liveness))
         .route("/state/readiness", get(console::v2_readiness))
-        .route("/ops/backup", get(core::backup));
+        .route("/ops/backup", get(core::backup))
+        .route("/audit", get(core::audit));
     let r = Mount(r.0, "/nacos/v3/client")
         .route("/cs/config", get(config::client_get))
         .route(
