@@ -119,6 +119,7 @@ static JS: Asset = Asset::new(
         include_str!("../assets/js/services.js"),
         include_str!("../assets/js/clients.js"),
         include_str!("../assets/js/cluster.js"),
+        include_str!("../assets/js/audit.js"),
         include_str!("../assets/js/access.js"),
         include_str!("../assets/js/main.js"),
     ),

@@ -6,6 +6,7 @@
 //! port is retried on another.
 
 pub mod grpc;
+pub mod prom;
 
 use std::future::Future;
 use std::io::{BufRead, BufReader};
@@ -348,9 +349,20 @@ impl ServerProcess {
 
     /// Starts `bin server` on free ports with `args` (and `--data-dir`).
     pub fn spawn(bin: &Path, data_dir: &Path, args: &[&str]) -> Self {
+        Self::spawn_logging(bin, data_dir, args, None)
+    }
+
+    /// [`ServerProcess::spawn`], writing the server's log (stderr) to
+    /// `log.0` with the log filter `log.1`.
+    pub fn spawn_logging(
+        bin: &Path,
+        data_dir: &Path,
+        args: &[&str],
+        log: Option<(&Path, &str)>,
+    ) -> Self {
         for _ in 0..5 {
             let port = free_port_pair();
-            if let Some(p) = Self::try_spawn(bin, data_dir, port, args) {
+            if let Some(p) = Self::try_spawn_logging(bin, data_dir, port, args, log) {
                 return p;
             }
         }
@@ -358,6 +370,16 @@ impl ServerProcess {
     }
 
     fn try_spawn(bin: &Path, data_dir: &Path, port: u16, args: &[&str]) -> Option<Self> {
+        Self::try_spawn_logging(bin, data_dir, port, args, None)
+    }
+
+    fn try_spawn_logging(
+        bin: &Path,
+        data_dir: &Path,
+        port: u16,
+        args: &[&str],
+        log: Option<(&Path, &str)>,
+    ) -> Option<Self> {
         let mut all: Vec<String> = vec![
             "server".into(),
             "--data-dir".into(),
@@ -374,10 +396,22 @@ impl ServerProcess {
             .env_remove("NOCAS_DATA_DIR")
             .env(
                 "NOCAS_LOG",
-                std::env::var("NOCAS_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+                match log {
+                    Some((_, filter)) => filter.to_string(),
+                    None => std::env::var("NOCAS_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+                },
             )
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(match log {
+                Some((path, _)) => Stdio::from(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                        .expect("open the log file"),
+                ),
+                None => Stdio::inherit(),
+            })
             .spawn()
             .expect("spawn nocas");
         let stdout = child.stdout.take().expect("stdout");
@@ -702,4 +736,25 @@ impl ClusterProcesses {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// Raises this process's open-file limit to at least `want` (up to the
+/// hard limit); answers the limit now in force.
+pub fn raise_fd_limit(want: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 0;
+        }
+        if (lim.rlim_cur as u64) < want {
+            lim.rlim_cur = (want as libc::rlim_t).min(lim.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        }
+    }
+    lim.rlim_cur as u64
 }

@@ -396,6 +396,20 @@ async def main():
             await expect(page.get_by_role("cell", name="Leader")).to_be_visible()
             await shot(page, "cluster")
 
+        async with Step("audit page shows who changed what, and filters") as s:
+            await go(page, "/audit")
+            # The configs published through the UI above were made by the admin.
+            row = page.get_by_role("row", name=re.compile("publish")).first
+            await expect(row).to_contain_text("nacos")
+            await audit(page)
+            await page.get_by_label("Kind").select_option("instance")
+            await page.get_by_role("button", name="Search").click()
+            await page.wait_for_function("() => document.body.dataset.rendered.includes('kind=instance')")
+            await expect(page.get_by_role("row", name=re.compile("ui-svc")).first).to_be_visible()
+            kinds = await page.locator("tbody tr td:nth-child(4)").all_text_contents()
+            assert kinds and all(k == "instance" for k in kinds), kinds
+            await shot(page, "audit")
+
         async with Step("stored <script> and <img onerror> render as text") as s:
             token = await page.evaluate("sessionStorage.getItem('nocas.token')")
             r = await page.request.post(f"{BASE}/nacos/v3/admin/cs/config", headers={"Authorization": f"Bearer {token}"},

@@ -9,7 +9,7 @@ N.nav = function () {
     ['/configs', N.t('Configs')],
     ['/services', N.t('Services')],
   ];
-  if (N.isAdmin()) items.push(['/clients', N.t('Clients')], ['/cluster', N.t('Cluster')]);
+  if (N.isAdmin()) items.push(['/clients', N.t('Clients')], ['/cluster', N.t('Cluster')], ['/audit', N.t('Audit')]);
   else items.push(['/cluster', N.t('Cluster')]);
   if (s.authEnabled && N.isAdmin()) items.push(['/users', N.t('Access control')]);
   const here = N.route().path;

@@ -700,6 +700,12 @@ impl Metrics {
         for e in Exception::ALL {
             let _ = m.exceptions.get_or_create(&e.label());
         }
+        for kind in [PushKind::Service, PushKind::Config, PushKind::Fuzzy] {
+            let k = KindLabel { kind: kind.label() };
+            let _ = m.push_latency.get_or_create(&k);
+            let _ = m.push_retries.get_or_create(&k);
+            let _ = m.push_failed.get_or_create(&k);
+        }
         for name in ["readConfigRt", "writeConfigRt", "notifyRt"] {
             let _ = m.timer.get_or_create(&MonitorLabel {
                 module: "config",
