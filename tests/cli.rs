@@ -491,6 +491,26 @@ async fn access(api: &str) {
             .any(|u| u["username"] == "bob"),
         "{users}"
     );
+    // The audit trail: who did what.
+    let trail = run_env(&["audit", "--kind", "config", "-o", "json"], &as_admin)
+        .await
+        .json();
+    let rows = trail.as_array().cloned().unwrap_or_default();
+    assert!(
+        rows.iter().any(|r| r["user"] == "bob"
+            && r["op"] == "publish"
+            && r["target"] == "dev/DEFAULT_GROUP/a"),
+        "{trail}"
+    );
+    assert!(rows.iter().all(|r| r["kind"] == "config"), "{trail}");
+    let table = run_env(&["audit", "--user", "nacos", "--since", "1h"], &as_admin).await;
+    ok(&table);
+    for want in ["TIME", "WHO", "user", "create", "bob", "permission", "grant"] {
+        assert!(table.stdout.contains(want), "{want}: {}", table.stdout);
+    }
+    assert!(!table.stdout.contains("bob-secret"), "{}", table.stdout);
+    let by_bob = run_env(&["audit", "--user", "bob", "-o", "json"], &as_bob).await;
+    assert_eq!(by_bob.code, 1, "only administrators read the trail");
 }
 
 fn write(dir: &Path, name: &str, text: &str) {
