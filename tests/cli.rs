@@ -505,7 +505,15 @@ async fn access(api: &str) {
     assert!(rows.iter().all(|r| r["kind"] == "config"), "{trail}");
     let table = run_env(&["audit", "--user", "nacos", "--since", "1h"], &as_admin).await;
     ok(&table);
-    for want in ["TIME", "WHO", "user", "create", "bob", "permission", "grant"] {
+    for want in [
+        "TIME",
+        "WHO",
+        "user",
+        "create",
+        "bob",
+        "permission",
+        "grant",
+    ] {
         assert!(table.stdout.contains(want), "{want}: {}", table.stdout);
     }
     assert!(!table.stdout.contains("bob-secret"), "{}", table.stdout);

@@ -50,6 +50,9 @@ pub struct ClientInfo {
     pub negotiates: bool,
 }
 
+/// Pending pushes in order, with when each was marked, and the set of them.
+type DirtyQueue = (VecDeque<(Dirty, Instant)>, HashSet<Dirty>);
+
 /// Something a connection must be told about.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Dirty {
@@ -99,7 +102,7 @@ pub struct Connection {
     outbound: Mutex<Option<Outbound>>,
     kill: Mutex<Option<oneshot::Sender<Status>>>,
     /// Pending pushes, with when each was first marked, and the set of them.
-    dirty: Mutex<(VecDeque<(Dirty, Instant)>, HashSet<Dirty>)>,
+    dirty: Mutex<DirtyQueue>,
     /// Wakes the push task.
     pub wake: Notify,
     /// Per-key push sequence, so a stale retry never overtakes a newer push.

@@ -1008,10 +1008,9 @@ impl Metrics {
         {
             let mut w = self.window.lock();
             self.roll(&mut w);
-            let (avg, max) = if w.count == 0 {
-                (-1, -1)
-            } else {
-                ((w.sum_ms / w.count) as i64, w.max_ms as i64)
+            let (avg, max) = match w.sum_ms.checked_div(w.count) {
+                Some(avg) => (avg as i64, w.max_ms as i64),
+                None => (-1, -1),
             };
             self.mon("naming", "avgPushCost", avg);
             self.mon("naming", "maxPushCost", max);
