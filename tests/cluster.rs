@@ -636,7 +636,13 @@ async fn a_cluster_secret_guards_node_to_node_calls() {
     c.wait_converged(&h, WAIT).await;
     // Without the secret the Raft port refuses, whatever the call.
     let raft = c.member(1).rsplit(':').next().unwrap().to_string();
-    for path in ["/raft/vote", "/raft/append", "/raft/write", "/soft/sync"] {
+    for path in [
+        "/raft/vote",
+        "/raft/append",
+        "/raft/write",
+        "/raft/write-as",
+        "/soft/sync",
+    ] {
         let r = h
             .raw(
                 "POST",

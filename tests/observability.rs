@@ -371,6 +371,18 @@ async fn a_cluster_serves_the_dashboards_metrics_and_one_audit_trail() {
     )
     .await;
 
+    // A forwarding header is recorded as a claim beside the real peer.
+    let r = h
+        .call(
+            "POST",
+            &format!("{fb}/nacos/v1/cs/configs"),
+            &[("accessToken", t)],
+            Some(&[("dataId", "obs-fwd.yaml"), ("group", "G"), ("content", "x")]),
+            &[("X-Forwarded-For", "203.0.113.9, 10.0.0.1")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
     // Membership: a fourth node joins and is added.
     let (http4, raft4) = (nocas_testkit::free_port_pair(), nocas_testkit::free_port());
     let member4 = format!("127.0.0.1:{http4}:{raft4}");
@@ -477,6 +489,13 @@ async fn a_cluster_serves_the_dashboards_metrics_and_one_audit_trail() {
         };
         assert_eq!(ids(trail), ids(&first), "{base} holds the same trail");
     }
+    let fwd: Vec<&Value> = first
+        .iter()
+        .filter(|r| r["target"] == "public/G/obs-fwd.yaml")
+        .collect();
+    assert_eq!(fwd.len(), 1, "{fwd:?}");
+    assert_eq!(fwd[0]["ip"], "127.0.0.1");
+    assert_eq!(fwd[0]["forwardedFor"], "203.0.113.9");
     // Filters.
     let r = h
         .call(

@@ -425,8 +425,14 @@ impl Node {
                             cmd: cmd.clone(),
                             actor: actor.clone(),
                         };
-                        let r: Result<Result<CommandResult, ClusterError>, PeerError> =
+                        let mut r: Result<Result<CommandResult, ClusterError>, PeerError> =
                             self.inner.peers.call(&addr, WRITE_AS, &fwd, left).await;
+                        if matches!(&r, Err(PeerError::Failed(m)) if m.starts_with("404")) {
+                            // A leader of an earlier version (a rolling
+                            // upgrade): the write goes without its actor.
+                            let left = deadline.saturating_duration_since(Instant::now());
+                            r = self.inner.peers.call(&addr, WRITE, &cmd, left).await;
+                        }
                         match r {
                             Ok(Err(ClusterError::NoLeader)) | Err(PeerError::Unreachable(_)) => {}
                             Ok(r) => return r,

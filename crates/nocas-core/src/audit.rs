@@ -18,9 +18,13 @@ pub struct Actor {
     /// The authenticated user, when auth is on.
     #[serde(default)]
     pub user: Option<String>,
-    /// The client's address (the `X-Forwarded-For` one when a proxy set it).
+    /// The address the request came from (the peer of the connection).
     #[serde(default)]
     pub ip: String,
+    /// What an `X-Forwarded-For` / `X-Real-IP` header claimed, when one
+    /// was sent (not verified: a proxy or the client itself set it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwarded: Option<String>,
     /// How the change arrived: `http`, `grpc` or `system`.
     #[serde(default)]
     pub via: String,
@@ -32,6 +36,7 @@ impl Actor {
         Self {
             user: None,
             ip: String::new(),
+            forwarded: None,
             via: "system".into(),
         }
     }

@@ -482,8 +482,10 @@ async fn watch_leader(app: AppRef, mut stop: watch::Receiver<bool>) {
             }
             _ = stop.changed() => return,
         }
+        // An election counts once, when its leader is known (not when the
+        // old one is lost).
         let now = m.borrow().current_leader;
-        if now != leader {
+        if now.is_some() && now != leader {
             leader = now;
             app.metrics.leader_changed();
         }

@@ -40,9 +40,9 @@ pub fn set_user(user: Option<&str>) {
     let _ = ACTOR.try_with(|a| a.borrow_mut().user = user.map(str::to_owned));
 }
 
-/// The client address of a request: `X-Forwarded-For`'s first hop, else
-/// `X-Real-IP`, else the peer.
-fn client_ip(req: &Request) -> String {
+/// The peer address of a request, and what a forwarding header claims
+/// (`X-Forwarded-For`'s first hop, else `X-Real-IP`).
+fn client_addr(req: &Request) -> (String, Option<String>) {
     let h = req.headers();
     let forwarded = h
         .get("x-forwarded-for")
@@ -55,15 +55,14 @@ fn client_ip(req: &Request) -> String {
                 .and_then(|v| v.to_str().ok())
                 .map(str::trim)
                 .filter(|s| !s.is_empty() && s.len() <= 64)
-        });
-    match forwarded {
-        Some(ip) => ip.to_string(),
-        None => req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-            .unwrap_or_default(),
-    }
+        })
+        .map(str::to_owned);
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
+    (peer, forwarded)
 }
 
 /// Config routes (for Nacos's config exception counters).
@@ -92,7 +91,7 @@ pub async fn http(State(app): State<AppRef>, req: Request, next: Next) -> Respon
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned());
-    let ip = client_ip(&req);
+    let (ip, forwarded) = client_addr(&req);
     let fuzzy = req
         .uri()
         .query()
@@ -100,6 +99,7 @@ pub async fn http(State(app): State<AppRef>, req: Request, next: Next) -> Respon
     let actor = Actor {
         user: None,
         ip: ip.clone(),
+        forwarded,
         via: "http".into(),
     };
     let resp = with_actor(actor, next.run(req)).await;

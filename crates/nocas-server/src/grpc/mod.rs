@@ -106,6 +106,7 @@ impl RequestService for GrpcService {
         let actor = nocas_core::audit::Actor {
             user: None,
             ip: ip.clone(),
+            forwarded: None,
             via: "grpc".into(),
         };
         self.app.metrics.grpc_active(true);

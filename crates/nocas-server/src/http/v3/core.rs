@@ -309,6 +309,7 @@ pub async fn audit(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
                 "time": r.at_ms,
                 "user": r.actor.user,
                 "ip": r.actor.ip,
+                "forwardedFor": r.actor.forwarded,
                 "via": r.actor.via,
                 "kind": r.kind,
                 "op": r.op,
