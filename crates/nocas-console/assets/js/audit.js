@@ -29,10 +29,10 @@ N.pages['/audit'] = async function (q, main) {
     if (N.same(list, [page.totalCount, page.pageItems])) return;
     N.fill(list, N.table([
       { title: N.t('Time'), cell: (r) => N.fmtTime(r.time) },
-      { title: N.t('User'), cell: (r) => r.user || '-' },
-      { title: N.t('Client address'), cell: (r) => `${r.ip || '-'} (${r.via})` },
-      { title: N.t('Kind'), cell: (r) => N.t(r.kind) },
-      { title: N.t('Operation'), cell: (r) => r.op },
+      { title: N.t('User'), cell: (r) => h('span.nowrap', null, r.user || '-') },
+      { title: N.t('Client address'), cell: (r) => h('span.nowrap', null, `${r.ip || '-'} (${r.via})${r.forwardedFor ? ' ← ' + r.forwardedFor : ''}`) },
+      { title: N.t('Kind'), cell: (r) => h('span.nowrap', null, N.t(r.kind)) },
+      { title: N.t('Operation'), cell: (r) => h('span.nowrap', null, r.op) },
       { title: N.t('Target'), cell: (r) => h('span.mono', null, r.target) },
       { title: N.t('Detail'), cell: (r) => r.detail || '-' },
     ], page.pageItems || [], N.t('No changes recorded.')),
