@@ -3,65 +3,98 @@
 //! request for the metrics, the request log and the slow-request log, and
 //! the same bookkeeping for gRPC requests.
 //!
-//! Owns the request-scoped actor (a task-local set around each request)
-//! and what is logged about a request: method, route template, status,
-//! time and client address, never the query string, body or headers, so
-//! no password or token can reach a log line from here. Must not decide
+//! Owns the request-scoped context (a task-local set around each request,
+//! made into an audit [`Actor`] only when the request writes) and what is
+//! logged about a request: method, route template, status, time and
+//! client address, never the query string, body or headers, so no
+//! password or token can reach a log line from here. Must not decide
 //! access (that is `http::guard` and `grpc::guard`).
 
 use std::cell::RefCell;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::middleware::Next;
+use std::task::{Context, Poll};
+
+use axum::extract::{ConnectInfo, MatchedPath, Request};
+use axum::http::HeaderValue;
 use axum::response::Response;
 use nocas_core::audit::Actor;
 
 use crate::app::AppRef;
 use crate::metrics::Exception;
 
-tokio::task_local! {
-    static ACTOR: RefCell<Actor>;
+/// What is known of the caller while a request is handled (kept cheap:
+/// nothing is formatted unless the request writes).
+#[derive(Debug, Default)]
+pub struct RequestCtx {
+    peer: Option<IpAddr>,
+    forwarded: Option<HeaderValue>,
+    user: Option<String>,
+    via: &'static str,
 }
 
-/// Runs `fut` with `actor` as the request's actor.
-pub async fn with_actor<F: std::future::Future>(actor: Actor, fut: F) -> F::Output {
-    ACTOR.scope(RefCell::new(actor), fut).await
+impl RequestCtx {
+    /// A gRPC request from `peer`.
+    pub fn grpc(peer: IpAddr) -> Self {
+        Self {
+            peer: Some(peer),
+            via: "grpc",
+            ..Self::default()
+        }
+    }
+
+    fn actor(&self) -> Actor {
+        Actor {
+            user: self.user.clone(),
+            ip: self.peer.map(|p| p.to_string()).unwrap_or_default(),
+            forwarded: self.forwarded.as_ref().and_then(first_hop),
+            via: self.via.to_string(),
+        }
+    }
+}
+
+tokio::task_local! {
+    static CTX: RefCell<RequestCtx>;
+}
+
+/// Runs `fut` with `ctx` as the request's context.
+pub async fn with_ctx<F: std::future::Future>(ctx: RequestCtx, fut: F) -> F::Output {
+    CTX.scope(RefCell::new(ctx), fut).await
 }
 
 /// The actor of the request being handled, if any.
 pub fn current_actor() -> Option<Actor> {
-    ACTOR.try_with(|a| a.borrow().clone()).ok()
+    CTX.try_with(|c| c.borrow().actor()).ok()
 }
 
 /// Names the authenticated user of the request being handled.
 pub fn set_user(user: Option<&str>) {
-    let _ = ACTOR.try_with(|a| a.borrow_mut().user = user.map(str::to_owned));
+    let _ = CTX.try_with(|c| c.borrow_mut().user = user.map(str::to_owned));
 }
 
-/// The peer address of a request, and what a forwarding header claims
-/// (`X-Forwarded-For`'s first hop, else `X-Real-IP`).
-fn client_addr(req: &Request) -> (String, Option<String>) {
-    let h = req.headers();
-    let forwarded = h
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
+/// The first address a forwarding header names.
+fn first_hop(v: &HeaderValue) -> Option<String> {
+    v.to_str()
+        .ok()
         .and_then(|v| v.split(',').next())
         .map(str::trim)
         .filter(|s| !s.is_empty() && s.len() <= 64)
-        .or_else(|| {
-            h.get("x-real-ip")
-                .and_then(|v| v.to_str().ok())
-                .map(str::trim)
-                .filter(|s| !s.is_empty() && s.len() <= 64)
-        })
-        .map(str::to_owned);
+        .map(str::to_owned)
+}
+
+/// The peer address of a request, and the forwarding header it carries
+/// (`X-Forwarded-For`, else `X-Real-IP`), kept as sent.
+fn client_addr(req: &Request) -> (Option<IpAddr>, Option<HeaderValue>) {
+    let h = req.headers();
+    let forwarded = h
+        .get("x-forwarded-for")
+        .or_else(|| h.get("x-real-ip"))
+        .cloned();
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_default();
+        .map(|c| c.0.ip());
     (peer, forwarded)
 }
 
@@ -82,32 +115,125 @@ fn is_config_item_route(route: &str) -> bool {
     )
 }
 
-/// Times every HTTP request, counts it, logs it when asked (or when slow)
-/// and runs it with its actor set.
-pub async fn http(State(app): State<AppRef>, req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned());
-    let (ip, forwarded) = client_addr(&req);
-    let fuzzy = req
-        .uri()
-        .query()
-        .is_some_and(|q| q.split('&').any(|kv| kv == "search=blur"));
-    let actor = Actor {
-        user: None,
-        ip: ip.clone(),
-        forwarded,
-        via: "http".into(),
-    };
-    let resp = with_actor(actor, next.run(req)).await;
+/// The layer that times every HTTP request, counts it, logs it when asked
+/// (or when slow) and runs it with its context set. A plain tower layer:
+/// no boxed future, no boxed service per request.
+#[derive(Clone)]
+pub struct HttpLayer {
+    app: AppRef,
+}
+
+impl HttpLayer {
+    /// A layer over `app`'s metrics and settings.
+    pub fn new(app: AppRef) -> Self {
+        Self { app }
+    }
+}
+
+impl<S> tower::Layer<S> for HttpLayer {
+    type Service = HttpService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        HttpService {
+            inner,
+            app: self.app.clone(),
+        }
+    }
+}
+
+/// See [`HttpLayer`].
+#[derive(Clone)]
+pub struct HttpService<S> {
+    inner: S,
+    app: AppRef,
+}
+
+/// What is noted of a request before it runs.
+struct Seen {
+    app: AppRef,
+    started: Instant,
+    method: axum::http::Method,
+    route: Option<MatchedPath>,
+    peer: Option<IpAddr>,
+    fuzzy: bool,
+}
+
+impl<S> tower::Service<Request> for HttpService<S>
+where
+    S: tower::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = HttpFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let (peer, forwarded) = client_addr(&req);
+        let seen = Seen {
+            app: self.app.clone(),
+            started: Instant::now(),
+            method: req.method().clone(),
+            route: req.extensions().get::<MatchedPath>().cloned(),
+            peer,
+            fuzzy: req
+                .uri()
+                .query()
+                .is_some_and(|q| q.split('&').any(|kv| kv == "search=blur")),
+        };
+        let ctx = RequestCtx {
+            peer,
+            forwarded,
+            user: None,
+            via: "http",
+        };
+        HttpFuture {
+            inner: CTX.scope(RefCell::new(ctx), self.inner.call(req)),
+            seen: Some(seen),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`HttpService`].
+    pub struct HttpFuture<F> {
+        #[pin]
+        inner: tokio::task::futures::TaskLocalFuture<RefCell<RequestCtx>, F>,
+        seen: Option<Seen>,
+    }
+}
+
+impl<F, E> std::future::Future for HttpFuture<F>
+where
+    F: std::future::Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let out = std::task::ready!(this.inner.poll(cx));
+        if let (Ok(resp), Some(seen)) = (&out, this.seen.take()) {
+            http_done(seen, resp.status().as_u16());
+        }
+        Poll::Ready(out)
+    }
+}
+
+fn http_done(seen: Seen, status: u16) {
+    let Seen {
+        app,
+        started,
+        method,
+        route,
+        peer,
+        fuzzy,
+    } = seen;
     let took = started.elapsed();
-    let status = resp.status().as_u16();
-    app.metrics
-        .observe_http(&method, route.as_deref(), status, took);
-    if let Some(r) = route.as_deref()
+    let route = route.as_ref().map(MatchedPath::as_str);
+    app.metrics.observe_http(&method, route, status, took);
+    if let Some(r) = route
         && is_config_route(r)
     {
         if is_config_item_route(r) && status < 400 {
@@ -127,13 +253,19 @@ pub async fn http(State(app): State<AppRef>, req: Request, next: Next) -> Respon
             app.metrics.exception(Exception::Nacos);
         }
     }
-    let route = route.as_deref().unwrap_or("-");
-    log_request(&app, "http", method.as_str(), route, status, took, &ip);
-    resp
+    log_request(
+        &app,
+        "http",
+        method.as_str(),
+        route.unwrap_or("-"),
+        status,
+        took,
+        peer,
+    );
 }
 
 /// Records a gRPC request of `type_name` that answered `code` in `took`.
-pub fn grpc_done(app: &AppRef, type_name: &str, code: i32, took: Duration, ip: &str) {
+pub fn grpc_done(app: &AppRef, type_name: &str, code: i32, took: Duration, peer: IpAddr) {
     app.metrics.observe_grpc(type_name, code, took);
     if code == 0 {
         match type_name {
@@ -144,7 +276,7 @@ pub fn grpc_done(app: &AppRef, type_name: &str, code: i32, took: Duration, ip: &
     }
     let (class, _) = crate::metrics::labels::grpc_class(type_name);
     let status = u16::try_from(code.clamp(0, 999)).unwrap_or(0);
-    log_request(app, "grpc", "", class, status, took, ip);
+    log_request(app, "grpc", "", class, status, took, Some(peer));
 }
 
 fn log_request(
@@ -154,14 +286,19 @@ fn log_request(
     route: &str,
     status: u16,
     took: Duration,
-    ip: &str,
+    peer: Option<IpAddr>,
 ) {
-    let ms = took.as_secs_f64() * 1000.0;
     let slow = app.settings.log.slow_request_ms;
-    if slow > 0 && took >= Duration::from_millis(slow) {
+    let is_slow = slow > 0 && took >= Duration::from_millis(slow);
+    if !is_slow && !app.settings.log.requests {
+        return;
+    }
+    let ms = took.as_secs_f64() * 1000.0;
+    let client = peer.map(|p| p.to_string()).unwrap_or_default();
+    if is_slow {
         app.metrics.count_slow();
-        tracing::warn!(target: "nocas::slow", via, method, route, status, took_ms = ms, client = ip, "slow request");
-    } else if app.settings.log.requests {
-        tracing::info!(target: "nocas::request", via, method, route, status, took_ms = ms, client = ip, "request");
+        tracing::warn!(target: "nocas::slow", via, method, route, status, took_ms = ms, client, "slow request");
+    } else {
+        tracing::info!(target: "nocas::request", via, method, route, status, took_ms = ms, client, "request");
     }
 }

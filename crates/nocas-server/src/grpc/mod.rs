@@ -102,16 +102,10 @@ impl RequestService for GrpcService {
         conn.touch();
         let meta = p.metadata.as_ref().map(|m| &m.headers);
         let started = std::time::Instant::now();
-        let ip = conn.client_ip();
-        let actor = nocas_core::audit::Actor {
-            user: None,
-            ip: ip.clone(),
-            forwarded: None,
-            via: "grpc".into(),
-        };
+        let peer = conn.peer.ip();
         self.app.metrics.grpc_active(true);
-        let answer = crate::observe::with_actor(
-            actor,
+        let answer = crate::observe::with_ctx(
+            crate::observe::RequestCtx::grpc(peer),
             handlers::dispatch(&self.app, &conn, type_name, body, meta),
         )
         .await;
@@ -121,7 +115,7 @@ impl RequestService for GrpcService {
             type_name,
             result_code(&answer),
             started.elapsed(),
-            &ip,
+            peer,
         );
         Ok(Response::new(answer))
     }

@@ -36,8 +36,9 @@ impl Mount {
 }
 
 /// Builds the router over `app`, with the web console's files when
-/// `console`. Status counting is a plain tower layer (no boxed middleware
-/// future, no per-request service clone).
+/// `console`. Request timing and counting is a plain tower layer
+/// ([`crate::observe::HttpLayer`]: no boxed middleware future, no boxed
+/// service per request).
 pub fn router(app: AppRef, console: bool) -> Router {
     let body_limit = app.settings.limits.max_body_bytes;
     let r = Mount(Router::new(), "/nacos/v1/ns")
@@ -206,10 +207,7 @@ pub fn router(app: AppRef, console: bool) -> Router {
         r
     };
     r.fallback(console::not_found)
-        .layer(axum::middleware::from_fn_with_state(
-            app.clone(),
-            crate::observe::http,
-        ))
+        .layer(crate::observe::HttpLayer::new(app.clone()))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(app)
 }

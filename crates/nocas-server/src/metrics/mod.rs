@@ -327,9 +327,14 @@ pub struct Metrics {
     process_start: Gauge<f64, AtomicU64>,
     // Nacos's names.
     monitor: Family<MonitorLabel, Gauge>,
-    timer: Family<MonitorLabel, Histogram>,
+    read_config_rt: Histogram,
+    write_config_rt: Histogram,
+    notify_rt: Histogram,
     exceptions: Family<MonitorLabel, Counter>,
     http: Family<HttpLabel, Histogram>,
+    /// The histogram of each (route, method, status) seen, found without
+    /// building a label (every series is also in `http`).
+    http_cache: parking_lot::RwLock<HttpCache>,
     grpc: Family<GrpcLabel, Histogram>,
     executor: Family<ExecutorLabel, Gauge>,
     config_subscriber: Family<VersionLabel, Gauge>,
@@ -356,6 +361,13 @@ impl Default for Metrics {
         Self::new()
     }
 }
+
+/// Route template → (method, status, histogram).
+type HttpCache = std::collections::HashMap<
+    String,
+    Vec<(&'static str, u16, Histogram)>,
+    foldhash::fast::RandomState,
+>;
 
 /// Most distinct (SDK, version) series kept; more versions count as
 /// `other`.
@@ -393,6 +405,20 @@ impl Metrics {
         );
         let by_class = ["1xx", "2xx", "3xx", "4xx", "5xx"]
             .map(|class| requests.get_or_create(&StatusLabel { class }).clone());
+        let timer: Family<MonitorLabel, Histogram> = reg!(
+            r,
+            "nacos_timer_seconds",
+            "Nacos config timers: readConfigRt, writeConfigRt, notifyRt",
+            histogram_family()
+        );
+        let config_timer = |name| {
+            timer
+                .get_or_create(&MonitorLabel {
+                    module: "config",
+                    name,
+                })
+                .clone()
+        };
         let m = Self {
             by_class,
             instances: reg!(
@@ -612,12 +638,9 @@ impl Metrics {
                 "Nacos monitor gauges (module, name)",
                 Family::default()
             ),
-            timer: reg!(
-                r,
-                "nacos_timer_seconds",
-                "Nacos config timers: readConfigRt, writeConfigRt, notifyRt",
-                histogram_family()
-            ),
+            read_config_rt: config_timer("readConfigRt"),
+            write_config_rt: config_timer("writeConfigRt"),
+            notify_rt: config_timer("notifyRt"),
             exceptions: reg!(
                 r,
                 "nacos_exception",
@@ -630,6 +653,7 @@ impl Metrics {
                 "HTTP requests by route template, method and status",
                 histogram_family()
             ),
+            http_cache: Default::default(),
             grpc: reg!(
                 r,
                 "grpc_server_requests_seconds",
@@ -706,12 +730,6 @@ impl Metrics {
             let _ = m.push_retries.get_or_create(&k);
             let _ = m.push_failed.get_or_create(&k);
         }
-        for name in ["readConfigRt", "writeConfigRt", "notifyRt"] {
-            let _ = m.timer.get_or_create(&MonitorLabel {
-                module: "config",
-                name,
-            });
-        }
         m
     }
 
@@ -727,14 +745,35 @@ impl Metrics {
     ) {
         let i = (status / 100).clamp(1, 5) as usize - 1;
         self.by_class[i].inc();
+        let method = labels::http_method(method);
+        let status = status.clamp(100, 599);
+        // Unrouted requests share one entry: their `uri` comes from the
+        // status alone.
+        let key = route.unwrap_or("");
+        let secs = took.as_secs_f64();
+        if let Some(h) = self
+            .http_cache
+            .read()
+            .get(key)
+            .and_then(|v| v.iter().find(|(m, s, _)| *m == method && *s == status))
+        {
+            h.2.observe(secs);
+            return;
+        }
         let label = HttpLabel {
             exception: "none",
-            method: labels::http_method(method),
+            method,
             outcome: labels::http_outcome(status),
-            status: status.clamp(100, 599),
+            status,
             uri: labels::http_uri(route, status),
         };
-        self.http.get_or_create(&label).observe(took.as_secs_f64());
+        let h = self.http.get_or_create(&label).clone();
+        h.observe(secs);
+        self.http_cache
+            .write()
+            .entry(key.to_string())
+            .or_default()
+            .push((method, status, h));
     }
 
     /// Records an answered gRPC request of `type_name` with its result
@@ -787,12 +826,12 @@ impl Metrics {
     }
 
     fn config_timer(&self, name: &'static str, took: Duration) {
-        self.timer
-            .get_or_create(&MonitorLabel {
-                module: "config",
-                name,
-            })
-            .observe(took.as_secs_f64());
+        let h = match name {
+            "readConfigRt" => &self.read_config_rt,
+            "writeConfigRt" => &self.write_config_rt,
+            _ => &self.notify_rt,
+        };
+        h.observe(took.as_secs_f64());
     }
 
     /// Counts one of Nacos's exception kinds.
