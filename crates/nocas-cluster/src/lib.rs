@@ -26,6 +26,7 @@ pub mod node;
 pub mod peer;
 pub mod peer_server;
 mod proposer;
+mod reads;
 pub mod soft_sync;
 pub mod state_machine;
 pub mod types;

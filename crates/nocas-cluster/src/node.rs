@@ -25,8 +25,11 @@ use crate::types::{NodeId, Raft};
 
 /// Path of forwarded writes.
 pub const WRITE: &str = "/raft/write";
-/// Path of a forwarded write that names who asked for it.
+/// Path of a forwarded write that names who asked for it (answered with
+/// the index of the entry that carried it).
 pub const WRITE_AS: &str = "/raft/write-as";
+/// Path of a ReadIndex request to the leader.
+pub const READ_INDEX: &str = "/raft/read-index";
 
 /// A write forwarded to the leader, with who asked for it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -150,6 +153,7 @@ struct Inner {
     store: Store,
     proposer: Proposer,
     committed: Arc<std::sync::atomic::AtomicU64>,
+    reads: crate::reads::ReadBatcher,
     write_timeout: Duration,
     membership_timeout: Duration,
     peers: PeerClient,
@@ -361,6 +365,7 @@ impl Node {
                 store,
                 proposer,
                 committed,
+                reads: crate::reads::ReadBatcher::default(),
                 write_timeout: Duration::from_millis(s.write_timeout_ms),
                 membership_timeout: Duration::from_millis(s.membership_timeout_ms),
                 peers,
@@ -415,7 +420,7 @@ impl Node {
                     {
                         // Leadership moved before the entry was appended: retry.
                         Err(ClusterError::NoLeader) => {}
-                        r => return r,
+                        r => return r.map(|(result, _)| result),
                     }
                 }
                 Some(l) => {
@@ -425,17 +430,31 @@ impl Node {
                             cmd: cmd.clone(),
                             actor: actor.clone(),
                         };
-                        let mut r: Result<Result<CommandResult, ClusterError>, PeerError> =
+                        let r: Result<Result<(CommandResult, u64), ClusterError>, PeerError> =
                             self.inner.peers.call(&addr, WRITE_AS, &fwd, left).await;
-                        if matches!(&r, Err(PeerError::Failed(m)) if m.starts_with("404")) {
-                            // A leader of an earlier version (a rolling
-                            // upgrade): the write goes without its actor.
-                            let left = deadline.saturating_duration_since(Instant::now());
-                            r = self.inner.peers.call(&addr, WRITE, &cmd, left).await;
-                        }
+                        let r = match r {
+                            Err(PeerError::Failed(m)) if m.starts_with("404") => {
+                                // A leader of an earlier version (a rolling
+                                // upgrade): the write goes without its actor
+                                // and without the index to wait for.
+                                let left = deadline.saturating_duration_since(Instant::now());
+                                let old: Result<Result<CommandResult, ClusterError>, PeerError> =
+                                    self.inner.peers.call(&addr, WRITE, &cmd, left).await;
+                                old.map(|r| r.map(|c| (c, 0)))
+                            }
+                            other => other,
+                        };
                         match r {
                             Ok(Err(ClusterError::NoLeader)) | Err(PeerError::Unreachable(_)) => {}
-                            Ok(r) => return r,
+                            Ok(Ok((result, index))) => {
+                                // Read-your-writes: answer once the write is
+                                // applied here too (bounded by the deadline;
+                                // the write stands either way).
+                                let left = deadline.saturating_duration_since(Instant::now());
+                                let _ = self.wait_applied(index, left).await;
+                                return Ok(result);
+                            }
+                            Ok(Err(e)) => return Err(e),
                             Err(PeerError::Failed(m)) => return Err(ClusterError::Peer(m)),
                         }
                     }
@@ -453,7 +472,7 @@ impl Node {
         &self,
         cmd: Command,
         actor: Option<Actor>,
-    ) -> Result<CommandResult, ClusterError> {
+    ) -> Result<(CommandResult, u64), ClusterError> {
         if !self.is_leader() {
             return Err(ClusterError::NoLeader);
         }
@@ -467,6 +486,100 @@ impl Node {
             Err(_) => Err(ClusterError::Timeout(
                 self.inner.write_timeout.as_millis() as u64
             )),
+        }
+    }
+
+    /// Waits until this node has applied log entry `index` (at most
+    /// `timeout`).
+    pub async fn wait_applied(&self, index: u64, timeout: Duration) -> Result<(), ClusterError> {
+        if index == 0 || self.last_applied_index() >= index {
+            return Ok(());
+        }
+        self.inner
+            .raft
+            .wait(Some(timeout))
+            .applied_index_at_least(Some(index), "read-your-writes")
+            .await
+            .map(|_| ())
+            .map_err(|_| ClusterError::Timeout(timeout.as_millis() as u64))
+    }
+
+    fn last_applied_index(&self) -> u64 {
+        self.inner
+            .raft
+            .metrics()
+            .borrow()
+            .last_applied
+            .map_or(0, |l| l.index)
+    }
+
+    /// A read barrier: returns once this node has applied every write
+    /// committed anywhere in the cluster before the call (the leader's
+    /// ReadIndex, confirmed by a quorum, then a wait for the local apply).
+    /// Concurrent callers share one ReadIndex round. Fails with `NoLeader`
+    /// when no quorum confirms a leader within the write timeout (the
+    /// minority side of a partition), never answering stale.
+    pub async fn read_barrier(&self) -> Result<(), ClusterError> {
+        let deadline = Instant::now() + self.inner.write_timeout;
+        let index = tokio::time::timeout_at(deadline.into(), self.reads().read_index(self))
+            .await
+            .map_err(|_| ClusterError::NoLeader)??;
+        let left = deadline.saturating_duration_since(Instant::now());
+        self.wait_applied(index, left)
+            .await
+            .map_err(|_| ClusterError::NoLeader)
+    }
+
+    /// One ReadIndex round: at the leader, its read index confirmed by a
+    /// quorum; elsewhere, asked of the leader.
+    pub(crate) async fn fetch_read_index(&self) -> Result<u64, ClusterError> {
+        let deadline = Instant::now() + self.inner.write_timeout;
+        let mut metrics = self.inner.raft.metrics();
+        loop {
+            if Instant::now() >= deadline {
+                return Err(ClusterError::NoLeader);
+            }
+            let leader = metrics.borrow().current_leader;
+            match leader {
+                Some(l) if l == self.inner.id => return self.leader_read_index().await,
+                Some(l) => {
+                    if let Some(addr) = self.member_addr(l) {
+                        let r: Result<Result<u64, ClusterError>, PeerError> = self
+                            .inner
+                            .peers
+                            .call(
+                                &addr,
+                                READ_INDEX,
+                                &(),
+                                deadline.saturating_duration_since(Instant::now()),
+                            )
+                            .await;
+                        match r {
+                            Ok(Err(ClusterError::NoLeader)) | Err(PeerError::Unreachable(_)) => {}
+                            Ok(r) => return r,
+                            Err(PeerError::Failed(m)) => return Err(ClusterError::Peer(m)),
+                        }
+                    }
+                }
+                None => {}
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(50), metrics.changed()).await;
+        }
+    }
+
+    pub(crate) fn reads(&self) -> &crate::reads::ReadBatcher {
+        &self.inner.reads
+    }
+
+    /// The leader's read index, after a quorum confirmed its leadership.
+    pub async fn leader_read_index(&self) -> Result<u64, ClusterError> {
+        let asked = self.inner.raft.get_read_log_id();
+        match tokio::time::timeout(self.inner.write_timeout, asked).await {
+            Ok(Ok((read, _applied))) => Ok(read.map_or(0, |l| l.index)),
+            Ok(Err(openraft::error::RaftError::APIError(_))) | Err(_) => {
+                Err(ClusterError::NoLeader)
+            }
+            Ok(Err(openraft::error::RaftError::Fatal(f))) => Err(ClusterError::Raft(f.to_string())),
         }
     }
 

@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use nocas_core::command::Command;
 
 use crate::network::{APPEND, SNAPSHOT, VOTE};
-use crate::node::{Forward, MEMBERS, Node, STATUS, WRITE, WRITE_AS};
+use crate::node::{Forward, MEMBERS, Node, READ_INDEX, STATUS, WRITE, WRITE_AS};
 use crate::peer::{CONTENT_TYPE, MembershipOp, SECRET_HEADER, decode, encode};
 use crate::soft_sync::{
     BEAT, DIGEST, LEAVE, PULL, SYNC, SoftBeat, SoftDigest, SoftLeave, SoftPull, SoftSync,
@@ -92,7 +92,11 @@ async fn write(State(p): State<Peer>, b: Bytes) -> Response {
         Ok(r) => r,
         Err(e) => return e,
     };
-    reply(&p.node.write_local(cmd, None).await)
+    reply(&p.node.write_local(cmd, None).await.map(|(r, _)| r))
+}
+
+async fn read_index(State(p): State<Peer>) -> Response {
+    reply(&p.node.leader_read_index().await)
 }
 
 async fn write_as(State(p): State<Peer>, b: Bytes) -> Response {
@@ -191,6 +195,7 @@ pub fn router(node: Node, secret: Option<String>, max_body_bytes: usize) -> Rout
         .route(SNAPSHOT, post(snapshot))
         .route(WRITE, post(write))
         .route(WRITE_AS, post(write_as))
+        .route(READ_INDEX, post(read_index))
         .route(MEMBERS, post(members))
         .route(STATUS, post(status))
         .route(SYNC, post(sync))

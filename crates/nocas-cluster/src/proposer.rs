@@ -19,7 +19,7 @@ use crate::types::Raft;
 struct Proposal {
     cmd: Command,
     actor: Option<Actor>,
-    reply: oneshot::Sender<Result<CommandResult, ClusterError>>,
+    reply: oneshot::Sender<Result<(CommandResult, u64), ClusterError>>,
 }
 
 /// Handle to the proposing task.
@@ -49,12 +49,13 @@ impl Proposer {
         Self { tx }
     }
 
-    /// Proposes one command on behalf of `actor` and waits for its result.
+    /// Proposes one command on behalf of `actor` and waits for its result
+    /// and the index of the log entry that carried it (applied here).
     pub(crate) async fn propose(
         &self,
         cmd: Command,
         actor: Option<Actor>,
-    ) -> Result<CommandResult, ClusterError> {
+    ) -> Result<(CommandResult, u64), ClusterError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Proposal { cmd, actor, reply })
@@ -102,8 +103,9 @@ async fn run(
         };
         match raft.client_write(batch).await {
             Ok(resp) => {
+                let index = resp.log_id.index;
                 for (reply, result) in replies.into_iter().zip(resp.data) {
-                    let _ = reply.send(Ok(result));
+                    let _ = reply.send(Ok((result, index)));
                 }
             }
             Err(e) => {

@@ -23,6 +23,7 @@ use nocas_core::audit::Actor;
 
 use crate::app::AppRef;
 use crate::metrics::Exception;
+use crate::settings::ReadConsistency;
 
 /// What is known of the caller while a request is handled (kept cheap:
 /// nothing is formatted unless the request writes).
@@ -158,13 +159,47 @@ struct Seen {
     fuzzy: bool,
 }
 
+/// Whether a request must pass a read barrier first: a config or naming
+/// read, with linearizable reads configured or `consistent=true` asked.
+fn wants_barrier(app: &AppRef, req: &Request, route: Option<&str>) -> bool {
+    let read = matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    let Some(route) = route.filter(|_| read) else {
+        return false;
+    };
+    let config_or_naming = [
+        "/nacos/v1/cs/",
+        "/nacos/v2/cs/",
+        "/nacos/v1/ns/",
+        "/nacos/v2/ns/",
+        "/nacos/v3/client/",
+        "/nacos/v3/admin/cs/",
+        "/nacos/v3/admin/ns/",
+    ]
+    .iter()
+    .any(|p| route.starts_with(p));
+    config_or_naming
+        && (app.settings.consistency.reads == ReadConsistency::Linearizable
+            || req
+                .uri()
+                .query()
+                .is_some_and(|q| q.split('&').any(|kv| kv == "consistent=true")))
+}
+
 impl<S> tower::Service<Request> for HttpService<S>
 where
-    S: tower::Service<Request, Response = Response>,
+    S: tower::Service<Request, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = HttpFuture<S::Future>;
+    type Future = futures::future::Either<
+        HttpFuture<S::Future>,
+        futures::future::BoxFuture<'static, Result<Response, S::Error>>,
+    >;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -172,11 +207,13 @@ where
 
     fn call(&mut self, req: Request) -> Self::Future {
         let (peer, forwarded) = client_addr(&req);
+        let route = req.extensions().get::<MatchedPath>().cloned();
+        let barrier = wants_barrier(&self.app, &req, route.as_ref().map(MatchedPath::as_str));
         let seen = Seen {
             app: self.app.clone(),
             started: Instant::now(),
             method: req.method().clone(),
-            route: req.extensions().get::<MatchedPath>().cloned(),
+            route,
             peer,
             fuzzy: req
                 .uri()
@@ -189,10 +226,34 @@ where
             user: None,
             via: "http",
         };
-        HttpFuture {
+        if barrier {
+            // The service polled ready is the one called; a clone stays.
+            let clone = self.inner.clone();
+            let mut inner = std::mem::replace(&mut self.inner, clone);
+            let app = self.app.clone();
+            return futures::future::Either::Right(Box::pin(async move {
+                if let Err(e) = app.node.read_barrier().await {
+                    let path = req.uri().path().to_string();
+                    let resp = crate::http::params::render_for_path(
+                        &path,
+                        crate::error::ApiError::Unavailable(format!(
+                            "consistent read not possible: {e}"
+                        )),
+                    );
+                    http_done(seen, resp.status().as_u16());
+                    return Ok(resp);
+                }
+                HttpFuture {
+                    inner: CTX.scope(RefCell::new(ctx), inner.call(req)),
+                    seen: Some(seen),
+                }
+                .await
+            }));
+        }
+        futures::future::Either::Left(HttpFuture {
             inner: CTX.scope(RefCell::new(ctx), self.inner.call(req)),
             seen: Some(seen),
-        }
+        })
     }
 }
 

@@ -72,6 +72,32 @@ pub struct Settings {
     pub log: LogSettings,
     /// The audit trail.
     pub audit: AuditSettings,
+    /// Read consistency.
+    pub consistency: ConsistencySettings,
+}
+
+/// How fresh reads are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadConsistency {
+    /// Reads answer from this node's applied state (Nacos's behaviour); a
+    /// client reading at the node that took its write sees it.
+    #[default]
+    Local,
+    /// Every config and naming read first confirms, through the leader
+    /// and a quorum, the latest committed write and waits until this node
+    /// applied it; without a quorum reads fail (503) rather than answer
+    /// stale.
+    Linearizable,
+}
+
+/// Read consistency (`[consistency]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsistencySettings {
+    /// `local` (default) or `linearizable`. A read that asks
+    /// `consistent=true` is linearizable whatever this says.
+    pub reads: ReadConsistency,
 }
 
 /// Request logs (the log format and filter are the binary's flags).
@@ -353,6 +379,7 @@ impl Default for Settings {
             console: ConsoleSettings::default(),
             log: LogSettings::default(),
             audit: AuditSettings::default(),
+            consistency: ConsistencySettings::default(),
         }
     }
 }

@@ -36,6 +36,7 @@ use nocas_proto::grpc::{
 use crate::app::AppRef;
 use crate::grpc::conn::{ClientInfo, Connection, TrackedStream};
 use crate::grpc::handlers::{UN_REGISTER, error_payload, request_id_of};
+use crate::settings::ReadConsistency;
 
 /// Abilities this server announces in `SetupAckRequest`.
 fn server_abilities() -> std::collections::HashMap<String, bool> {
@@ -103,6 +104,19 @@ impl RequestService for GrpcService {
         let meta = p.metadata.as_ref().map(|m| &m.headers);
         let started = std::time::Instant::now();
         let peer = conn.peer.ip();
+        if is_read(type_name)
+            && (self.app.settings.consistency.reads == ReadConsistency::Linearizable
+                || meta.is_some_and(|m| m.get("consistent").is_some_and(|v| v == "true")))
+            && let Err(e) = self.app.node.read_barrier().await
+        {
+            crate::observe::grpc_done(&self.app, type_name, 503, started.elapsed(), peer);
+            return Ok(Response::new(error_payload(
+                "ErrorResponse",
+                503,
+                format!("consistent read not possible: {e}"),
+                request_id_of(body),
+            )));
+        }
         self.app.metrics.grpc_active(true);
         let answer = crate::observe::with_ctx(
             crate::observe::RequestCtx::grpc(peer),
@@ -119,6 +133,18 @@ impl RequestService for GrpcService {
         );
         Ok(Response::new(answer))
     }
+}
+
+/// Config and naming reads (what a read barrier guards).
+fn is_read(type_name: &str) -> bool {
+    matches!(
+        type_name,
+        "ConfigQueryRequest"
+            | "ConfigBatchListenRequest"
+            | "ServiceQueryRequest"
+            | "SubscribeServiceRequest"
+            | "ServiceListRequest"
+    )
 }
 
 /// The result code of an answer: 0 for success, else its `errorCode`
