@@ -567,6 +567,15 @@ impl Node {
         }
     }
 
+    /// The leader's read index through this node's batcher (the leader's
+    /// side of a follower's ReadIndex request).
+    pub async fn batched_leader_read_index(&self) -> Result<u64, ClusterError> {
+        if !self.is_leader() {
+            return Err(ClusterError::NoLeader);
+        }
+        self.reads().read_index(self).await
+    }
+
     pub(crate) fn reads(&self) -> &crate::reads::ReadBatcher {
         &self.inner.reads
     }

@@ -96,7 +96,8 @@ async fn write(State(p): State<Peer>, b: Bytes) -> Response {
 }
 
 async fn read_index(State(p): State<Peer>) -> Response {
-    reply(&p.node.leader_read_index().await)
+    // Batched with this leader's own reads and other followers'.
+    reply(&p.node.batched_leader_read_index().await)
 }
 
 async fn write_as(State(p): State<Peer>, b: Bytes) -> Response {

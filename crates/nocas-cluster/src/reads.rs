@@ -1,9 +1,11 @@
-//! Batched ReadIndex: concurrent read barriers share one round.
+//! Batched ReadIndex: concurrent read barriers share rounds.
 //!
 //! A caller joins the next round that has not started yet; a round starts
 //! only after every caller in it arrived, so the read index it fetches is
 //! at least as new as each caller's start (which is what makes the read
-//! linearizable), while a burst of reads costs one quorum round trip.
+//! linearizable). Up to [`MAX_ROUNDS`] rounds run at once; callers that
+//! arrive while they all run wait together for the next, so a burst of
+//! reads costs a few quorum round trips, not one each.
 //! Owns only the batching; what a round fetches is [`Node`]'s business.
 
 use parking_lot::Mutex;
@@ -11,6 +13,9 @@ use tokio::sync::watch;
 
 use crate::error::ClusterError;
 use crate::node::Node;
+
+/// Rounds in flight at once.
+pub(crate) const MAX_ROUNDS: usize = 1;
 
 type RoundResult = Option<Result<u64, ClusterError>>;
 
@@ -24,24 +29,28 @@ pub(crate) struct ReadBatcher {
 struct State {
     /// The round that callers join (not started yet).
     next: Option<watch::Sender<RoundResult>>,
-    /// A driver is running rounds.
-    running: bool,
+    /// Rounds running.
+    running: usize,
 }
 
 impl ReadBatcher {
     /// The read index of a round that started after this call.
     pub(crate) async fn read_index(&self, node: &Node) -> Result<u64, ClusterError> {
-        let (mut rx, drive) = {
+        let (mut rx, start) = {
             let mut st = self.state.lock();
             let tx = st.next.get_or_insert_with(|| watch::channel(None).0);
             let rx = tx.subscribe();
-            let drive = !st.running;
-            st.running = true;
-            (rx, drive)
+            let start = if st.running < MAX_ROUNDS {
+                st.running += 1;
+                st.next.take()
+            } else {
+                None
+            };
+            (rx, start)
         };
-        if drive {
+        if let Some(round) = start {
             let node = node.clone();
-            tokio::spawn(async move { node.reads().drive(&node).await });
+            tokio::spawn(async move { node.reads().run(&node, round).await });
         }
         loop {
             if let Some(r) = rx.borrow_and_update().clone() {
@@ -53,21 +62,19 @@ impl ReadBatcher {
         }
     }
 
-    /// Runs rounds while callers wait for one.
-    async fn drive(&self, node: &Node) {
+    /// Runs `round`, then the rounds that gathered meanwhile.
+    async fn run(&self, node: &Node, mut round: watch::Sender<RoundResult>) {
         loop {
-            let round = {
-                let mut st = self.state.lock();
-                match st.next.take() {
-                    Some(r) => r,
-                    None => {
-                        st.running = false;
-                        return;
-                    }
-                }
-            };
             let r = node.fetch_read_index().await;
             let _ = round.send(Some(r));
+            let mut st = self.state.lock();
+            match st.next.take() {
+                Some(next) => round = next,
+                None => {
+                    st.running -= 1;
+                    return;
+                }
+            }
         }
     }
 }
