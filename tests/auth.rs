@@ -405,7 +405,16 @@ async fn forged_expired_none_and_foreign_tokens_are_refused() {
     let admin = login(&s, "nacos", ADMIN_PW).await.expect("admin login");
     let secret_text = std::fs::read_to_string(s.dir.path().join("token-secret")).unwrap();
     let secret = STANDARD.decode(secret_text.trim()).unwrap();
-    let claims = |exp: u64| json!({"sub": "nacos", "exp": exp});
+    // The admin's credential generation, read from its real token.
+    let real: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(admin.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let generation = real["gen"].clone();
+    assert!(generation.is_u64(), "tokens carry a generation: {real}");
+    let claims = |exp: u64| json!({"sub": "nacos", "exp": exp, "gen": generation});
     // Sanity: our own key signs a token the server takes.
     let good = signed(&secret, &claims(now_s() + 600));
     let expired = signed(&secret, &claims(now_s() - 10));
@@ -419,7 +428,8 @@ async fn forged_expired_none_and_foreign_tokens_are_refused() {
     );
     // The admin's real token with the user swapped in the claims.
     let mut parts: Vec<&str> = admin.split('.').collect();
-    let swapped = URL_SAFE_NO_PAD.encode(json!({"sub": "root", "exp": now_s() + 600}).to_string());
+    let swapped = URL_SAFE_NO_PAD
+        .encode(json!({"sub": "root", "exp": now_s() + 600, "gen": generation}).to_string());
     parts[1] = &swapped;
     let forged = parts.join(".");
     let hs512 = jsonwebtoken::encode(

@@ -53,7 +53,8 @@ pub struct AuditRecord {
     /// Who.
     pub actor: Actor,
     /// What kind of object: `config`, `namespace`, `service`, `instance`,
-    /// `user`, `role`, `permission`, `membership`.
+    /// `user`, `role`, `permission`, `membership`, `security` (refused
+    /// logins and calls, folded with a count in `detail`).
     pub kind: String,
     /// What was done (`publish`, `delete`, `create`, ...).
     pub op: String,
@@ -292,6 +293,7 @@ pub fn describe(cmd: &Command) -> Option<(&'static str, String, String, String)>
 fn note_kind(kind: &str) -> &'static str {
     match kind {
         "membership" => "membership",
+        "security" => "security",
         _ => "other",
     }
 }

@@ -37,6 +37,8 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// Tokens, logins and access checks.
     pub auth: crate::auth::Auth,
+    /// Refused logins and calls waiting to be written to the audit trail.
+    pub security: crate::auth::events::SecurityEvents,
     /// When the process started serving.
     pub started: Instant,
     /// The HTTP address actually bound.

@@ -283,6 +283,7 @@ pub async fn start(mut settings: Settings) -> Result<Running, ServerError> {
         views: Default::default(),
         metrics,
         auth,
+        security: Default::default(),
         started,
         http_addr,
         grpc_addr,
@@ -296,6 +297,8 @@ pub async fn start(mut settings: Settings) -> Result<Running, ServerError> {
         tokio::spawn(health::purge_audit(app.clone(), stop_rx.clone())),
         tokio::spawn(health::expire_overrides(app.clone(), stop_rx.clone())),
         tokio::spawn(grpc::push::detect(app.clone(), stop_rx.clone())),
+        tokio::spawn(grpc::revoke::run(app.clone(), stop_rx.clone())),
+        tokio::spawn(auth::events::run(app.clone(), stop_rx.clone())),
         tokio::spawn(watch_leader(app.clone(), stop_rx.clone())),
     ];
     if let Some(udp) = udp {

@@ -130,6 +130,9 @@ pub struct AuditSettings {
     pub retention_ms: u64,
     /// How often the leader purges (default 1 hour).
     pub purge_interval_ms: u64,
+    /// How often refused logins and calls, folded per caller and target,
+    /// are written to the trail (default 5 s).
+    pub security_flush_ms: u64,
 }
 
 impl Default for AuditSettings {
@@ -137,6 +140,7 @@ impl Default for AuditSettings {
         Self {
             retention_ms: 30 * 24 * 3600 * 1000,
             purge_interval_ms: 3600 * 1000,
+            security_flush_ms: 5000,
         }
     }
 }

@@ -2,7 +2,7 @@
 // durable changes (administrators), newest first, with filters.
 
 N.pages['/audit'] = async function (q, main) {
-  const kinds = ['', 'config', 'namespace', 'service', 'instance', 'user', 'role', 'permission', 'membership'];
+  const kinds = ['', 'config', 'namespace', 'service', 'instance', 'user', 'role', 'permission', 'membership', 'security'];
   const kind = N.select('kind', kinds.map((k) => [k, k ? N.t(k) : N.t('All kinds')]), q.kind || '');
   const user = N.input('user', q.user, { placeholder: 'nacos' });
   const ip = N.input('ip', q.ip, { placeholder: '10.0.0.1' });

@@ -13,7 +13,7 @@ Object.assign(N.ZH, {
   'Target contains': '对象包含', 'Operation': '操作', 'Target': '对象', 'No changes recorded.': '暂无变更记录。',
   'Every durable change, with who made it (the user, or the client address when login is off), when and from where. Every node holds the same trail.':
     '每一次持久化变更：由谁（用户，未开启登录时为客户端地址）、何时、从何处发起。每个节点保存相同的审计记录。',
-  config: '配置', namespace: '命名空间', service: '服务', instance: '实例', user: '用户', role: '角色', permission: '权限', membership: '集群成员',
+  config: '配置', namespace: '命名空间', service: '服务', instance: '实例', user: '用户', role: '角色', permission: '权限', membership: '集群成员', security: '安全事件',
   '(Tab indents; Esc then Tab leaves)': '（Tab 缩进；先按 Esc 再按 Tab 离开）', '(no user)': '（无用户）',
   'Access control': '权限控制', 'Access': '权限', 'Action': '动作', 'Actions': '操作', 'Add member': '添加节点', 'Add': '添加',
   'Address (host:http-port[:raft-port])': '地址（主机:HTTP端口[:Raft端口]）', 'Address contains': '地址包含', 'Address': '地址',

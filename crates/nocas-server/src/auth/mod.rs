@@ -10,6 +10,7 @@
 //! (`nocas_core::auth`), changed only through the Raft log and read here.
 //! No header, user agent or source address skips a check.
 
+pub mod events;
 pub mod lockout;
 pub mod token;
 
@@ -22,7 +23,15 @@ use rand::Rng as _;
 
 use crate::settings::AuthSettings;
 use lockout::{Lockout, LockoutRules};
-use token::{TokenError, Tokens};
+use token::{Subject, TokenError, Tokens};
+
+/// A user's credential generation: changes whenever the user's password
+/// changes (every hash is salted, so also when the user is deleted and made
+/// again). Tokens carry the generation they were issued at and are refused
+/// once it differs, on every node (the hash is replicated state).
+pub fn generation(record: &UserRecord) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(record.password_hash.as_bytes())
+}
 
 /// Why auth could not be set up (the server refuses to start).
 #[derive(Debug, thiserror::Error)]
@@ -203,9 +212,10 @@ impl Auth {
             return Err(LoginError::BadCredentials);
         }
         self.lockout.succeed(user, ip);
+        let generation = record.map(generation).unwrap_or_default();
         let token = self
             .tokens
-            .issue(user, (now_ms / 1000).max(0) as u64)
+            .issue(user, generation, (now_ms / 1000).max(0) as u64)
             .map_err(|_| LoginError::Internal)?;
         Ok(Login {
             token,
@@ -219,7 +229,7 @@ impl Auth {
         Login {
             token: self
                 .tokens
-                .issue(user, (now_ms / 1000).max(0) as u64)
+                .issue(user, 0, (now_ms / 1000).max(0) as u64)
                 .unwrap_or_default(),
             ttl_s: self.tokens.ttl_s(),
             global_admin: true,
@@ -234,25 +244,53 @@ impl Auth {
         token: Option<&str>,
         need: &Need,
     ) -> Result<Option<String>, Denied> {
+        Ok(self.check_subject(state, token, need)?.map(|s| s.user))
+    }
+
+    /// [`Auth::check`], answering with what the token said.
+    pub fn check_subject(
+        &self,
+        state: &AuthState,
+        token: Option<&str>,
+        need: &Need,
+    ) -> Result<Option<Subject>, Denied> {
         if !self.enabled || *need == Need::Public {
             return Ok(None);
         }
         let token = token.filter(|t| !t.is_empty()).ok_or(TokenError::Missing)?;
-        let user = self.tokens.verify(token)?;
-        // A token of a deleted user is worth nothing.
-        if state.user(&user).is_none() {
-            return Err(Denied::Token(TokenError::Invalid));
+        let subject = self.tokens.verify(token)?;
+        Self::decide(state, &subject, need)?;
+        Ok(Some(subject))
+    }
+
+    /// Who a token names (signature and expiry checked, nothing else);
+    /// `None` when auth is off or the token is not valid.
+    pub fn subject(&self, token: Option<&str>) -> Option<Subject> {
+        if !self.enabled {
+            return None;
+        }
+        self.tokens.verify(token.filter(|t| !t.is_empty())?).ok()
+    }
+
+    /// Decides a call of `subject` (a token already verified) against the
+    /// current users, roles and permissions: a deleted user or a changed
+    /// password makes the token worthless at once.
+    pub fn decide(state: &AuthState, subject: &Subject, need: &Need) -> Result<String, Denied> {
+        let user = &subject.user;
+        match state.user(user) {
+            Some(rec) if generation(rec) == subject.generation => {}
+            _ => return Err(Denied::Token(TokenError::Invalid)),
         }
         let allowed = match need {
             Need::Public | Need::Authenticated => true,
-            Need::Admin => state.is_admin(&user),
-            Need::AdminOrSelf(who) => *who == user || state.is_admin(&user),
+            Need::Admin => state.is_admin(user),
+            Need::AdminOrSelf(who) => who == user || state.is_admin(user),
             Need::Access(resources, action) => {
-                resources.iter().all(|r| state.allows(&user, r, *action))
+                resources.iter().all(|r| state.allows(user, r, *action))
             }
         };
         if allowed {
-            Ok(Some(user))
+            Ok(user.clone())
         } else {
             Err(Denied::NoRight)
         }

@@ -1,5 +1,6 @@
-//! Access tokens: HS256 JWTs (`sub` = user, `exp`) signed with the
-//! server's secret, and where that secret comes from.
+//! Access tokens: HS256 JWTs (`sub` = user, `exp`, `gen` = the user's
+//! credential generation) signed with the server's secret, and where that
+//! secret comes from.
 //!
 //! Owns the secret's rules (configured: base64 or raw, at least 32 bytes;
 //! otherwise generated once into the data dir, readable by the owner only)
@@ -28,6 +29,20 @@ pub const SECRET_FILE: &str = "token-secret";
 struct Claims {
     sub: String,
     exp: u64,
+    /// The user's credential generation when the token was issued (see
+    /// [`super::generation`]); a token without one (issued by an earlier
+    /// version) is refused.
+    #[serde(rename = "gen")]
+    generation: u64,
+}
+
+/// What a valid token says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    /// The user.
+    pub user: String,
+    /// The user's credential generation at issue.
+    pub generation: u64,
 }
 
 /// Why a token was refused (the text is what the client sees).
@@ -71,21 +86,26 @@ impl Tokens {
         self.ttl_s
     }
 
-    /// A token for `user`, valid `ttl_s` from `now_s`.
-    pub fn issue(&self, user: &str, now_s: u64) -> Result<String, TokenError> {
+    /// A token for `user` at credential `generation`, valid `ttl_s` from
+    /// `now_s`.
+    pub fn issue(&self, user: &str, generation: u64, now_s: u64) -> Result<String, TokenError> {
         let claims = Claims {
             sub: user.to_string(),
             exp: now_s.saturating_add(self.ttl_s),
+            generation,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|_| TokenError::Invalid)
     }
 
-    /// The user a token names, if it is ours and current.
-    pub fn verify(&self, token: &str) -> Result<String, TokenError> {
+    /// What a token says, if it is ours and current.
+    pub fn verify(&self, token: &str) -> Result<Subject, TokenError> {
         use jsonwebtoken::errors::ErrorKind;
         match jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation) {
-            Ok(data) => Ok(data.claims.sub),
+            Ok(data) => Ok(Subject {
+                user: data.claims.sub,
+                generation: data.claims.generation,
+            }),
             Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => Err(TokenError::Expired),
             Err(_) => Err(TokenError::Invalid),
         }
@@ -165,10 +185,16 @@ mod tests {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let tok = t.issue("alice", now).unwrap();
-        assert_eq!(t.verify(&tok).as_deref(), Ok("alice"));
+        let tok = t.issue("alice", 9, now).unwrap();
         assert_eq!(
-            t.verify(&t.issue("a", now - 1000).unwrap()),
+            t.verify(&tok),
+            Ok(Subject {
+                user: "alice".into(),
+                generation: 9
+            })
+        );
+        assert_eq!(
+            t.verify(&t.issue("a", 1, now - 1000).unwrap()),
             Err(TokenError::Expired)
         );
         let other = Tokens::new(&[8u8; 32], 100);
@@ -178,6 +204,14 @@ mod tests {
         let none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{claims}.");
         assert_eq!(t.verify(&none), Err(TokenError::Invalid));
         assert_eq!(t.verify("garbage"), Err(TokenError::Invalid));
+        // A token of an earlier version: no generation claim.
+        let old = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &serde_json::json!({"sub": "alice", "exp": now + 100}),
+            &EncodingKey::from_secret(&[7u8; 32]),
+        )
+        .unwrap();
+        assert_eq!(t.verify(&old), Err(TokenError::Invalid));
     }
 
     #[test]

@@ -119,6 +119,8 @@ pub struct Connection {
     pub probing: AtomicBool,
     /// Fuzzy-watch patterns, by kind and pattern as the client spelled it.
     pub fuzzy: Mutex<HashMap<(FuzzyKind, String), FuzzyWatch>>,
+    /// Who the last token this connection presented named (auth on).
+    subject: Mutex<Option<crate::auth::token::Subject>>,
 }
 
 impl Connection {
@@ -146,6 +148,7 @@ impl Connection {
             next_request: AtomicU64::new(1),
             probing: AtomicBool::new(false),
             fuzzy: Mutex::default(),
+            subject: Mutex::default(),
         }
     }
 
@@ -280,6 +283,19 @@ impl Connection {
     /// Pending pushes.
     pub fn dirty_len(&self) -> usize {
         self.dirty.lock().0.len()
+    }
+
+    /// Remembers who the connection's latest accepted token named.
+    pub fn set_subject(&self, subject: crate::auth::token::Subject) {
+        let mut s = self.subject.lock();
+        if s.as_ref() != Some(&subject) {
+            *s = Some(subject);
+        }
+    }
+
+    /// Who the connection's latest accepted token named.
+    pub fn subject(&self) -> Option<crate::auth::token::Subject> {
+        self.subject.lock().clone()
     }
 
     /// Records a service subscription (with its cluster filter).

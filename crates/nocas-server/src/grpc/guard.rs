@@ -12,6 +12,7 @@ use nocas_core::auth::{Action, Resource, ResourceKind};
 use nocas_proto::grpc::{ConfigBase, ConfigBatchListenRequest, NamingBase};
 
 use crate::app::App;
+use crate::auth::token::Subject;
 use crate::auth::{Denied, Need};
 use crate::grpc::handlers::{config_key, service_key};
 
@@ -85,20 +86,35 @@ fn token<'a>(
         .filter(|t| !t.is_empty())
 }
 
-/// Decides a call.
+/// Decides a call; answers with who the token named.
 pub fn check(
     app: &App,
     meta: Option<&HashMap<String, String>>,
     body_headers: Option<&HashMap<String, String>>,
     need: &Need,
-) -> Result<(), Denied> {
+) -> Result<Option<Subject>, Denied> {
     if !app.auth.enabled() {
-        return Ok(());
+        return Ok(None);
     }
-    let state = app.node.state().read();
-    let user = app
-        .auth
-        .check(state.auth(), token(meta, body_headers), need)?;
-    crate::observe::set_user(user.as_deref());
-    Ok(())
+    let token = token(meta, body_headers);
+    let verdict = {
+        let state = app.node.state().read();
+        app.auth.check_subject(state.auth(), token, need)
+    };
+    match verdict {
+        Ok(subject) => {
+            crate::observe::set_user(subject.as_ref().map(|s| s.user.as_str()));
+            Ok(subject)
+        }
+        Err(denied) => {
+            let user = app.auth.subject(token).map(|s| s.user);
+            crate::auth::events::refused(
+                app,
+                &denied,
+                user.as_deref(),
+                &crate::auth::events::describe_need(need),
+            );
+            Err(denied)
+        }
+    }
 }

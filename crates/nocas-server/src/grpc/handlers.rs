@@ -125,8 +125,12 @@ pub async fn dispatch(
             let rid = req_id(&req);
             if app.auth.enabled() {
                 let need: Need = $need(&req);
-                if let Err(denied) = guard::check(app, meta, Some(&req.base().headers), &need) {
-                    return fail($resp, &ApiError::Forbidden(denied.to_string()), rid);
+                match guard::check(app, meta, Some(&req.base().headers), &need) {
+                    Ok(Some(subject)) => conn.set_subject(subject),
+                    Ok(None) => {}
+                    Err(denied) => {
+                        return fail($resp, &ApiError::Forbidden(denied.to_string()), rid);
+                    }
                 }
             }
             match $f(req).await {

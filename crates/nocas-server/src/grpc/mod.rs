@@ -16,6 +16,7 @@ pub mod fuzzy;
 pub mod guard;
 pub mod handlers;
 pub mod push;
+pub mod revoke;
 
 use std::net::SocketAddr;
 use std::pin::Pin;

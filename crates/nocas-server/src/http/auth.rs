@@ -19,6 +19,7 @@ use crate::app::{AppRef, now_ms};
 use crate::auth::LoginError;
 use crate::error::{ApiError, V1, V1Result};
 use crate::http::params::Params;
+use crate::metrics::AuthFailure;
 
 /// `POST /v1/auth/login`, `/v1/auth/users/login` and Nacos 3's
 /// `/v3/auth/user/login` (the same answer: the Java client 3.x tries it
@@ -56,9 +57,15 @@ async fn login_op(app: &AppRef, p: &Params) -> Result<Response, ApiError> {
         })
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| match e {
-            LoginError::Internal => ApiError::Internal(e.to_string()),
-            _ => ApiError::Forbidden(e.to_string()),
+        .map_err(|e| {
+            let kind = match e {
+                LoginError::Internal => return ApiError::Internal(e.to_string()),
+                LoginError::BadCredentials => AuthFailure::Login,
+                LoginError::Locked => AuthFailure::Locked,
+            };
+            app.metrics.auth_failure(kind);
+            app.security.record(kind, Some(&user), &user);
+            ApiError::Forbidden(e.to_string())
         })?
     } else {
         app.auth.token_without_auth(&user, now)

@@ -57,6 +57,17 @@ pub async fn guard(State(app): State<AppRef>, req: Request, next: Next) -> Respo
             next.run(Request::from_parts(parts, Body::empty())).await
         }
         Err(denied) => {
+            let user = app.auth.subject(token_of(&p)).map(|s| s.user);
+            crate::auth::events::refused(
+                &app,
+                &denied,
+                user.as_deref(),
+                &format!(
+                    "{} {path} {}",
+                    parts.method,
+                    crate::auth::events::describe_need(&need)
+                ),
+            );
             let err = ApiError::Forbidden(denied.to_string());
             if v2 { err.into_v2() } else { err.into_v1() }
         }

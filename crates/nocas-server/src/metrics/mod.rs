@@ -32,6 +32,35 @@ struct StatusLabel {
     class: &'static str,
 }
 
+/// Why a login or a call was refused (the `kind` of
+/// `nocas_auth_failures_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthFailure {
+    /// Unknown user or wrong password.
+    Login,
+    /// Login refused while locked out.
+    Locked,
+    /// Missing, expired, invalid or revoked token.
+    Token,
+    /// Valid token without the right.
+    Denied,
+}
+
+impl AuthFailure {
+    /// Every kind.
+    pub const ALL: [Self; 4] = [Self::Login, Self::Locked, Self::Token, Self::Denied];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Login => "login",
+            Self::Locked => "locked",
+            Self::Token => "token",
+            Self::Denied => "denied",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabel {
     kind: &'static str,
@@ -317,6 +346,8 @@ pub struct Metrics {
     soft_silence: Family<PeerLabel, Gauge<f64, AtomicU64>>,
     audit_records: Gauge,
     slow_requests: Counter,
+    auth_failures: Family<KindLabel, Counter>,
+    push_revoked: Counter,
     process_rss: Gauge,
     process_virtual: Gauge,
     process_cpu: Counter<f64, AtomicU64>,
@@ -589,6 +620,26 @@ impl Metrics {
                 "Requests slower than log.slow_request_ms",
                 Counter::default()
             ),
+            auth_failures: {
+                let f = reg!(
+                    r,
+                    "nocas_auth_failures",
+                    "Refused logins and calls: kind = login (bad credentials), locked, token (missing, expired, invalid or revoked), denied (no right)",
+                    Family::<KindLabel, Counter>::default()
+                );
+                for kind in AuthFailure::ALL {
+                    let _ = f.get_or_create(&KindLabel {
+                        kind: kind.as_str(),
+                    });
+                }
+                f
+            },
+            push_revoked: reg!(
+                r,
+                "nocas_push_revoked",
+                "Subscriptions and config listeners dropped because their reader lost access",
+                Counter::default()
+            ),
             process_rss: reg!(
                 r,
                 "process_resident_memory_bytes",
@@ -804,6 +855,22 @@ impl Metrics {
     /// A request was slower than the slow-request threshold.
     pub fn count_slow(&self) {
         self.slow_requests.inc();
+    }
+
+    /// A login or a call was refused.
+    pub fn auth_failure(&self, kind: AuthFailure) {
+        self.auth_failures
+            .get_or_create(&KindLabel {
+                kind: kind.as_str(),
+            })
+            .inc();
+    }
+
+    /// Subscriptions and listeners dropped on lost access.
+    pub fn pushes_revoked(&self, n: u64) {
+        if n > 0 {
+            self.push_revoked.inc_by(n);
+        }
     }
 
     // ----- config ---------------------------------------------------------

@@ -60,6 +60,8 @@ pub struct Hub {
     held: AtomicUsize,
     subscriptions: AtomicUsize,
     closing: AtomicBool,
+    /// Users, roles or permissions changed (holds a permit until taken).
+    auth_changed: Notify,
 }
 
 /// A registered long poll; unregisters itself when dropped.
@@ -90,6 +92,12 @@ impl Hub {
     /// An empty hub.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Waits until users, roles or permissions changed since the last call
+    /// returned (or since the hub was made).
+    pub async fn auth_changed(&self) {
+        self.auth_changed.notified().await
     }
 
     /// A fresh id for a listener or subscriber.
@@ -290,8 +298,12 @@ impl EventSink for Hub {
             match e {
                 Event::Config(k) => self.config_changed(k),
                 Event::Service(k) => self.service_changed(k),
-                Event::Namespace(_) | Event::Auth => {}
-                Event::All => self.everything_changed(),
+                Event::Namespace(_) => {}
+                Event::Auth => self.auth_changed.notify_one(),
+                Event::All => {
+                    self.everything_changed();
+                    self.auth_changed.notify_one();
+                }
             }
         }
     }
