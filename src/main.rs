@@ -238,7 +238,15 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         running.http_addr(),
         running.grpc_addr()
     );
-    stop_signal().await;
+    tokio::select! {
+        _ = stop_signal() => {}
+        Some(why) = running.storage_failed() => {
+            // Fail-stop: no graceful shutdown, which would write again.
+            tracing::error!(error = %why, "storage failed: stopping now; acknowledged writes are on disk, restart to recover");
+            eprintln!("nocas: storage failed: {why}; stopping (fail-stop)");
+            std::process::exit(74);
+        }
+    }
     tracing::info!("shutting down");
     running.shutdown().await.context("unclean shutdown")?;
     tracing::info!("stopped");

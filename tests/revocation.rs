@@ -386,7 +386,7 @@ async fn revoked_access_stops_tokens_and_pushes_on_every_node() {
                         .map(count_of)
                         .sum();
                     let from_loopback = items.iter().all(|a| a["ip"] == "127.0.0.1");
-                failed == 3 && denied == 2 && from_loopback
+                    failed == 3 && denied == 2 && from_loopback
                 }
             },
         )

@@ -23,6 +23,10 @@ pub enum ClusterError {
     /// Storage failed; the node cannot continue.
     #[error("storage failure: {0}")]
     Storage(String),
+    /// The data directory's file system is (nearly) full: the write was
+    /// refused before anything was appended.
+    #[error("{0}")]
+    DiskFull(String),
     /// Raft reported another error.
     #[error("raft error: {0}")]
     Raft(String),

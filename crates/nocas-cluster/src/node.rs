@@ -113,6 +113,8 @@ pub struct NodeConfig {
     pub raft: RaftSettings,
     /// Soft-state replication timers.
     pub soft: SoftSettings,
+    /// Refuse writes while the data directory is nearly full (`None`: never).
+    pub space: Option<nocas_store::space::SpaceGuard>,
 }
 
 /// Where a node stands.
@@ -334,7 +336,13 @@ impl Node {
                 }
             });
         }
-        let proposer = Proposer::spawn(raft.clone(), s.queue, s.max_batch, observer);
+        let proposer = Proposer::spawn(
+            raft.clone(),
+            s.queue,
+            s.max_batch,
+            observer,
+            cfg.space.clone(),
+        );
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let replicator = if standalone {
             None
@@ -589,6 +597,25 @@ impl Node {
                 Err(ClusterError::NoLeader)
             }
             Ok(Err(openraft::error::RaftError::Fatal(f))) => Err(ClusterError::Raft(f.to_string())),
+        }
+    }
+
+    /// Waits until the Raft core stopped on an error it cannot recover
+    /// from (a log append, an apply or an fsync failed) and says what
+    /// failed. Never returns while the node is healthy; returns `None`
+    /// when the node was shut down normally.
+    pub async fn failed(&self) -> Option<String> {
+        let mut m = self.inner.raft.metrics();
+        loop {
+            if let Err(fatal) = &m.borrow().running_state {
+                return match fatal {
+                    openraft::error::Fatal::Stopped => None,
+                    other => Some(other.to_string()),
+                };
+            }
+            if m.changed().await.is_err() {
+                return None;
+            }
         }
     }
 

@@ -15,6 +15,7 @@ use nocas_core::command::{Batch, Command, CommandResult};
 
 use crate::error::ClusterError;
 use crate::types::Raft;
+use nocas_store::space::SpaceGuard;
 
 struct Proposal {
     cmd: Command,
@@ -43,9 +44,10 @@ impl Proposer {
         queue: usize,
         max_batch: usize,
         observer: Option<std::sync::Arc<dyn crate::ClusterObserver>>,
+        space: Option<SpaceGuard>,
     ) -> Self {
         let (tx, rx) = mpsc::channel(queue.max(1));
-        tokio::spawn(run(raft, rx, max_batch.max(1), observer));
+        tokio::spawn(run(raft, rx, max_batch.max(1), observer, space));
         Self { tx }
     }
 
@@ -70,6 +72,7 @@ async fn run(
     mut rx: mpsc::Receiver<Proposal>,
     max_batch: usize,
     observer: Option<std::sync::Arc<dyn crate::ClusterObserver>>,
+    space: Option<SpaceGuard>,
 ) {
     let mut last_now: Millis = 0;
     while let Some(first) = rx.recv().await {
@@ -82,6 +85,18 @@ async fn run(
         }
         // Time never goes backwards in the log, even if the wall clock does.
         last_now = wall_clock_ms().max(last_now);
+        // A full disk refuses the batch before anything is appended: a
+        // write failing inside the log store would stop the node.
+        if let Some(guard) = &space {
+            let bytes = proposals.iter().map(|p| p.cmd.storage_estimate()).sum();
+            if let Err(full) = guard.check(bytes) {
+                tracing::warn!(error = %full, "write refused");
+                for p in proposals {
+                    let _ = p.reply.send(Err(ClusterError::DiskFull(full.to_string())));
+                }
+                continue;
+            }
+        }
         let mut commands = Vec::with_capacity(proposals.len());
         let mut actors = Vec::with_capacity(proposals.len());
         let mut replies = Vec::with_capacity(proposals.len());

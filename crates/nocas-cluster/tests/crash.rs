@@ -73,6 +73,7 @@ async fn start(dir: &Path) -> Node {
         join: false,
         raft: settings(),
         soft: Default::default(),
+        space: None,
     };
     Node::start(
         cfg,

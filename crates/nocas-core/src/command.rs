@@ -337,6 +337,23 @@ pub enum Outcome {
     },
 }
 
+impl Command {
+    /// A rough upper bound of the bytes this command adds to storage (log
+    /// entry, state and history): configs count their content twice (the
+    /// record and its history entry), everything else a kilobyte.
+    pub fn storage_estimate(&self) -> u64 {
+        const SMALL: u64 = 1024;
+        match self {
+            Command::PublishConfig(p) => SMALL + 3 * p.content.len() as u64,
+            Command::ImportConfigs { items, .. } => items
+                .iter()
+                .map(|p| SMALL + 3 * p.content.len() as u64)
+                .sum(),
+            _ => SMALL,
+        }
+    }
+}
+
 /// Result of one command.
 pub type CommandResult = Result<Outcome, CommandError>;
 

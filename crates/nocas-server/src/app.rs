@@ -101,7 +101,11 @@ impl App {
         match self.node.write_as(cmd, actor).await {
             Ok(r) => Ok(r?),
             Err(e) => {
-                if matches!(e, nocas_cluster::ClusterError::Storage(_)) {
+                if matches!(
+                    e,
+                    nocas_cluster::ClusterError::Storage(_)
+                        | nocas_cluster::ClusterError::DiskFull(_)
+                ) {
                     self.metrics.exception(if naming {
                         crate::metrics::Exception::Disk
                     } else {

@@ -44,6 +44,9 @@ pub enum ApiError {
     /// Bad or missing token, or not enough rights.
     #[error("{0}")]
     Forbidden(String),
+    /// The disk is (nearly) full: the write was refused, nothing changed.
+    #[error("{0}")]
+    DiskFull(String),
 }
 
 impl From<ClusterError> for ApiError {
@@ -55,6 +58,7 @@ impl From<ClusterError> for ApiError {
             | ClusterError::Peer(_) => Self::Unavailable(e.to_string()),
             ClusterError::Config(_) => Self::BadRequest(e.to_string()),
             ClusterError::Storage(_) | ClusterError::Raft(_) => Self::Internal(e.to_string()),
+            ClusterError::DiskFull(m) => Self::DiskFull(m),
         }
     }
 }
@@ -83,6 +87,7 @@ impl ApiError {
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::DiskFull(_) => StatusCode::INSUFFICIENT_STORAGE,
         }
     }
 
@@ -122,6 +127,7 @@ impl ApiError {
             Self::Unavailable(_) => (30000, "server error"),
             Self::Internal(_) => (30000, "server error"),
             Self::Forbidden(_) => (403, "access denied"),
+            Self::DiskFull(_) => (30000, "server error"),
         }
     }
 

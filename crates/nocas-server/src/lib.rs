@@ -214,7 +214,8 @@ pub async fn start(mut settings: Settings) -> Result<Running, ServerError> {
     };
     let db_path = store_path(&settings.data_dir);
     let cache = settings.storage.cache_bytes;
-    let store = tokio::task::spawn_blocking(move || Store::open_with_cache(&db_path, cache))
+    let verify = settings.storage.verify_on_start;
+    let store = tokio::task::spawn_blocking(move || Store::open_verified(&db_path, cache, verify))
         .await
         .map_err(|e| ServerError::Internal(e.to_string()))??;
     let me = MemberAddr {
@@ -254,6 +255,10 @@ pub async fn start(mut settings: Settings) -> Result<Running, ServerError> {
         join: settings.cluster.join,
         raft: settings.raft.clone(),
         soft: settings.cluster.soft.clone(),
+        space: Some(nocas_store::space::SpaceGuard {
+            dir: settings.data_dir.clone(),
+            min_free_bytes: settings.storage.min_free_bytes,
+        }),
     };
     let metrics = Arc::new(Metrics::new());
     store.set_observer(metrics.clone());
@@ -416,6 +421,15 @@ impl Running {
     /// The shared app state.
     pub fn app(&self) -> &AppRef {
         &self.app
+    }
+
+    /// Waits until storage failed in a way the node cannot recover from
+    /// (a log append, an apply or an fsync failed) and says what. The node
+    /// must stop then (fail-stop): after a failed fsync the kernel may have
+    /// dropped the dirty pages, so what the file holds is not known, and
+    /// only a restart, which reads the file again, is safe.
+    pub async fn storage_failed(&self) -> Option<String> {
+        self.app.node.failed().await
     }
 
     /// The bound HTTP address.

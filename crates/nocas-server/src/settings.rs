@@ -354,12 +354,20 @@ pub struct StorageSettings {
     /// Page cache of the database. Reads are served from memory, so the
     /// cache mostly helps history queries.
     pub cache_bytes: usize,
+    /// Writes are refused (507) while the data directory's file system has
+    /// less than this free (default 64 MiB; 0: never refuse).
+    pub min_free_bytes: u64,
+    /// Verify every page's checksum when the database is opened, so a
+    /// damaged file stops the start instead of being served (default on).
+    pub verify_on_start: bool,
 }
 
 impl Default for StorageSettings {
     fn default() -> Self {
         Self {
             cache_bytes: nocas_store::DEFAULT_CACHE_BYTES,
+            min_free_bytes: 64 << 20,
+            verify_on_start: true,
         }
     }
 }

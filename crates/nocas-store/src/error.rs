@@ -25,6 +25,19 @@ pub enum StoreError {
     /// A backup file is not one, is damaged, or cannot be restored here.
     #[error("backup: {0}")]
     Backup(String),
+    /// The database file is damaged (truncated, overwritten, not a
+    /// database): the node must not start on it.
+    #[error(
+        "the database file {path} is damaged ({reason}); nothing was served from it. \
+         In a cluster, move the data directory away and start the node again to catch up \
+         from its peers; standalone, restore a backup (nocas restore)"
+    )]
+    Damaged {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 macro_rules! from_redb {

@@ -20,6 +20,7 @@ mod codec;
 mod error;
 pub mod log;
 pub mod snapshot;
+pub mod space;
 pub mod state;
 pub mod tables;
 
@@ -67,9 +68,57 @@ impl Store {
     /// Opens the database with a page cache of at most `cache_bytes`. Reads
     /// are served from memory above this layer, so a small cache suffices.
     pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
-        let db = Database::builder()
-            .set_cache_size(cache_bytes)
-            .create(path)?;
+        Self::open_verified(path, cache_bytes, false)
+    }
+
+    /// Opens the database; with `verify`, the checksum of every page is
+    /// checked first. A file that exists but is empty, is not a database,
+    /// is shorter than its recorded layout or fails the check is refused
+    /// with [`StoreError::Damaged`] naming it (never opened as an empty
+    /// store). A missing file is a new store.
+    pub fn open_verified(
+        path: &Path,
+        cache_bytes: usize,
+        verify: bool,
+    ) -> Result<Self, StoreError> {
+        let damaged = |reason: String| StoreError::Damaged {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.len() == 0
+        {
+            return Err(damaged("the file is empty".into()));
+        }
+        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Database::builder()
+                .set_cache_size(cache_bytes)
+                .set_check_integrity_on_open(verify)
+                .create(path)
+        }));
+        let db = match opened {
+            Ok(Ok(db)) => db,
+            Ok(Err(e)) => {
+                let text = e.to_string();
+                let corrupt = matches!(
+                    e,
+                    redb::DatabaseError::Storage(redb::StorageError::Corrupted(_))
+                ) || text.contains("magic number")
+                    || text.contains("corrupt");
+                if corrupt {
+                    return Err(damaged(text));
+                }
+                return Err(e.into());
+            }
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "the database code failed reading it".into());
+                return Err(damaged(what));
+            }
+        };
         let store = Self {
             db: Arc::new(RwLock::new(Some(Arc::new(db)))),
             observer: Arc::new(RwLock::new(None)),

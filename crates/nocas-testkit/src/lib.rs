@@ -465,6 +465,20 @@ impl ServerProcess {
         self.child.wait().expect("wait")
     }
 
+    /// Waits (bounded) for the process to exit on its own.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends a signal (SIGSTOP, SIGCONT...) to the process.
     pub fn signal(&self, sig: libc::c_int) {
         // SAFETY: kill(2) with a pid we own and a valid signal number.

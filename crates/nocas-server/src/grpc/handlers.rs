@@ -68,6 +68,7 @@ fn error_code(e: &ApiError) -> i32 {
         ApiError::Busy(_) => 503,
         ApiError::Forbidden(_) => NO_RIGHT,
         ApiError::Unavailable(_) | ApiError::Internal(_) => 500,
+        ApiError::DiskFull(_) => 507,
     }
 }
 
