@@ -66,6 +66,20 @@ command -v go >/dev/null || {
 (cd tests/interop/go && go build -o soak-client . && go build -o features ./cmd/features)
 (cd examples/go-gin && go build -o go-gin .)
 
+# The `nacos-sdk` crate with its `tls` feature, as its own workspace (the
+# feature would turn TLS on for every nacos-sdk client of the main build).
+# It links OpenSSL (the crate's HTTPS login uses native-tls).
+if ! pkg-config --exists openssl 2>/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q libssl-dev pkg-config >/dev/null ||
+      { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q libssl-dev pkg-config >/dev/null; }
+  else
+    echo "scripts/test.sh: the TLS interop test needs OpenSSL headers (Debian: apt-get install libssl-dev pkg-config)" >&2
+    exit 1
+  fi
+fi
+cargo build --manifest-path tests/interop/rust-tls/Cargo.toml --target-dir target/rust-tls
+
 # r-nacos 0.8.8, the source `nocas migrate` is tested against (the same
 # build the benchmark script compares with), installed once into target/.
 if [ ! -x target/rnacos/bin/rnacos ]; then

@@ -121,6 +121,17 @@ struct ServerArgs {
     /// Keep audit records this many days (0: forever) [default: 30].
     #[arg(long, env = "NOCAS_AUDIT_RETENTION_DAYS")]
     audit_retention_days: Option<u64>,
+    /// PEM certificate chain: serve HTTP, gRPC and the console over TLS
+    /// (reloaded when the file changes).
+    #[arg(long, env = "NOCAS_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "NOCAS_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// PEM CA certificates of the cluster: mutual TLS on the Raft port
+    /// (each node presents --tls-cert and accepts only peers this CA signed).
+    #[arg(long, env = "NOCAS_PEER_CA")]
+    peer_ca: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -198,6 +209,15 @@ impl ServerArgs {
         }
         if let Some(ms) = self.slow_request_ms {
             s.log.slow_request_ms = ms;
+        }
+        if let Some(p) = &self.tls_cert {
+            s.tls.cert = Some(p.clone());
+        }
+        if let Some(p) = &self.tls_key {
+            s.tls.key = Some(p.clone());
+        }
+        if let Some(p) = &self.peer_ca {
+            s.tls.peer_ca = Some(p.clone());
         }
         if let Some(days) = self.audit_retention_days {
             s.audit.retention_ms = days.saturating_mul(24 * 3600 * 1000);

@@ -137,9 +137,21 @@ fn python_sdk_v3_grpc_with_login() {
         ],
     );
     let base = format!("http://{}", server.http);
+    py_user_setup(&nocas_testkit::Http::new(), &base);
+    let mut cmd = Command::new(python);
+    cmd.arg(root().join("tests/interop/python/v3_grpc.py"))
+        .env("NOCAS_USERNAME", "py")
+        .env("NOCAS_PASSWORD", "py-pw")
+        .env("NOCAS_NAMESPACE", "py-ns")
+        .current_dir(dir.path());
+    run_script(cmd, "Python SDK v3 (gRPC) script with login", &server);
+}
+
+/// Creates user `py` (password `py-pw`) with read and write on namespace
+/// `py-ns`, as the administrator `nacos` (password `admin-pw-for-py`).
+fn py_user_setup(http: &nocas_testkit::Http, base: &str) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let http = nocas_testkit::Http::new();
         let login = http
             .post(
                 &format!("{base}/nacos/v1/auth/login"),
@@ -172,13 +184,90 @@ fn python_sdk_v3_grpc_with_login() {
             assert_eq!(r.status, 200, "{path}: {}", r.body);
         }
     });
+}
+
+/// The same scenario over TLS: HTTPS login and gRPC over TLS, the server's
+/// certificate signed by a CA made here (the SDK always presents a client
+/// certificate too; the client ports do not ask for one).
+#[test]
+fn python_sdk_v3_grpc_over_tls_with_login() {
+    let python = venv_python("sdk-v3");
+    let dir = tempfile::tempdir().unwrap();
+    let ca = nocas_testkit::tls::TestCa::new("nocas-test-ca");
+    let ca_file = ca.write_ca(dir.path(), "ca.pem");
+    let server_files = ca.write_leaf(dir.path(), "server");
+    let client_files = ca.write_leaf(dir.path(), "client");
+    let cfg = dir.path().join("nocas.toml");
+    std::fs::write(&cfg, "[naming]\ncache_millis = 1000\n").unwrap();
+    let server = ServerProcess::spawn(
+        Path::new(BIN),
+        &dir.path().join("data"),
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--auth",
+            "--admin-password",
+            "admin-pw-for-py",
+            "--tls-cert",
+            server_files.cert.to_str().unwrap(),
+            "--tls-key",
+            server_files.key.to_str().unwrap(),
+        ],
+    );
+    let https = nocas_testkit::Http::with_ca(ca.pem().as_bytes(), None);
+    py_user_setup(&https, &server.https_base());
     let mut cmd = Command::new(python);
     cmd.arg(root().join("tests/interop/python/v3_grpc.py"))
         .env("NOCAS_USERNAME", "py")
         .env("NOCAS_PASSWORD", "py-pw")
         .env("NOCAS_NAMESPACE", "py-ns")
+        .env("NOCAS_TLS_CA", &ca_file)
+        .env("NOCAS_TLS_CERT", &client_files.cert)
+        .env("NOCAS_TLS_KEY", &client_files.key)
         .current_dir(dir.path());
-    run_script(cmd, "Python SDK v3 (gRPC) script with login", &server);
+    run_script(
+        cmd,
+        "Python SDK v3 (gRPC) script over TLS with login",
+        &server,
+    );
+}
+
+/// The `nacos-sdk` crate built with its `tls` feature (its own workspace in
+/// `tests/interop/rust-tls`, built by `scripts/test.sh`): HTTPS login, then
+/// registration, subscription, config publish, read and push over gRPC
+/// with TLS.
+#[test]
+fn rust_sdk_crate_over_tls_with_login() {
+    let bin = root().join("target/rust-tls/debug/nacos-rust-tls");
+    assert!(
+        bin.exists(),
+        "{} is missing: run scripts/test.sh, which builds it",
+        bin.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let ca = nocas_testkit::tls::TestCa::new("nocas-test-ca");
+    let ca_file = ca.write_ca(dir.path(), "ca.pem");
+    let leaf = ca.write_leaf(dir.path(), "server");
+    let server = ServerProcess::spawn(
+        Path::new(BIN),
+        &dir.path().join("data"),
+        &[
+            "--auth",
+            "--admin-password",
+            "admin-pw-for-rust",
+            "--tls-cert",
+            leaf.cert.to_str().unwrap(),
+            "--tls-key",
+            leaf.key.to_str().unwrap(),
+        ],
+    );
+    let mut cmd = Command::new(bin);
+    cmd.env("NOCAS_USERNAME", "nacos")
+        .env("NOCAS_PASSWORD", "admin-pw-for-rust")
+        .env("NACOS_CLIENT_TLS_CA_CERT", &ca_file)
+        .env("SSL_CERT_FILE", &ca_file)
+        .current_dir(dir.path());
+    run_script(cmd, "nacos-sdk crate over TLS", &server);
 }
 
 /// The Go SDK feature program, built by `scripts/test.sh`.

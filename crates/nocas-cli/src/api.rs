@@ -27,6 +27,9 @@ pub struct Conn {
     pub timeout: Duration,
     /// Which API generation to speak.
     pub api: ApiChoice,
+    /// PEM CA certificates to trust for `https://` servers, besides the
+    /// system's.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// `--api`: which routes the commands use.
@@ -156,10 +159,22 @@ impl Api {
         if bases.is_empty() {
             bases.push("http://127.0.0.1:8848".into());
         }
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .no_proxy()
             .timeout(conn.timeout)
-            .connect_timeout(conn.timeout.min(Duration::from_secs(5)))
+            .connect_timeout(conn.timeout.min(Duration::from_secs(5)));
+        if let Some(path) = &conn.ca_file {
+            let pem = std::fs::read(path).map_err(|e| {
+                CliError::Failed(format!("cannot read the CA file {}: {e}", path.display()))
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                CliError::Failed(format!("{} holds no PEM certificate: {e}", path.display()))
+            })?;
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        let http = builder
             .build()
             .map_err(|e| CliError::Failed(format!("cannot build an HTTP client: {e}")))?;
         let mut api = Self {

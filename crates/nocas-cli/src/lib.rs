@@ -85,6 +85,10 @@ pub struct Global {
         default_value = "auto"
     )]
     pub api: api::ApiChoice,
+    /// PEM CA certificates to trust for `https://` servers (besides the
+    /// system's).
+    #[arg(long, global = true, env = "NOCAS_CA_FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Global {
@@ -97,6 +101,7 @@ impl Global {
             token: self.token.clone(),
             timeout: Duration::from_millis(self.timeout_ms.max(1)),
             api: self.api,
+            ca_file: self.ca_file.clone(),
         })
         .await
     }

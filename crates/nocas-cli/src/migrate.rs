@@ -471,6 +471,7 @@ pub async fn run(a: MigrateArgs) -> Result<u8> {
         token: None,
         timeout,
         api: crate::api::ApiChoice::V1,
+        ca_file: a.g.ca_file.clone(),
     })
     .await
     .map_err(|e| CliError::Failed(format!("source: {e}")))?;

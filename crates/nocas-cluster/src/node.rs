@@ -113,6 +113,8 @@ pub struct NodeConfig {
     pub raft: RaftSettings,
     /// Soft-state replication timers.
     pub soft: SoftSettings,
+    /// Mutual TLS for calls to peers (`None`: plain HTTP).
+    pub peer_tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     /// Refuse writes while the data directory is nearly full (`None`: never).
     pub space: Option<nocas_store::space::SpaceGuard>,
 }
@@ -278,7 +280,7 @@ impl Node {
                 .map_err(storage_err)?
                 .map(|(i, _)| i)
         };
-        let peers = PeerClient::new(cfg.secret.clone());
+        let peers = PeerClient::with_tls(cfg.secret.clone(), cfg.peer_tls.clone());
         let log_store = LogStore::new(store.clone());
         let committed = log_store.committed_index();
         let raft = Raft::new(

@@ -52,6 +52,8 @@ pub enum PeerError {
 pub struct PeerClient {
     http: reqwest::Client,
     secret: Option<Arc<str>>,
+    /// `https` with mutual TLS, else `http`.
+    scheme: &'static str,
 }
 
 impl std::fmt::Debug for PeerClient {
@@ -73,15 +75,32 @@ pub fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T, String> {
 impl PeerClient {
     /// A client sending `secret` (if any) with every call.
     pub fn new(secret: Option<String>) -> Self {
-        let http = reqwest::Client::builder()
+        Self::with_tls(secret, None)
+    }
+
+    /// A client sending `secret`; with `tls`, calls go over HTTPS with
+    /// that configuration (the peer CA as the only root, this node's
+    /// certificate as the client certificate).
+    pub fn with_tls(secret: Option<String>, tls: Option<Arc<rustls::ClientConfig>>) -> Self {
+        let mut b = reqwest::Client::builder()
             .no_proxy()
             .pool_idle_timeout(Duration::from_secs(30))
-            .tcp_nodelay(true)
-            .build()
-            .unwrap_or_default();
+            .tcp_nodelay(true);
+        let scheme = match tls {
+            Some(cfg) => {
+                b = b.use_preconfigured_tls((*cfg).clone()).https_only(true);
+                "https"
+            }
+            None => "http",
+        };
+        let http = b.build().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot build the peer client; peer calls will fail");
+            reqwest::Client::new()
+        });
         Self {
             http,
             secret: secret.map(Arc::from),
+            scheme,
         }
     }
 
@@ -96,7 +115,7 @@ impl PeerClient {
         let body = encode(req).map_err(PeerError::Failed)?;
         let mut r = self
             .http
-            .post(format!("{}{path}", to.raft_url()))
+            .post(format!("{}://{}:{}{path}", self.scheme, to.host, to.raft))
             .timeout(timeout)
             .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
             .body(body);

@@ -74,6 +74,7 @@ async fn start(dir: &Path) -> Node {
         raft: settings(),
         soft: Default::default(),
         space: None,
+        peer_tls: None,
     };
     Node::start(
         cfg,

@@ -24,6 +24,7 @@ pub mod observe;
 pub mod ops;
 pub mod push;
 pub mod settings;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -79,9 +80,49 @@ pub enum ServerError {
     /// Auth could not be set up.
     #[error(transparent)]
     Auth(#[from] auth::AuthSetupError),
+    /// TLS could not be set up.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     /// A task failed.
     #[error("internal: {0}")]
     Internal(String),
+}
+
+/// A listening socket, plain or TLS.
+enum Bound {
+    Plain(TcpListener),
+    Tls(tls::TlsListener),
+}
+
+/// `listener` as is, or with TLS when `config` is set.
+fn secure(
+    tls: &tls::Tls,
+    listener: TcpListener,
+    config: Option<Arc<rustls::ServerConfig>>,
+) -> Bound {
+    match config {
+        None => Bound::Plain(listener),
+        Some(cfg) => Bound::Tls(tls.listen(listener, cfg, |_| true, |_| {})),
+    }
+}
+
+/// Serves `svc` on a [`Bound`] until `stop` changes.
+macro_rules! serve_on {
+    ($bound:expr, $svc:expr, $stop:expr) => {{
+        let mut stop = $stop;
+        let shutdown = async move {
+            let _ = stop.changed().await;
+        };
+        match $bound {
+            Bound::Plain(l) => axum::serve(l, $svc).with_graceful_shutdown(shutdown).await,
+            Bound::Tls(l) => {
+                use axum::serve::ListenerExt as _;
+                axum::serve(l.tap_io(|_| {}), $svc)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+        }
+    }};
 }
 
 /// A running server.
@@ -170,6 +211,7 @@ pub async fn start(mut settings: Settings) -> Result<Running, ServerError> {
         source,
     })?;
     let auth = auth::Auth::new(&settings.auth, &settings.data_dir)?;
+    let tls = Arc::new(tls::Tls::new(&settings.tls)?);
     if !settings.auth.enabled && !settings.bind.is_loopback() {
         tracing::warn!(bind = %settings.bind, "auth is OFF on a non-loopback address (--insecure-no-auth): anyone who can reach this port can read and change everything");
     }
@@ -255,6 +297,7 @@ pub async fn start(mut settings: Settings) -> Result<Running, ServerError> {
         join: settings.cluster.join,
         raft: settings.raft.clone(),
         soft: settings.cluster.soft.clone(),
+        peer_tls: tls.peer_client.clone(),
         space: Some(nocas_store::space::SpaceGuard {
             dir: settings.data_dir.clone(),
             min_free_bytes: settings.storage.min_free_bytes,
@@ -319,13 +362,10 @@ pub async fn start(mut settings: Settings) -> Result<Running, ServerError> {
             app.settings.cluster.secret.clone(),
             app.settings.cluster.max_message_bytes,
         );
-        let mut peer_stop = stop_rx.clone();
+        let bound = secure(&tls, listener, tls.peer_server.clone());
+        let peer_stop = stop_rx.clone();
         tasks.push(tokio::spawn(async move {
-            let served = axum::serve(listener, peer)
-                .with_graceful_shutdown(async move {
-                    let _ = peer_stop.changed().await;
-                })
-                .await;
+            let served = serve_on!(bound, peer, peer_stop);
             if let Err(e) = served {
                 tracing::error!(error = %e, "Raft port failed");
             }
@@ -336,8 +376,9 @@ pub async fn start(mut settings: Settings) -> Result<Running, ServerError> {
     app.node.pull_soft_state().await;
     let (grpc_stop, grpc_stop_rx) = watch::channel(false);
     let grpc_app = app.clone();
+    let grpc_tls = tls.grpc.clone().map(|cfg| (tls.clone(), cfg));
     let grpc = tokio::spawn(async move {
-        if let Err(e) = grpc::serve(grpc_app, grpc_listener, grpc_stop_rx).await {
+        if let Err(e) = grpc::serve(grpc_app, grpc_listener, grpc_tls, grpc_stop_rx).await {
             tracing::error!(error = %e, "gRPC server failed");
         }
     });
@@ -375,36 +416,38 @@ pub async fn start(mut settings: Settings) -> Result<Running, ServerError> {
         console_addr = listener.local_addr().ok();
         let router = tower::util::MapRequestLayer::new(http::guard::canonicalize)
             .layer(http::router(app.clone(), true));
-        let mut console_stop = stop_rx.clone();
+        let console_stop = stop_rx.clone();
+        let bound = secure(&tls, listener, tls.http.clone());
         tasks.push(tokio::spawn(async move {
-            let served = axum::serve(
-                listener,
+            let served = serve_on!(
+                bound,
                 axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
                     SocketAddr,
                 >(router),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = console_stop.changed().await;
-            })
-            .await;
+                console_stop
+            );
             if let Err(e) = served {
                 tracing::error!(error = %e, "console server failed");
             }
         }));
     }
-    let mut http_stop = stop_rx.clone();
+    let http_stop = stop_rx.clone();
+    let bound = secure(&tls, listener, tls.http.clone());
     let http = tokio::spawn(async move {
-        axum::serve(
-            listener,
+        serve_on!(
+            bound,
             axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
                 SocketAddr,
             >(router),
+            http_stop
         )
-        .with_graceful_shutdown(async move {
-            let _ = http_stop.changed().await;
-        })
-        .await
     });
+    if tls.any() {
+        tasks.push(tokio::spawn(tls.clone().reload_loop(
+            Duration::from_millis(app.settings.tls.reload_interval_ms.max(10)),
+            stop_rx.clone(),
+        )));
+    }
     tracing::info!(http = %http_addr, grpc = %grpc_addr, console = ?console_addr, elapsed_ms = started.elapsed().as_millis() as u64, "server started");
     Ok(Running {
         app,

@@ -72,6 +72,8 @@ pub struct Settings {
     pub log: LogSettings,
     /// The audit trail.
     pub audit: AuditSettings,
+    /// TLS on the client ports and mutual TLS between nodes.
+    pub tls: TlsSettings,
     /// Read consistency.
     pub consistency: ConsistencySettings,
 }
@@ -141,6 +143,45 @@ impl Default for AuditSettings {
             retention_ms: 30 * 24 * 3600 * 1000,
             purge_interval_ms: 3600 * 1000,
             security_flush_ms: 5000,
+        }
+    }
+}
+
+/// TLS: the client ports (HTTP, gRPC, console) when `cert` and `key` are
+/// set, and mutual TLS on the Raft port when `peer_ca` is set too.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSettings {
+    /// PEM certificate chain of this node (`--tls-cert`).
+    pub cert: Option<PathBuf>,
+    /// PEM private key (`--tls-key`).
+    pub key: Option<PathBuf>,
+    /// PEM CA certificates that sign the nodes' certificates (`--peer-ca`):
+    /// turns on mutual TLS on the Raft port; a node presents its own
+    /// certificate (`peer_cert`/`peer_key`, else `cert`/`key`) and accepts
+    /// only peers whose certificate this CA signed.
+    pub peer_ca: Option<PathBuf>,
+    /// Certificate presented to peers, if not `cert`.
+    pub peer_cert: Option<PathBuf>,
+    /// Its key, if not `key`.
+    pub peer_key: Option<PathBuf>,
+    /// How often the files are checked for changes; changed files are
+    /// loaded without a restart (default 10 s).
+    pub reload_interval_ms: u64,
+    /// A TLS handshake not finished in this long is dropped (default 10 s).
+    pub handshake_timeout_ms: u64,
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        Self {
+            cert: None,
+            key: None,
+            peer_ca: None,
+            peer_cert: None,
+            peer_key: None,
+            reload_interval_ms: 10_000,
+            handshake_timeout_ms: 10_000,
         }
     }
 }
@@ -391,6 +432,7 @@ impl Default for Settings {
             console: ConsoleSettings::default(),
             log: LogSettings::default(),
             audit: AuditSettings::default(),
+            tls: TlsSettings::default(),
             consistency: ConsistencySettings::default(),
         }
     }
@@ -607,6 +649,24 @@ impl Settings {
                     "a cluster with auth needs the same --token-secret on every node".into(),
                 ));
             }
+        }
+        let t = &self.tls;
+        if t.cert.is_some() != t.key.is_some() {
+            return Err(SettingsError::Invalid(
+                "TLS needs both a certificate (--tls-cert) and its key (--tls-key)".into(),
+            ));
+        }
+        if t.peer_ca.is_some() && t.peer_cert.as_ref().or(t.cert.as_ref()).is_none() {
+            return Err(SettingsError::Invalid(
+                "mutual TLS between nodes (--peer-ca) needs this node's certificate \
+                 (--tls-cert/--tls-key or tls.peer_cert/peer_key)"
+                    .into(),
+            ));
+        }
+        if t.peer_cert.is_some() != t.peer_key.is_some() {
+            return Err(SettingsError::Invalid(
+                "tls.peer_cert and tls.peer_key go together".into(),
+            ));
         }
         if a.enabled && (a.token_ttl_s == 0 || a.lockout_failures == 0) {
             return Err(SettingsError::Invalid(

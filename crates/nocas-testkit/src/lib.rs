@@ -7,6 +7,7 @@
 
 pub mod grpc;
 pub mod prom;
+pub mod tls;
 
 use std::future::Future;
 use std::io::{BufRead, BufReader};
@@ -205,6 +206,24 @@ impl Http {
                 .timeout(Duration::from_secs(30))
                 .build()
                 .expect("http client"),
+        }
+    }
+
+    /// A client trusting only the CA certificates in `ca_pem` (for servers
+    /// with TLS), presenting `identity_pem` (certificate and key) if given.
+    pub fn with_ca(ca_pem: &[u8], identity_pem: Option<&[u8]>) -> Self {
+        let mut b = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(30))
+            .tls_built_in_root_certs(false);
+        for c in reqwest::Certificate::from_pem_bundle(ca_pem).expect("CA PEM") {
+            b = b.add_root_certificate(c);
+        }
+        if let Some(id) = identity_pem {
+            b = b.identity(reqwest::Identity::from_pem(id).expect("identity PEM"));
+        }
+        Self {
+            client: b.build().expect("https client"),
         }
     }
 
@@ -448,6 +467,11 @@ impl ServerProcess {
     /// Base URL.
     pub fn base(&self) -> String {
         format!("http://{}", self.http)
+    }
+
+    /// Base URL over TLS.
+    pub fn https_base(&self) -> String {
+        format!("https://{}", self.http)
     }
 
     /// Kills the process with SIGKILL.

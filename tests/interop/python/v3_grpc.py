@@ -8,6 +8,9 @@ Env:
   NOCAS_TOTAL_TIMEOUT  watchdog in seconds (default 120) -> exit 2
   NOCAS_STEP_TIMEOUT   per wait/call timeout in seconds (default 15)
   NOCAS_USERNAME       log in with this user (and NOCAS_PASSWORD) when set
+  NOCAS_TLS_CA         connect over TLS (HTTPS login, gRPC over TLS) trusting this CA; the SDK
+                       also needs NOCAS_TLS_CERT and NOCAS_TLS_KEY (it always presents a client
+                       certificate)
   NOCAS_DEBUG=1        SDK + grpc logs to stderr, keep temp dir
 Exit: 0 all passed, 1 some failed, 2 watchdog.
 """
@@ -99,7 +102,7 @@ def setup_logging():
 
 setup_logging()
 
-from v2.nacos import (ClientConfigBuilder, GRPCConfig, NacosNamingService, NacosConfigService,  # noqa: E402
+from v2.nacos import (ClientConfigBuilder, GRPCConfig, TLSConfig, NacosNamingService, NacosConfigService,  # noqa: E402
                       RegisterInstanceParam, DeregisterInstanceParam, ListInstanceParam,
                       SubscribeServiceParam, ListServiceParam, ConfigParam)
 
@@ -154,14 +157,19 @@ def hostset(instances):
 
 USERNAME = os.environ.get("NOCAS_USERNAME", "")
 PASSWORD = os.environ.get("NOCAS_PASSWORD", "")
+TLS_CA = os.environ.get("NOCAS_TLS_CA", "")
 
 
 def make_config(tmp, name, update_cache_when_empty=False):
     builder = ClientConfigBuilder()
     if USERNAME:
         builder = builder.username(USERNAME).password(PASSWORD)
+    if TLS_CA:
+        builder = builder.tls_config(TLSConfig(enabled=True, ca_file=TLS_CA,
+                                               cert_file=os.environ["NOCAS_TLS_CERT"],
+                                               key_file=os.environ["NOCAS_TLS_KEY"]))
     cfg = (builder
-           .server_address(ADDR)
+           .server_address(("https://" + ADDR) if TLS_CA else ADDR)
            .namespace_id(NAMESPACE)
            .log_level(logging.DEBUG if DEBUG else logging.WARNING)
            .log_dir(os.path.join(tmp, "logs", name))

@@ -22,7 +22,6 @@ use std::time::Instant;
 use dashmap::DashMap;
 use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tonic::Status;
 use tonic::transport::server::{Connected, TcpConnectInfo};
@@ -545,7 +544,7 @@ impl Connections {
 /// A TCP stream that reports its closing, so the connection bound to the
 /// transport is closed with it.
 pub struct TrackedStream {
-    inner: TcpStream,
+    inner: crate::tls::Io,
     info: TcpConnectInfo,
     /// The connection made for this transport at accept.
     conn: Arc<Connection>,
@@ -557,13 +556,13 @@ impl TrackedStream {
     /// gets that connection when the transport goes (never another one
     /// that reused its peer address meanwhile).
     pub fn new(
-        inner: TcpStream,
+        inner: crate::tls::Io,
         conn: Arc<Connection>,
         on_close: mpsc::UnboundedSender<Arc<Connection>>,
     ) -> Self {
         let info = TcpConnectInfo {
-            local_addr: inner.local_addr().ok(),
-            remote_addr: inner.peer_addr().ok(),
+            local_addr: inner.tcp().local_addr().ok(),
+            remote_addr: inner.tcp().peer_addr().ok(),
         };
         Self {
             inner,

@@ -38,6 +38,7 @@ use crate::app::AppRef;
 use crate::grpc::conn::{ClientInfo, Connection, TrackedStream};
 use crate::grpc::handlers::{UN_REGISTER, error_payload, request_id_of};
 use crate::settings::ReadConsistency;
+use crate::tls::Io;
 
 /// Abilities this server announces in `SetupAckRequest`.
 fn server_abilities() -> std::collections::HashMap<String, bool> {
@@ -298,6 +299,7 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 pub async fn serve(
     app: AppRef,
     listener: TcpListener,
+    tls: Option<(Arc<crate::tls::Tls>, Arc<rustls::ServerConfig>)>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), tonic::transport::Error> {
     let (closed_tx, mut closed_rx) = mpsc::unbounded_channel::<Arc<conn::Connection>>();
@@ -312,14 +314,47 @@ pub async fn serve(
     });
     let accept_app = app.clone();
     let per_ip = app.settings.limits.max_connections_per_ip;
-    let incoming = async_accept(listener, move |peer| {
-        if !accept_app.conns.admit(peer.ip(), per_ip) {
-            tracing::warn!(%peer, limit = per_ip, "gRPC connection refused: too many from this IP");
-            return None;
+    let incoming: Pin<Box<dyn Stream<Item = std::io::Result<TrackedStream>> + Send>> = match tls {
+        None => Box::pin(
+            async_accept(listener, move |peer| {
+                if !accept_app.conns.admit(peer.ip(), per_ip) {
+                    tracing::warn!(%peer, limit = per_ip, "gRPC connection refused: too many from this IP");
+                    return None;
+                }
+                Some(accept_app.conns.accept(peer, &accept_app.hub))
+            })
+            .map(move |r| {
+                r.map(|(s, conn)| TrackedStream::new(Io::Plain(s), conn, closed_tx.clone()))
+            }),
+        ),
+        Some((tls, cfg)) => {
+            // Admission before the handshake (so one address cannot hold
+            // more handshakes than connections); the connection is made
+            // once the handshake finished.
+            let (admit_app, release_app) = (app.clone(), app.clone());
+            let listener = tls.listen(
+                listener,
+                cfg,
+                move |peer| {
+                    let ok = admit_app.conns.admit(peer.ip(), per_ip);
+                    if !ok {
+                        tracing::warn!(%peer, limit = per_ip, "gRPC connection refused: too many from this IP");
+                    }
+                    ok
+                },
+                move |peer| release_app.conns.release(peer.ip()),
+            );
+            Box::pin(futures::stream::unfold(
+                (listener, accept_app, closed_tx),
+                |(mut listener, app, closed_tx)| async move {
+                    let (io, peer) = listener.next().await?;
+                    let conn = app.conns.accept(peer, &app.hub);
+                    let s = TrackedStream::new(io, conn, closed_tx.clone());
+                    Some((Ok(s), (listener, app, closed_tx)))
+                },
+            ))
         }
-        Some(accept_app.conns.accept(peer, &accept_app.hub))
-    })
-    .map(move |r| r.map(|(s, conn)| TrackedStream::new(s, conn, closed_tx.clone())));
+    };
     let max = app.settings.grpc.max_message_bytes;
     let svc = GrpcService { app };
     tonic::transport::Server::builder()
