@@ -44,6 +44,8 @@ pub struct Forward {
 pub const MEMBERS: &str = "/raft/members";
 /// Path of a node's status.
 pub const STATUS: &str = "/raft/status";
+/// Path asking a node to stand for election now (a leader handing over).
+pub const ELECT: &str = "/raft/elect";
 
 /// Timers and limits of the consensus layer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -75,6 +77,8 @@ pub struct RaftSettings {
     /// Time a membership change may take (ms): an added node must catch
     /// up first, which takes as long as its log or snapshot does.
     pub membership_timeout_ms: u64,
+    /// Time a stopping leader may spend handing leadership over (ms).
+    pub handover_timeout_ms: u64,
 }
 
 impl Default for RaftSettings {
@@ -92,6 +96,7 @@ impl Default for RaftSettings {
             rpc_timeout_ms: 3_000,
             snapshot_chunk_bytes: 4 * 1024 * 1024,
             membership_timeout_ms: 60_000,
+            handover_timeout_ms: 3_000,
         }
     }
 }
@@ -160,6 +165,8 @@ struct Inner {
     reads: crate::reads::ReadBatcher,
     write_timeout: Duration,
     membership_timeout: Duration,
+    /// The leader lease (openraft's: the maximum election timeout).
+    election_max_ms: u64,
     peers: PeerClient,
     replicator: Option<Arc<SoftReplicator>>,
     stop: tokio::sync::watch::Sender<bool>,
@@ -378,6 +385,7 @@ impl Node {
                 reads: crate::reads::ReadBatcher::default(),
                 write_timeout: Duration::from_millis(s.write_timeout_ms),
                 membership_timeout: Duration::from_millis(s.membership_timeout_ms),
+                election_max_ms: s.election_max_ms,
                 peers,
                 replicator,
                 stop,
@@ -599,6 +607,106 @@ impl Node {
                 Err(ClusterError::NoLeader)
             }
             Ok(Err(openraft::error::RaftError::Fatal(f))) => Err(ClusterError::Raft(f.to_string())),
+        }
+    }
+
+    /// Hands leadership to an up-to-date voter before this node stops, so
+    /// writes do not wait out an election timeout. Only a leader of a
+    /// cluster does anything. New proposals are held (queued, not failed);
+    /// once everything proposed is applied and a voter has all of the log,
+    /// that voter is asked to stand for election, which this node grants
+    /// (its own lease is past: a leader's vote is not refreshed by its
+    /// heartbeats, so at most `election_max_ms` after it was elected). The
+    /// held proposals then go to the new leader. Returns the new leader, or
+    /// `None` when nothing was handed over (not leader, standalone, or no
+    /// voter caught up within `timeout`: the node then stops as before and
+    /// the others elect after their timeout).
+    pub async fn hand_over(&self, timeout: Duration) -> Option<NodeId> {
+        let me = self.inner.id;
+        if !self.is_clustered() || !self.is_leader() {
+            return None;
+        }
+        let deadline = Instant::now() + timeout;
+        self.inner.proposer.hold(true);
+        let result = self.hand_over_until(me, deadline).await;
+        self.inner.proposer.hold(false);
+        match result {
+            Some(to) => tracing::info!(to, "leadership handed over"),
+            None => tracing::warn!(
+                "leadership not handed over in time; peers will elect after their timeout"
+            ),
+        }
+        result
+    }
+
+    async fn hand_over_until(&self, me: NodeId, deadline: Instant) -> Option<NodeId> {
+        let mut metrics = self.inner.raft.metrics();
+        // 1. Everything proposed is applied, and a voter matches the log.
+        let target = loop {
+            let found = {
+                let m = metrics.borrow();
+                let last = m.last_log_index;
+                let applied = m.last_applied.map(|l| l.index);
+                let voters: Vec<NodeId> = m
+                    .membership_config
+                    .membership()
+                    .voter_ids()
+                    .filter(|id| *id != me)
+                    .collect();
+                if m.current_leader != Some(me) {
+                    return None;
+                }
+                (applied == last)
+                    .then(|| {
+                        m.replication.as_ref().and_then(|r| {
+                            voters
+                                .iter()
+                                .find(|v| r.get(v).and_then(|l| l.map(|l| l.index)) == last)
+                                .copied()
+                        })
+                    })
+                    .flatten()
+            };
+            if let Some(t) = found {
+                break t;
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            let _ =
+                tokio::time::timeout(left.min(Duration::from_millis(20)), metrics.changed()).await;
+        };
+        // 2. This node grants a vote only once its own lease is past.
+        let lease = Duration::from_millis(self.inner.election_max_ms);
+        if let Ok(Some(since)) = self
+            .inner
+            .raft
+            .with_raft_state(|st| st.vote_last_modified().map(|t| t.elapsed()))
+            .await
+            && since < lease
+        {
+            let wait = lease - since + Duration::from_millis(5);
+            if Instant::now() + wait > deadline {
+                return None;
+            }
+            tokio::time::sleep(wait).await;
+        }
+        // 3. Ask the target to stand, and wait for the change.
+        let addr = self.member_addr(target)?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        let asked: Result<(), PeerError> = self.inner.peers.call(&addr, ELECT, &(), left).await;
+        if let Err(e) = asked {
+            tracing::warn!(target, error = %e, "hand-over: the chosen voter did not stand");
+            return None;
+        }
+        loop {
+            let leader = metrics.borrow().current_leader;
+            if let Some(l) = leader
+                && l != me
+            {
+                return Some(l);
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            let _ =
+                tokio::time::timeout(left.min(Duration::from_millis(20)), metrics.changed()).await;
         }
     }
 

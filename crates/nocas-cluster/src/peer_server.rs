@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use nocas_core::command::Command;
 
 use crate::network::{APPEND, SNAPSHOT, VOTE};
-use crate::node::{Forward, MEMBERS, Node, READ_INDEX, STATUS, WRITE, WRITE_AS};
+use crate::node::{ELECT, Forward, MEMBERS, Node, READ_INDEX, STATUS, WRITE, WRITE_AS};
 use crate::peer::{CONTENT_TYPE, MembershipOp, SECRET_HEADER, decode, encode};
 use crate::soft_sync::{
     BEAT, DIGEST, LEAVE, PULL, SYNC, SoftBeat, SoftDigest, SoftLeave, SoftPull, SoftSync,
@@ -177,6 +177,14 @@ async fn pull(State(p): State<Peer>, b: Bytes) -> Response {
     }
 }
 
+/// A leader handing over asks this node to stand for election now.
+async fn elect(State(p): State<Peer>) -> Response {
+    match p.node.raft().trigger().elect().await {
+        Ok(()) => reply(&()),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    }
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -199,6 +207,7 @@ pub fn router(node: Node, secret: Option<String>, max_body_bytes: usize) -> Rout
         .route(READ_INDEX, post(read_index))
         .route(MEMBERS, post(members))
         .route(STATUS, post(status))
+        .route(ELECT, post(elect))
         .route(SYNC, post(sync))
         .route(DIGEST, post(digest))
         .route(BEAT, post(beat))

@@ -27,6 +27,9 @@ struct Proposal {
 #[derive(Clone)]
 pub(crate) struct Proposer {
     tx: mpsc::Sender<Proposal>,
+    /// While `true`, queued commands wait instead of being proposed (a
+    /// leadership hand-over in progress).
+    hold: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 fn wall_clock_ms() -> Millis {
@@ -47,8 +50,19 @@ impl Proposer {
         space: Option<SpaceGuard>,
     ) -> Self {
         let (tx, rx) = mpsc::channel(queue.max(1));
-        tokio::spawn(run(raft, rx, max_batch.max(1), observer, space));
-        Self { tx }
+        let (hold, hold_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(run(raft, rx, max_batch.max(1), observer, space, hold_rx));
+        Self {
+            tx,
+            hold: std::sync::Arc::new(hold),
+        }
+    }
+
+    /// Holds (`true`) or releases proposals. Held commands stay queued; a
+    /// command proposed after leadership moved fails with
+    /// [`ClusterError::NoLeader`] and the caller sends it to the new leader.
+    pub(crate) fn hold(&self, on: bool) {
+        self.hold.send_replace(on);
     }
 
     /// Proposes one command on behalf of `actor` and waits for its result
@@ -73,9 +87,20 @@ async fn run(
     max_batch: usize,
     observer: Option<std::sync::Arc<dyn crate::ClusterObserver>>,
     space: Option<SpaceGuard>,
+    mut hold: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut last_now: Millis = 0;
-    while let Some(first) = rx.recv().await {
+    loop {
+        if *hold.borrow() && hold.wait_for(|h| !*h).await.is_err() {
+            return;
+        }
+        let Some(first) = rx.recv().await else {
+            return;
+        };
+        // A hold that began while waiting for work applies to it too.
+        if *hold.borrow() && hold.wait_for(|h| !*h).await.is_err() {
+            return;
+        }
         let mut proposals = vec![first];
         while proposals.len() < max_batch {
             match rx.try_recv() {

@@ -496,6 +496,11 @@ impl Running {
     /// stops background tasks and the Raft node, and makes every applied
     /// change durable.
     pub async fn shutdown(self) -> Result<(), ServerError> {
+        // A leader hands leadership to an up-to-date peer first, while it
+        // still serves: writes move to the new leader without waiting out
+        // an election timeout.
+        let handover = Duration::from_millis(self.app.settings.raft.handover_timeout_ms);
+        self.app.node.hand_over(handover).await;
         // Peers first hear that this node leaves, so the instances of its
         // clients are handed over while the clients move, not deleted.
         self.app
