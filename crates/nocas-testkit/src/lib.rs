@@ -6,6 +6,7 @@
 //! port is retried on another.
 
 pub mod grpc;
+pub mod linearizable;
 pub mod prom;
 pub mod tls;
 

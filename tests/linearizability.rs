@@ -1,0 +1,215 @@
+//! Linearizable reads under faults: a three-node cluster with
+//! `[consistency] reads = "linearizable"` takes concurrent writes and reads
+//! of a few configs at random nodes while its leader and followers are
+//! paused (SIGSTOP) and killed (`kill -9`) and started again. The history
+//! (when each operation was sent and answered, what it wrote or read) is
+//! checked per key with a Wing-Gong search (`nocas_testkit::linearizable`):
+//! a read never misses a write acknowledged before it began, and never
+//! sees one undone.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use nocas_testkit::linearizable::{Event, Op, check};
+use nocas_testkit::{ClusterProcesses, FAST_CLUSTER_TOML, Http};
+use parking_lot::Mutex;
+
+const BIN: &str = env!("CARGO_BIN_EXE_nocas");
+const KEYS: usize = 4;
+const CLIENTS: usize = 6;
+const RUN: Duration = Duration::from_secs(20);
+
+/// A small xorshift generator (the history need not be reproducible, only
+/// varied).
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// The leader as a node that answers sees it (a paused or killed node
+/// does not answer within the client's timeout).
+async fn leader_of(h: &Http, bases: &[String]) -> Option<usize> {
+    for b in bases {
+        let url = format!("{b}/nacos/v2/core/cluster/node/self");
+        let call = h.try_call("GET", &url, &[], None, &[]);
+        if let Ok(Ok(r)) = tokio::time::timeout(Duration::from_millis(500), call).await
+            && let Some(l) = r.json()["data"]["extendInfo"]["raftMetaData"]["leader"].as_u64()
+        {
+            return Some(l as usize);
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_and_writes_stay_linearizable_under_pauses_and_kills() {
+    let toml = format!("{FAST_CLUSTER_TOML}\n[consistency]\nreads = \"linearizable\"\n");
+    let c = Arc::new(Mutex::new(ClusterProcesses::spawn(
+        Path::new(BIN),
+        3,
+        &toml,
+        &["--no-console"],
+    )));
+    let h = Http::new();
+    let bases: Vec<String> = {
+        let g = c.lock();
+        (1..=3).map(|i| g.base(i)).collect()
+    };
+    // Leader election before the clock starts.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while leader_of(&h, &bases).await.is_none() {
+        assert!(Instant::now() < deadline, "no leader");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let history = Arc::new(Mutex::new(Vec::<Event>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for cl in 0..CLIENTS {
+        let (client, bases, history, stop) =
+            (client.clone(), bases.clone(), history.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((cl as u64 + 1) * 0x1000_0001));
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let base = &bases[rng.below(3) as usize];
+                let key = format!("lin-{}", rng.below(KEYS as u64));
+                let url = format!("{base}/nacos/v1/cs/configs");
+                if rng.below(2) == 0 {
+                    n += 1;
+                    let value = format!("c{cl}-{n}");
+                    let start = Instant::now();
+                    let r = client
+                        .post(&url)
+                        .form(&[
+                            ("dataId", key.as_str()),
+                            ("group", "L"),
+                            ("content", &value),
+                        ])
+                        .send()
+                        .await;
+                    let ok = match r {
+                        Ok(r) => r.status() == 200 && r.text().await.is_ok_and(|t| t == "true"),
+                        Err(_) => false,
+                    };
+                    let end = ok.then(Instant::now);
+                    history.lock().push(Event {
+                        key,
+                        op: Op::Write(value),
+                        start,
+                        end,
+                    });
+                } else {
+                    let start = Instant::now();
+                    let r = client
+                        .get(&url)
+                        .query(&[("dataId", key.as_str()), ("group", "L")])
+                        .send()
+                        .await;
+                    let seen = match r {
+                        Ok(r) if r.status() == 200 => r.text().await.ok().map(Some),
+                        Ok(r) if r.status() == 404 => Some(None),
+                        _ => None,
+                    };
+                    let end = Instant::now();
+                    if let Some(v) = seen {
+                        history.lock().push(Event {
+                            key,
+                            op: Op::Read(v),
+                            start,
+                            end: Some(end),
+                        });
+                    }
+                }
+            }
+        }));
+    }
+    // Faults: pause and kill the leader and followers in turn.
+    let started = Instant::now();
+    let mut faults = Vec::new();
+    let mut round = 0usize;
+    while started.elapsed() < RUN {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let Some(leader) = leader_of(&h, &bases).await else {
+            continue;
+        };
+        let follower = (1..=3).find(|i| *i != leader).unwrap_or(1);
+        round += 1;
+        let c2 = c.clone();
+        match round % 4 {
+            1 => {
+                faults.push(format!("pause leader {leader}"));
+                c.lock().pause(leader);
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                c.lock().resume(leader);
+            }
+            2 => {
+                faults.push(format!("kill follower {follower}"));
+                tokio::task::spawn_blocking(move || c2.lock().kill(follower))
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(700)).await;
+                let c2 = c.clone();
+                tokio::task::spawn_blocking(move || c2.lock().restart(follower))
+                    .await
+                    .unwrap();
+            }
+            3 => {
+                faults.push(format!("kill leader {leader}"));
+                tokio::task::spawn_blocking(move || c2.lock().kill(leader))
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(700)).await;
+                let c2 = c.clone();
+                tokio::task::spawn_blocking(move || c2.lock().restart(leader))
+                    .await
+                    .unwrap();
+            }
+            _ => {
+                faults.push(format!("pause follower {follower}"));
+                c.lock().pause(follower);
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                c.lock().resume(follower);
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let history = std::mem::take(&mut *history.lock());
+    let writes = history
+        .iter()
+        .filter(|e| matches!(e.op, Op::Write(_)))
+        .count();
+    let unknown = history.iter().filter(|e| e.end.is_none()).count();
+    let reads = history.len() - writes;
+    println!(
+        "history: {} operations ({writes} writes, {unknown} with unknown outcome, {reads} reads), faults: {faults:?}",
+        history.len()
+    );
+    assert!(
+        reads > 100 && writes > 100,
+        "too little got through to judge"
+    );
+    assert!(faults.len() >= 4, "every kind of fault ran: {faults:?}");
+    let t0 = Instant::now();
+    let bad = check(&history, None, 200_000_000);
+    println!("checked in {:?}", t0.elapsed());
+    assert!(
+        bad.is_empty(),
+        "not linearizable: {bad:?} (faults: {faults:?})"
+    );
+}
