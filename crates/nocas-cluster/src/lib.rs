@@ -30,6 +30,7 @@ mod reads;
 pub mod soft_sync;
 pub mod state_machine;
 pub mod types;
+pub mod version;
 
 pub use error::ClusterError;
 pub use node::Forward;

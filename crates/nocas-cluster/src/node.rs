@@ -124,6 +124,10 @@ pub struct NodeConfig {
     pub space: Option<nocas_store::space::SpaceGuard>,
 }
 
+fn one() -> u32 {
+    1
+}
+
 /// Where a node stands.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NodeStatus {
@@ -152,6 +156,12 @@ pub struct NodeStatus {
     /// Soft-state counts (cluster nodes).
     #[serde(default)]
     pub soft: Option<crate::soft_sync::SoftStatus>,
+    /// The protocol this node speaks (1: a node from before protocols).
+    #[serde(default = "one")]
+    pub protocol: u32,
+    /// The cluster's protocol as this node sees it (its oldest member's).
+    #[serde(default = "one")]
+    pub cluster_protocol: u32,
 }
 
 struct Inner {
@@ -884,7 +894,48 @@ impl Node {
             members,
             voters,
             soft: self.inner.replicator.as_ref().map(|r| r.status()),
+            protocol: crate::version::protocol(),
+            cluster_protocol: self.cluster_protocol(),
         }
+    }
+
+    /// [`Node::cluster_protocol`], first asking (bounded by `timeout`) the
+    /// members not heard from yet, so a member just added or a node just
+    /// started does not count as the oldest only for want of news.
+    pub async fn cluster_protocol_fresh(&self, timeout: Duration) -> u32 {
+        let now = self.cluster_protocol();
+        if now >= crate::version::protocol() {
+            return now;
+        }
+        let me = self.inner.id;
+        let unheard: Vec<MemberAddr> = self
+            .members()
+            .into_iter()
+            .filter(|(id, a)| *id != me && self.inner.peers.versions().of(&a.to_string()).is_none())
+            .map(|(_, a)| a)
+            .collect();
+        let asks = unheard.iter().map(|a| self.peer_status(a, timeout));
+        futures::future::join_all(asks).await;
+        self.cluster_protocol()
+    }
+
+    /// The cluster's protocol: the lowest any member speaks, as heard in
+    /// replies to this node's calls (a member not heard from counts as 1).
+    /// Features an older node could not read wait for it.
+    pub fn cluster_protocol(&self) -> u32 {
+        let me = self.inner.id;
+        let addrs: Vec<String> = self
+            .inner
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .nodes()
+            .filter(|(id, _)| **id != me)
+            .map(|(_, n)| n.addr.clone())
+            .collect();
+        self.inner.peers.versions().cluster(addrs)
     }
 
     /// Asks another member for its status.

@@ -52,6 +52,8 @@ pub enum PeerError {
 pub struct PeerClient {
     http: reqwest::Client,
     secret: Option<Arc<str>>,
+    /// What each peer was heard to speak (from its replies).
+    versions: Arc<crate::version::Versions>,
     /// `https` with mutual TLS, else `http`.
     scheme: &'static str,
 }
@@ -100,8 +102,14 @@ impl PeerClient {
         Self {
             http,
             secret: secret.map(Arc::from),
+            versions: Arc::default(),
             scheme,
         }
+    }
+
+    /// What each peer was heard to speak.
+    pub fn versions(&self) -> &crate::version::Versions {
+        &self.versions
     }
 
     /// Posts `req` to `path` on `to`'s Raft port and decodes the answer.
@@ -118,6 +126,10 @@ impl PeerClient {
             .post(format!("{}://{}:{}{path}", self.scheme, to.host, to.raft))
             .timeout(timeout)
             .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
+            .header(
+                crate::version::PROTOCOL_HEADER,
+                crate::version::protocol().to_string(),
+            )
             .body(body);
         if let Some(s) = &self.secret {
             r = r.header(SECRET_HEADER, &**s);
@@ -132,6 +144,14 @@ impl PeerClient {
                 PeerError::Unreachable(e.to_string())
             }
         })?;
+        self.versions.heard(
+            &to.to_string(),
+            crate::version::from_header(
+                resp.headers()
+                    .get(crate::version::PROTOCOL_HEADER)
+                    .map(|v| v.as_bytes()),
+            ),
+        );
         let status = resp.status();
         let bytes = resp
             .bytes()

@@ -60,7 +60,12 @@ async fn authenticate(State(p): State<Peer>, req: Request, next: Next) -> Respon
     {
         return (StatusCode::UNAUTHORIZED, "cluster secret required").into_response();
     }
-    next.run(req).await
+    let mut resp = next.run(req).await;
+    if let Ok(v) = axum::http::HeaderValue::from_str(&crate::version::protocol().to_string()) {
+        resp.headers_mut()
+            .insert(crate::version::PROTOCOL_HEADER, v);
+    }
+    resp
 }
 
 async fn append(State(p): State<Peer>, b: Bytes) -> Response {

@@ -117,6 +117,29 @@ impl App {
         }
     }
 
+    /// Whether audit records that need cluster protocol `needs` may be
+    /// written: not while an older node (which could not read them) is a
+    /// member; those records are then left out and counted in
+    /// `nocas_audit_skipped_total`.
+    pub async fn audit_writable(&self, needs: u32) -> bool {
+        let speaks = self
+            .node
+            .cluster_protocol_fresh(std::time::Duration::from_millis(
+                self.settings.raft.rpc_timeout_ms,
+            ))
+            .await;
+        if speaks >= needs {
+            return true;
+        }
+        self.metrics.audit_skipped();
+        tracing::debug!(
+            cluster_protocol = speaks,
+            needs,
+            "audit record left out: a member of an older version could not read it"
+        );
+        false
+    }
+
     /// Default beat timings from the settings.
     pub fn beat_defaults(&self) -> BeatTimings {
         let n = &self.settings.naming;

@@ -16,6 +16,14 @@ type Rows = Vec<(String, Vec<u8>)>;
 /// A stored snapshot: (metadata, data).
 pub type StoredSnapshot = (Vec<u8>, Vec<u8>);
 
+/// The dump format this build writes and the newest it reads: 1 = without
+/// a format field (before it existed), 2 = with the audit trail.
+pub const SNAPSHOT_FORMAT: u32 = 2;
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+
 /// Every state table's rows, as stored.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct StateDump {
@@ -39,6 +47,10 @@ pub struct StateDump {
     /// when empty so such dumps keep their digest).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     audit: Vec<(u64, Vec<u8>)>,
+    /// The format it was written in (0: absent, a dump of format 1). Left
+    /// out of the content digest, so digests agree across versions.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    format: u32,
 }
 
 fn rows(
@@ -60,15 +72,33 @@ impl StateDump {
         encode("snapshot", self)
     }
 
-    /// Decodes a dump.
+    /// Decodes a dump; one of a newer format than this build reads is
+    /// refused (installing it would drop what this build does not know).
     pub fn from_bytes(b: &[u8]) -> Result<Self, StoreError> {
-        decode("snapshot", b)
+        let d: Self = decode("snapshot", b)?;
+        if d.format > SNAPSHOT_FORMAT {
+            return Err(StoreError::Codec {
+                what: "snapshot",
+                detail: format!(
+                    "format {} is newer than this node reads ({SNAPSHOT_FORMAT}): upgrade this node",
+                    d.format
+                ),
+            });
+        }
+        Ok(d)
     }
 
-    /// The dump without its `applied` marker.
+    /// The format the dump was written in (1 for dumps without one).
+    pub fn format(&self) -> u32 {
+        self.format.max(1)
+    }
+
+    /// The dump without its `applied` marker (and its format: what the
+    /// content digest covers).
     pub fn without_marker(&self) -> Self {
         let mut d = self.clone();
         d.sm_meta.retain(|(k, _)| k != crate::tables::APPLIED);
+        d.format = 0;
         d
     }
 
@@ -113,6 +143,7 @@ impl Store {
             locks: rows(&txn, LOCKS)?,
             overrides: rows(&txn, OVERRIDES)?,
             audit,
+            format: SNAPSHOT_FORMAT,
         })
     }
 
@@ -197,6 +228,14 @@ mod tests {
         let dump = a.dump_state().unwrap();
         assert_eq!(dump.applied_marker(), Some(&b"m1"[..]));
         let bytes = dump.to_bytes().unwrap();
+        assert_eq!(
+            StateDump::from_bytes(&bytes).unwrap().format(),
+            SNAPSHOT_FORMAT
+        );
+        let mut next = dump.clone();
+        next.format = SNAPSHOT_FORMAT + 1;
+        let e = StateDump::from_bytes(&next.to_bytes().unwrap()).unwrap_err();
+        assert!(e.to_string().contains("newer than this node reads"), "{e}");
         b.apply(&[], b"old").unwrap();
         b.install_state(&StateDump::from_bytes(&bytes).unwrap())
             .unwrap();

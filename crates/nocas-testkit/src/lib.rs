@@ -367,6 +367,17 @@ impl ServerProcess {
         Self::try_spawn(bin, data_dir, port, args)
     }
 
+    /// [`ServerProcess::spawn_on`] with extra environment variables.
+    pub fn spawn_on_env(
+        bin: &Path,
+        data_dir: &Path,
+        port: u16,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Option<Self> {
+        Self::try_spawn_env(bin, data_dir, port, args, None, env)
+    }
+
     /// Starts `bin server` on free ports with `args` (and `--data-dir`).
     pub fn spawn(bin: &Path, data_dir: &Path, args: &[&str]) -> Self {
         Self::spawn_logging(bin, data_dir, args, None)
@@ -400,6 +411,17 @@ impl ServerProcess {
         args: &[&str],
         log: Option<(&Path, &str)>,
     ) -> Option<Self> {
+        Self::try_spawn_env(bin, data_dir, port, args, log, &[])
+    }
+
+    fn try_spawn_env(
+        bin: &Path,
+        data_dir: &Path,
+        port: u16,
+        args: &[&str],
+        log: Option<(&Path, &str)>,
+        env: &[(&str, &str)],
+    ) -> Option<Self> {
         let mut all: Vec<String> = vec![
             "server".into(),
             "--data-dir".into(),
@@ -421,6 +443,7 @@ impl ServerProcess {
                     None => std::env::var("NOCAS_TEST_LOG").unwrap_or_else(|_| "warn".into()),
                 },
             )
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(match log {
                 Some((path, _)) => Stdio::from(
@@ -702,6 +725,26 @@ impl ClusterProcesses {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(p) = self.start_node(i) {
+                self.nodes[i - 1] = Some(p);
+                return;
+            }
+            assert!(Instant::now() < deadline, "node {i} did not restart");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Starts node `i` again with extra environment variables (a node of
+    /// another version, in the mixed-version tests).
+    pub fn restart_env(&mut self, i: usize, env: &[(&str, &str)]) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let data = self.dir.path().join(format!("node{i}"));
+            let id = i.to_string();
+            let mut args: Vec<&str> = vec!["--members", &self.members, "--node-id", &id];
+            args.extend(self.extra.iter().map(String::as_str));
+            if let Some(p) =
+                ServerProcess::spawn_on_env(&self.bin, &data, self.ports[i - 1].0, &args, env)
+            {
                 self.nodes[i - 1] = Some(p);
                 return;
             }

@@ -196,7 +196,15 @@ pub async fn run(app: AppRef, mut stop: tokio::sync::watch::Receiver<bool>) {
             _ = tokio::time::sleep(every) => false,
             _ = stop.changed() => true,
         };
-        for (cmd, actor) in app.security.take() {
+        let pending = app.security.take();
+        if !pending.is_empty()
+            && !app
+                .audit_writable(nocas_cluster::version::SECURITY_EVENTS)
+                .await
+        {
+            continue;
+        }
+        for (cmd, actor) in pending {
             if let Err(e) = app.node.write_as(cmd, Some(actor)).await {
                 tracing::warn!(error = %e, "cannot write a security event to the audit trail");
             }

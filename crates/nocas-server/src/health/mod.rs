@@ -65,7 +65,13 @@ pub async fn purge_audit(app: AppRef, stop: watch::Receiver<bool>) {
     }
     let mut ticker = Ticker::new(cfg.purge_interval_ms, stop);
     while ticker.next().await {
-        if !app.node.is_leader() {
+        if !app.node.is_leader()
+            || app
+                .node
+                .cluster_protocol_fresh(Duration::from_millis(app.settings.raft.rpc_timeout_ms))
+                .await
+                < nocas_cluster::version::AUDIT_COMMANDS
+        {
             continue;
         }
         let before_ms = now_ms() - cfg.retention_ms as i64;

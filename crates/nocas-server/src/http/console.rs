@@ -155,6 +155,11 @@ fn member_json(id: u64, addr: &MemberAddr, status: Option<&NodeStatus>) -> Membe
     );
     extend.insert("nodeId".into(), serde_json::json!(id));
     if let Some(st) = status {
+        extend.insert("protocol".into(), serde_json::json!(st.protocol));
+        extend.insert(
+            "clusterProtocol".into(),
+            serde_json::json!(st.cluster_protocol),
+        );
         extend.insert(
             "raftMetaData".into(),
             serde_json::json!({
@@ -312,6 +317,12 @@ pub async fn v2_node_remove(State(app): State<AppRef>, p: Params) -> V2Reply<Jso
 /// Records a done membership change in the audit trail (the change itself
 /// is Raft's own entry, which carries no actor).
 async fn note_membership(app: &AppRef, op: &str, id: u64, addr: &str) {
+    if !app
+        .audit_writable(nocas_cluster::version::AUDIT_COMMANDS)
+        .await
+    {
+        return;
+    }
     let note = nocas_core::command::Command::Note {
         kind: "membership".into(),
         op: op.into(),

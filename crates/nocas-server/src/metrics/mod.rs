@@ -348,6 +348,7 @@ pub struct Metrics {
     slow_requests: Counter,
     auth_failures: Family<KindLabel, Counter>,
     push_revoked: Counter,
+    audit_skipped: Counter,
     process_rss: Gauge,
     process_virtual: Gauge,
     process_cpu: Counter<f64, AtomicU64>,
@@ -640,6 +641,12 @@ impl Metrics {
                 "Subscriptions and config listeners dropped because their reader lost access",
                 Counter::default()
             ),
+            audit_skipped: reg!(
+                r,
+                "nocas_audit_skipped",
+                "Audit records left out because a member of an older version could not read them",
+                Counter::default()
+            ),
             process_rss: reg!(
                 r,
                 "process_resident_memory_bytes",
@@ -864,6 +871,11 @@ impl Metrics {
                 kind: kind.as_str(),
             })
             .inc();
+    }
+
+    /// An audit record was left out for an older member's sake.
+    pub fn audit_skipped(&self) {
+        self.audit_skipped.inc();
     }
 
     /// Subscriptions and listeners dropped on lost access.
