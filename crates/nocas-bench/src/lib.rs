@@ -26,6 +26,7 @@ mod http;
 pub mod load;
 pub mod report;
 pub mod scenarios;
+pub mod soak;
 mod stats;
 
 use std::net::SocketAddr;
@@ -190,6 +191,29 @@ pub enum Scenario {
         #[arg(long)]
         pid: Option<u32>,
     },
+    /// Long churn against running servers, sampled every minute into a
+    /// CSV and an SVG plot; fails unless memory, open files, tasks and
+    /// push latency stay flat.
+    Soak {
+        /// HTTP addresses of the servers (gRPC = HTTP port + 1000).
+        #[arg(long, value_delimiter = ',', required = true)]
+        servers: Vec<SocketAddr>,
+        /// Their process ids, same order.
+        #[arg(long, value_delimiter = ',', required = true)]
+        pids: Vec<u32>,
+        /// Minutes to run.
+        #[arg(long, default_value_t = 30)]
+        minutes: u64,
+        /// Churning gRPC clients kept per server.
+        #[arg(long, default_value_t = 100)]
+        clients: usize,
+        /// CSV output.
+        #[arg(long, default_value = "soak.csv")]
+        csv: PathBuf,
+        /// SVG plot output.
+        #[arg(long, default_value = "soak.svg")]
+        svg: PathBuf,
+    },
     /// The side-by-side table from result files.
     Report {
         /// Label of ours.
@@ -304,6 +328,56 @@ pub async fn run(cli: Cli) -> anyhow::Result<Output> {
             Vec::new()
         }
         Scenario::Suite { smoke, pid } => suite(&cli, t, *smoke, *pid).await?,
+        Scenario::Soak {
+            servers,
+            pids,
+            minutes,
+            clients,
+            csv,
+            svg,
+        } => {
+            anyhow::ensure!(
+                servers.len() == pids.len(),
+                "--servers and --pids must list the same number of servers"
+            );
+            let target = soak::SoakTarget {
+                http: servers.clone(),
+                grpc: servers
+                    .iter()
+                    .map(|a| SocketAddr::new(a.ip(), a.port().saturating_add(1000)))
+                    .collect(),
+                pids: pids.clone(),
+            };
+            let (samples, fails) = soak::run(&target, *minutes, *clients, csv, svg).await?;
+            let mut md = format!(
+                "soak: {} minutes, {} servers, {} churning clients each; {} samples in {} and {}\n",
+                minutes,
+                servers.len(),
+                clients,
+                samples.len(),
+                csv.display(),
+                svg.display()
+            );
+            if fails.is_empty() {
+                md.push_str("RESULT: FLAT (pass)\n");
+            } else {
+                for f in &fails {
+                    md.push_str(&format!("- {f}\n"));
+                }
+                md.push_str("RESULT: NOT FLAT (fail)\n");
+            }
+            println!("{md}");
+            anyhow::ensure!(fails.is_empty(), "the soak was not flat");
+            return Ok(Output {
+                report: Report {
+                    tool: "nocas-bench".into(),
+                    label: "soak".into(),
+                    server: String::new(),
+                    rows: Vec::new(),
+                },
+                markdown: String::new(),
+            });
+        }
         Scenario::Report {
             ours,
             peer,

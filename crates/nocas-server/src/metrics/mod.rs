@@ -349,6 +349,7 @@ pub struct Metrics {
     auth_failures: Family<KindLabel, Counter>,
     push_revoked: Counter,
     audit_skipped: Counter,
+    runtime_tasks: Gauge,
     process_rss: Gauge,
     process_virtual: Gauge,
     process_cpu: Counter<f64, AtomicU64>,
@@ -640,6 +641,12 @@ impl Metrics {
                 "nocas_push_revoked",
                 "Subscriptions and config listeners dropped because their reader lost access",
                 Counter::default()
+            ),
+            runtime_tasks: reg!(
+                r,
+                "nocas_runtime_alive_tasks",
+                "Tasks alive in the async runtime (connections, timers, pushes)",
+                Gauge::default()
             ),
             audit_skipped: reg!(
                 r,
@@ -1192,6 +1199,11 @@ impl Metrics {
         let queued = tokio::runtime::Handle::try_current()
             .map(|h| h.metrics().global_queue_depth() as i64)
             .unwrap_or(0);
+        self.runtime_tasks.set(
+            tokio::runtime::Handle::try_current()
+                .map(|h| h.metrics().num_alive_tasks() as i64)
+                .unwrap_or(0),
+        );
         for (name, v) in [
             ("poolSize", workers),
             ("corePoolSize", workers),
