@@ -333,6 +333,9 @@ fn write_csv(path: &Path, samples: &[Sample]) -> anyhow::Result<()> {
     std::fs::write(path, out).with_context(|| format!("write {}", path.display()))
 }
 
+/// A value read from a sample.
+type Metric = dyn Fn(&Sample) -> f64;
+
 /// Failures of the flatness rules (empty: flat). Warm-up: the first
 /// quarter of the run (at least 2 minutes); the early window is the next
 /// quarter, the late window the last quarter.
@@ -361,7 +364,7 @@ pub fn judge(samples: &[Sample], nodes: usize) -> Vec<String> {
                 xs.iter().sum::<f64>() / xs.len() as f64
             }
         };
-        let rules: [(&str, &dyn Fn(&Sample) -> f64, f64, f64); 4] = [
+        let rules: [(&str, &Metric, f64, f64); 4] = [
             ("rss_kib", &|s| s.rss_kib as f64, 1.15, 4096.0),
             ("open_files", &|s| s.fds as f64, 1.15, 16.0),
             ("tasks", &|s| s.tasks, 1.15, 64.0),
@@ -386,7 +389,7 @@ fn plot(samples: &[Sample], nodes: usize) -> String {
     const W: f64 = 420.0;
     const H: f64 = 220.0;
     let colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
-    let panels: [(&str, &dyn Fn(&Sample) -> f64); 4] = [
+    let panels: [(&str, &Metric); 4] = [
         ("RSS (MiB)", &|s| s.rss_kib as f64 / 1024.0),
         ("open files", &|s| s.fds as f64),
         ("runtime tasks", &|s| s.tasks),
