@@ -414,7 +414,7 @@ fn plot(samples: &[Sample], nodes: usize) -> String {
         );
         let max = samples
             .iter()
-            .map(|s| v(s))
+            .map(v)
             .fold(0.0f64, f64::max)
             .max(1e-9)
             * 1.1;
