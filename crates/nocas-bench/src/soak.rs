@@ -412,12 +412,7 @@ fn plot(samples: &[Sample], nodes: usize) -> String {
             10.0 + (i % 2) as f64 * (W + 10.0),
             10.0 + (i / 2) as f64 * (H + 10.0),
         );
-        let max = samples
-            .iter()
-            .map(v)
-            .fold(0.0f64, f64::max)
-            .max(1e-9)
-            * 1.1;
+        let max = samples.iter().map(v).fold(0.0f64, f64::max).max(1e-9) * 1.1;
         let _ = writeln!(
             svg,
             "<rect x=\"{ox}\" y=\"{oy}\" width=\"{W}\" height=\"{H}\" fill=\"none\" stroke=\"#999\"/>\

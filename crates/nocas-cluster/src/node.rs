@@ -79,6 +79,9 @@ pub struct RaftSettings {
     pub membership_timeout_ms: u64,
     /// Time a stopping leader may spend handing leadership over (ms).
     pub handover_timeout_ms: u64,
+    /// Pause before a linearizable-read round that follows another, so
+    /// more reads share it (µs; 0: none).
+    pub read_gather_us: u64,
 }
 
 impl Default for RaftSettings {
@@ -97,6 +100,7 @@ impl Default for RaftSettings {
             snapshot_chunk_bytes: 4 * 1024 * 1024,
             membership_timeout_ms: 60_000,
             handover_timeout_ms: 3_000,
+            read_gather_us: 0,
         }
     }
 }
@@ -392,7 +396,7 @@ impl Node {
                 store,
                 proposer,
                 committed,
-                reads: crate::reads::ReadBatcher::default(),
+                reads: crate::reads::ReadBatcher::new(Duration::from_micros(s.read_gather_us)),
                 write_timeout: Duration::from_millis(s.write_timeout_ms),
                 membership_timeout: Duration::from_millis(s.membership_timeout_ms),
                 election_max_ms: s.election_max_ms,
