@@ -17,7 +17,7 @@ CLIENTS="${SOAK_CLIENTS:-100}"
 OUT="${SOAK_OUT:-docs/soak}"
 BASE_PORT="${SOAK_BASE_PORT:-18848}"
 
-cargo build --release -q --bin nocas -p nocas-bench
+cargo build --release -q -p nocas -p nocas-bench
 mkdir -p "$OUT"
 work="$(mktemp -d)"
 pids=()

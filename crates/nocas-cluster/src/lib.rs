@@ -19,6 +19,7 @@
 #![allow(clippy::result_large_err)]
 
 mod error;
+mod lease;
 pub mod log_store;
 pub mod members;
 pub mod network;

@@ -28,12 +28,14 @@ pub const SNAPSHOT: &str = "/raft/snapshot";
 #[derive(Clone, Debug)]
 pub struct PeerNetwork {
     client: PeerClient,
+    lease: std::sync::Arc<crate::lease::Lease>,
 }
 
 impl PeerNetwork {
-    /// A network over `client`.
-    pub fn new(client: PeerClient) -> Self {
-        Self { client }
+    /// A network over `client`, telling `lease` which AppendEntries the
+    /// followers accepted.
+    pub(crate) fn new(client: PeerClient, lease: std::sync::Arc<crate::lease::Lease>) -> Self {
+        Self { client, lease }
     }
 }
 
@@ -46,6 +48,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
             addr: MemberAddr::from_node(node),
             raw: node.addr.clone(),
             client: self.client.clone(),
+            lease: self.lease.clone(),
         }
     }
 }
@@ -57,6 +60,7 @@ pub struct PeerLink {
     addr: Option<MemberAddr>,
     raw: String,
     client: PeerClient,
+    lease: std::sync::Arc<crate::lease::Lease>,
 }
 
 impl PeerLink {
@@ -99,7 +103,22 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        self.rpc(APPEND, &rpc, &option).await
+        let sent = std::time::Instant::now();
+        let r = self.rpc(APPEND, &rpc, &option).await;
+        // Accepted (its vote, hence its lease, moved to this leader):
+        // everything but a higher vote.
+        if rpc.vote.is_committed()
+            && matches!(
+                r,
+                Ok(AppendEntriesResponse::Success
+                    | AppendEntriesResponse::PartialSuccess(_)
+                    | AppendEntriesResponse::Conflict)
+            )
+        {
+            self.lease
+                .acked(self.target, rpc.vote.leader_id().get_term(), sent);
+        }
+        r
     }
 
     async fn install_snapshot(

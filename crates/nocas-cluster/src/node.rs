@@ -79,9 +79,10 @@ pub struct RaftSettings {
     pub membership_timeout_ms: u64,
     /// Time a stopping leader may spend handing leadership over (ms).
     pub handover_timeout_ms: u64,
-    /// Pause before a linearizable-read round that follows another, so
-    /// more reads share it (µs; 0: none).
-    pub read_gather_us: u64,
+    /// Serve linearizable reads at the leader without a quorum round while
+    /// a quorum of followers accepted its heartbeats within the last
+    /// `election_min_ms` (see `lease`).
+    pub lease_reads: bool,
 }
 
 impl Default for RaftSettings {
@@ -100,7 +101,7 @@ impl Default for RaftSettings {
             snapshot_chunk_bytes: 4 * 1024 * 1024,
             membership_timeout_ms: 60_000,
             handover_timeout_ms: 3_000,
-            read_gather_us: 0,
+            lease_reads: true,
         }
     }
 }
@@ -181,6 +182,10 @@ struct Inner {
     membership_timeout: Duration,
     /// The leader lease (openraft's: the maximum election timeout).
     election_max_ms: u64,
+    /// Followers' recent acks, for reads without a quorum round.
+    lease: Arc<crate::lease::Lease>,
+    /// How long an ack keeps the read lease (0: no lease reads).
+    lease_read: Duration,
     peers: PeerClient,
     replicator: Option<Arc<SoftReplicator>>,
     stop: tokio::sync::watch::Sender<bool>,
@@ -302,12 +307,13 @@ impl Node {
                 .map(|(i, _)| i)
         };
         let peers = PeerClient::with_tls(cfg.secret.clone(), cfg.peer_tls.clone());
+        let lease = Arc::new(crate::lease::Lease::default());
         let log_store = LogStore::new(store.clone());
         let committed = log_store.committed_index();
         let raft = Raft::new(
             cfg.id,
             Arc::new(config),
-            PeerNetwork::new(peers.clone()),
+            PeerNetwork::new(peers.clone(), lease.clone()),
             log_store,
             sm,
         )
@@ -396,10 +402,16 @@ impl Node {
                 store,
                 proposer,
                 committed,
-                reads: crate::reads::ReadBatcher::new(Duration::from_micros(s.read_gather_us)),
+                reads: crate::reads::ReadBatcher::default(),
                 write_timeout: Duration::from_millis(s.write_timeout_ms),
                 membership_timeout: Duration::from_millis(s.membership_timeout_ms),
                 election_max_ms: s.election_max_ms,
+                lease,
+                lease_read: if s.lease_reads {
+                    Duration::from_millis(s.election_min_ms)
+                } else {
+                    Duration::ZERO
+                },
                 peers,
                 replicator,
                 stop,
@@ -614,6 +626,9 @@ impl Node {
 
     /// The leader's read index, after a quorum confirmed its leadership.
     pub async fn leader_read_index(&self) -> Result<u64, ClusterError> {
+        if let Some(index) = self.lease_read_index() {
+            return Ok(index);
+        }
         let asked = self.inner.raft.get_read_log_id();
         match tokio::time::timeout(self.inner.write_timeout, asked).await {
             Ok(Ok((read, _applied))) => Ok(read.map_or(0, |l| l.index)),
@@ -622,6 +637,47 @@ impl Node {
             }
             Ok(Err(openraft::error::RaftError::Fatal(f))) => Err(ClusterError::Raft(f.to_string())),
         }
+    }
+
+    /// The read index without a quorum round, when the lease holds: this
+    /// node leads, has applied an entry of its own term (so its commit
+    /// index covers everything committed before it), the membership is not
+    /// changing, and a quorum of the other voters accepted its
+    /// AppendEntries recently enough.
+    fn lease_read_index(&self) -> Option<u64> {
+        if self.inner.lease_read.is_zero() {
+            return None;
+        }
+        let me = self.inner.id;
+        let (term, followers, applied) = {
+            let m = self.inner.raft.metrics();
+            let m = m.borrow();
+            if m.current_leader != Some(me) || m.state != openraft::ServerState::Leader {
+                return None;
+            }
+            let applied = m.last_applied?;
+            if applied.leader_id.get_term() != m.current_term {
+                return None;
+            }
+            let membership = m.membership_config.membership();
+            if membership.get_joint_config().len() != 1 {
+                return None;
+            }
+            let followers: Vec<NodeId> = membership.voter_ids().filter(|v| *v != me).collect();
+            (m.current_term, followers, applied.index)
+        };
+        let until = self
+            .inner
+            .lease
+            .valid_until(term, &followers, self.inner.lease_read)?;
+        if Instant::now() >= until {
+            return None;
+        }
+        let committed = self
+            .inner
+            .committed
+            .load(std::sync::atomic::Ordering::Acquire);
+        Some(committed.max(applied))
     }
 
     /// Hands leadership to an up-to-date voter before this node stops, so
@@ -641,6 +697,8 @@ impl Node {
             return None;
         }
         let deadline = Instant::now() + timeout;
+        // This node is about to vote for its successor: no lease reads.
+        self.inner.lease.suspend();
         self.inner.proposer.hold(true);
         let result = self.hand_over_until(me, deadline).await;
         self.inner.proposer.hold(false);

@@ -23,10 +23,6 @@ type RoundResult = Option<Result<u64, ClusterError>>;
 #[derive(Default)]
 pub(crate) struct ReadBatcher {
     state: Mutex<State>,
-    /// Pause before a round that follows another, so more callers join it
-    /// (fewer quorum rounds under load; the first round after a quiet
-    /// spell starts at once).
-    gather: std::time::Duration,
 }
 
 #[derive(Default)]
@@ -38,14 +34,6 @@ struct State {
 }
 
 impl ReadBatcher {
-    /// Batches with a `gather` pause between back-to-back rounds.
-    pub(crate) fn new(gather: std::time::Duration) -> Self {
-        Self {
-            state: Mutex::default(),
-            gather,
-        }
-    }
-
     /// The read index of a round that started after this call.
     pub(crate) async fn read_index(&self, node: &Node) -> Result<u64, ClusterError> {
         let (mut rx, start) = {
@@ -79,9 +67,6 @@ impl ReadBatcher {
         loop {
             let r = node.fetch_read_index().await;
             let _ = round.send(Some(r));
-            if !self.gather.is_zero() && self.state.lock().next.is_some() {
-                tokio::time::sleep(self.gather).await;
-            }
             let mut st = self.state.lock();
             match st.next.take() {
                 Some(next) => round = next,
