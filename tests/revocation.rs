@@ -59,6 +59,24 @@ async fn read_status(h: &Http, base: &str, token: &str) -> u16 {
     .status
 }
 
+/// Waits until reading `c1` with `token` gets `status` on every node.
+async fn wait_status_everywhere(
+    h: &Http,
+    c: &ClusterProcesses,
+    token: &str,
+    status: u16,
+    what: &str,
+) {
+    for i in 1..=3 {
+        let (h, base, t) = (h.clone(), c.base(i), token.to_string());
+        wait_until(WAIT, &format!("node {i} {what}"), move || {
+            let (h, base, t) = (h.clone(), base.clone(), t.clone());
+            async move { read_status(&h, &base, &t).await == status }
+        })
+        .await;
+    }
+}
+
 fn with_token(type_name: &str, body: Value, token: &str) -> nocas_proto::grpc::Payload {
     let headers = HashMap::from([("accessToken".to_string(), token.to_string())]);
     nocas_proto::grpc::payload(type_name, &body, headers)
@@ -292,18 +310,7 @@ async fn revoked_access_stops_tokens_and_pushes_on_every_node() {
         &root,
     )
     .await;
-    for i in 1..=3 {
-        let (h, base, t) = (h.clone(), c.base(i), alice.clone());
-        wait_until(
-            WAIT,
-            &format!("node {i} refuses the old token"),
-            move || {
-                let (h, base, t) = (h.clone(), base.clone(), t.clone());
-                async move { read_status(&h, &base, &t).await == 403 }
-            },
-        )
-        .await;
-    }
+    wait_status_everywhere(&h, &c, &alice, 403, "refuses the old token").await;
     wait_until(WAIT, "node 3 drops the config listener", || {
         let (h, b3, id, root) = (h.clone(), b3.clone(), conn_id.clone(), root.clone());
         async move { list_len(&h, &b3, "listen", &id, &root).await == 0 }
@@ -313,14 +320,7 @@ async fn revoked_access_stops_tokens_and_pushes_on_every_node() {
     let fresh = login(&h, &b2, "alice", "alice-pw-2")
         .await
         .expect("new password");
-    for i in 1..=3 {
-        let (h, base, t) = (h.clone(), c.base(i), fresh.clone());
-        wait_until(WAIT, &format!("node {i} takes the new token"), move || {
-            let (h, base, t) = (h.clone(), base.clone(), t.clone());
-            async move { read_status(&h, &base, &t).await == 200 }
-        })
-        .await;
-    }
+    wait_status_everywhere(&h, &c, &fresh, 200, "takes the new token").await;
     admin(
         &h,
         "DELETE",
@@ -329,18 +329,7 @@ async fn revoked_access_stops_tokens_and_pushes_on_every_node() {
         &root,
     )
     .await;
-    for i in 1..=3 {
-        let (h, base, t) = (h.clone(), c.base(i), fresh.clone());
-        wait_until(
-            WAIT,
-            &format!("node {i} refuses a deleted user's token"),
-            move || {
-                let (h, base, t) = (h.clone(), base.clone(), t.clone());
-                async move { read_status(&h, &base, &t).await == 403 }
-            },
-        )
-        .await;
-    }
+    wait_status_everywhere(&h, &c, &fresh, 403, "refuses a deleted user's token").await;
 
     // Refusals: three bad logins for alice at node 2, and bob (no right)
     // reading c1 twice at node 3.

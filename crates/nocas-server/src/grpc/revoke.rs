@@ -43,33 +43,21 @@ pub fn sweep(app: &App) -> Cut {
         let state = app.node.state().read();
         let auth = state.auth();
         let revoked = Auth::decide(auth, &subject, &Need::Authenticated).is_err();
+        // Kept only while the subject may still read the resource.
+        let lost = |r: Resource| {
+            revoked || Auth::decide(auth, &subject, &Need::Access(vec![r], Action::Read)).is_err()
+        };
         let gone_subs: Vec<_> = conn
             .subscriptions()
             .into_iter()
             .map(|(k, _)| k)
-            .filter(|k| {
-                revoked
-                    || Auth::decide(
-                        auth,
-                        &subject,
-                        &Need::Access(vec![Resource::service(k)], Action::Read),
-                    )
-                    .is_err()
-            })
+            .filter(|k| lost(Resource::service(k)))
             .collect();
         let gone_listens: Vec<_> = conn
             .listens()
             .into_iter()
             .map(|(k, _)| k)
-            .filter(|k| {
-                revoked
-                    || Auth::decide(
-                        auth,
-                        &subject,
-                        &Need::Access(vec![Resource::config(k)], Action::Read),
-                    )
-                    .is_err()
-            })
+            .filter(|k| lost(Resource::config(k)))
             .collect();
         drop(state);
         for k in &gone_subs {
