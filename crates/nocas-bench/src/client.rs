@@ -61,6 +61,16 @@ pub type PushSink = (usize, mpsc::UnboundedSender<(usize, Push)>);
 pub struct Conn {
     unary: RequestClient<Channel>,
     _to_server: mpsc::Sender<Payload>,
+    /// Reads (and acknowledges) the server's pushes; holds the stream open.
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Conn {
+    /// Closing a connection ends its stream too (the reader holds it), so
+    /// the server sees the client go.
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
 }
 
 impl Conn {
@@ -98,7 +108,7 @@ impl Conn {
             .await?
             .into_inner();
         let ack_tx = tx.clone();
-        tokio::spawn(async move {
+        let reader = tokio::spawn(async move {
             while let Some(Ok(mut p)) = inbound.next().await {
                 let at = Instant::now();
                 let kind = p.metadata.take().map(|m| m.r#type).unwrap_or_default();
@@ -120,6 +130,7 @@ impl Conn {
         let mut conn = Self {
             unary,
             _to_server: tx,
+            reader,
         };
         // The setup travels on the stream; wait until the server has it.
         for _ in 0..200 {
