@@ -18,7 +18,7 @@ use crate::log_store::LogStore;
 use crate::members::{MemberAddr, numbered};
 use crate::network::PeerNetwork;
 use crate::peer::{MembershipOp, PeerClient, PeerError};
-use crate::proposer::Proposer;
+use crate::proposer::{Mode, Proposer};
 use crate::soft_sync::{SoftReplicator, SoftSettings};
 use crate::state_machine::{SharedState, StateMachine};
 use crate::types::{NodeId, Raft};
@@ -456,6 +456,10 @@ impl Node {
             let leader = metrics.borrow().current_leader;
             match leader {
                 Some(l) if l == self.inner.id => {
+                    if self.inner.proposer.mode() == Mode::Refuse {
+                        // A stopping leader without a successor.
+                        return Err(ClusterError::ShuttingDown);
+                    }
                     match self
                         .inner
                         .proposer
@@ -699,9 +703,16 @@ impl Node {
         let deadline = Instant::now() + timeout;
         // This node is about to vote for its successor: no lease reads.
         self.inner.lease.suspend();
-        self.inner.proposer.hold(true);
+        // Returns once no batch is being appended: the log stays as the
+        // chosen voter will have it.
+        self.inner.proposer.set_mode(Mode::Hold).await;
         let result = self.hand_over_until(me, deadline).await;
-        self.inner.proposer.hold(false);
+        // This node stops now. Held and later commands are answered
+        // `NoLeader` unproposed, so forwarding nodes send them to the new
+        // leader (or whoever the others elect): after a hand-over this
+        // node cannot append anyway, and without one it must not append
+        // entries it may stop before committing.
+        self.inner.proposer.set_mode(Mode::Refuse).await;
         match result {
             Some(to) => tracing::info!(to, "leadership handed over"),
             None => tracing::warn!(
@@ -763,6 +774,7 @@ impl Node {
         }
         // 3. Ask the target to stand, and wait for the change.
         let addr = self.member_addr(target)?;
+        let asked_term = metrics.borrow().current_term;
         let left = deadline.saturating_duration_since(Instant::now());
         let asked: Result<(), PeerError> = self.inner.peers.call(&addr, ELECT, &(), left).await;
         if let Err(e) = asked {
@@ -770,11 +782,18 @@ impl Node {
             return None;
         }
         loop {
-            let leader = metrics.borrow().current_leader;
+            let (leader, term) = {
+                let m = metrics.borrow();
+                (m.current_leader, m.current_term)
+            };
             if let Some(l) = leader
                 && l != me
             {
                 return Some(l);
+            }
+            if leader == Some(me) && term > asked_term {
+                // The voter lost and this node was elected again.
+                return None;
             }
             let left = deadline.checked_duration_since(Instant::now())?;
             let _ =
@@ -1018,6 +1037,10 @@ impl Node {
             match leader {
                 // Leadership may move while the change runs: then again.
                 Some(l) if l == self.inner.id => {
+                    if self.inner.proposer.mode() == Mode::Refuse {
+                        // A stopping leader without a successor.
+                        return Err(ClusterError::ShuttingDown);
+                    }
                     match self.change_membership_here(op.clone()).await {
                         Err(ClusterError::NoLeader) => {}
                         r => return r,

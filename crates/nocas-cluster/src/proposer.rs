@@ -23,13 +23,27 @@ struct Proposal {
     reply: oneshot::Sender<Result<(CommandResult, u64), ClusterError>>,
 }
 
+/// What the proposing task does with queued commands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Propose them.
+    Run,
+    /// Keep them queued (a leadership hand-over in progress).
+    Hold,
+    /// Answer them [`ClusterError::NoLeader`] without proposing (a leader
+    /// stopping without a successor: nothing of theirs is in the log, so
+    /// the caller may safely send them to the next leader).
+    Refuse,
+}
+
 /// Handle to the proposing task.
 #[derive(Clone)]
 pub(crate) struct Proposer {
     tx: mpsc::Sender<Proposal>,
-    /// While `true`, queued commands wait instead of being proposed (a
-    /// leadership hand-over in progress).
-    hold: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    mode: std::sync::Arc<tokio::sync::watch::Sender<Mode>>,
+    /// Held by the task from taking a batch until its proposal returned:
+    /// [`Proposer::set_mode`] takes it to know no batch is under way.
+    busy: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 fn wall_clock_ms() -> Millis {
@@ -50,19 +64,39 @@ impl Proposer {
         space: Option<SpaceGuard>,
     ) -> Self {
         let (tx, rx) = mpsc::channel(queue.max(1));
-        let (hold, hold_rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(run(raft, rx, max_batch.max(1), observer, space, hold_rx));
+        let (mode, mode_rx) = tokio::sync::watch::channel(Mode::Run);
+        let busy = std::sync::Arc::new(tokio::sync::Mutex::new(()));
+        tokio::spawn(run(
+            raft,
+            rx,
+            max_batch.max(1),
+            observer,
+            space,
+            Gate {
+                mode: mode_rx,
+                busy: busy.clone(),
+            },
+        ));
         Self {
             tx,
-            hold: std::sync::Arc::new(hold),
+            mode: std::sync::Arc::new(mode),
+            busy,
         }
     }
 
-    /// Holds (`true`) or releases proposals. Held commands stay queued; a
-    /// command proposed after leadership moved fails with
+    /// The current mode.
+    pub(crate) fn mode(&self) -> Mode {
+        *self.mode.borrow()
+    }
+
+    /// Switches what happens to queued commands and returns once no batch
+    /// is being proposed any more: after `set_mode(Mode::Hold)` the log
+    /// gets nothing from this proposer until the mode changes. A command
+    /// proposed after leadership moved fails with
     /// [`ClusterError::NoLeader`] and the caller sends it to the new leader.
-    pub(crate) fn hold(&self, on: bool) {
-        self.hold.send_replace(on);
+    pub(crate) async fn set_mode(&self, mode: Mode) {
+        self.mode.send_replace(mode);
+        drop(self.busy.lock().await);
     }
 
     /// Proposes one command on behalf of `actor` and waits for its result
@@ -81,26 +115,50 @@ impl Proposer {
     }
 }
 
+/// The task's side of [`Mode`] and of the busy lock.
+struct Gate {
+    mode: tokio::sync::watch::Receiver<Mode>,
+    busy: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Gate {
+    /// Waits until proposing is allowed and returns the busy guard, or
+    /// `Err(())` when commands are to be refused (or the handle is gone).
+    async fn enter(&mut self) -> Result<tokio::sync::OwnedMutexGuard<()>, ()> {
+        loop {
+            let guard = self.busy.clone().lock_owned().await;
+            // The mode is read under the lock: a mode set before
+            // `set_mode` took the lock is seen here.
+            match *self.mode.borrow() {
+                Mode::Run => return Ok(guard),
+                Mode::Refuse => return Err(()),
+                Mode::Hold => {}
+            }
+            drop(guard);
+            if self.mode.wait_for(|m| *m != Mode::Hold).await.is_err() {
+                return Err(());
+            }
+        }
+    }
+}
+
 async fn run(
     raft: Raft,
     mut rx: mpsc::Receiver<Proposal>,
     max_batch: usize,
     observer: Option<std::sync::Arc<dyn crate::ClusterObserver>>,
     space: Option<SpaceGuard>,
-    mut hold: tokio::sync::watch::Receiver<bool>,
+    mut gate: Gate,
 ) {
     let mut last_now: Millis = 0;
     loop {
-        if *hold.borrow() && hold.wait_for(|h| !*h).await.is_err() {
-            return;
-        }
         let Some(first) = rx.recv().await else {
             return;
         };
-        // A hold that began while waiting for work applies to it too.
-        if *hold.borrow() && hold.wait_for(|h| !*h).await.is_err() {
-            return;
-        }
+        let Ok(_busy) = gate.enter().await else {
+            let _ = first.reply.send(Err(ClusterError::NoLeader));
+            continue;
+        };
         let mut proposals = vec![first];
         while proposals.len() < max_batch {
             match rx.try_recv() {
