@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark: Nocas against r-nacos 0.8.8 and a bare axum
-# hello-world (the ceiling of one HTTP request on this machine), all on
+# Side-by-side benchmark: Nocas against r-nacos 0.8.8 and the ceilings
+# (`nocas-bench ceiling-server`: a bare axum + tonic server answering
+# every scenario with pre-encoded responses of the same size, and pushing
+# one encoded change to every subscriber; `redb-publish`: fsynced redb
+# commits of Nocas's group-commit batch size; a bare hello-world), all on
 # loopback, each server started fresh (new data dir) for every run.
 #
 # Writes the results between the markers of docs/benchmarks.md and keeps
@@ -156,18 +159,47 @@ else
 fi
 COMMON=(--workers "$WORKERS" --seconds "$BENCH_SECONDS")
 
+start_ceiling() { # http_port
+    "$BENCH" --server "127.0.0.1:$1" ceiling-server --size 1024 >/dev/null &
+    SERVER_PID=$!
+    wait_http "$1"
+}
+
 for run in $(seq 1 "$RUNS"); do
     echo "== run $run of $RUNS: ceiling"
+    # The bare hello-world (any other path of the ceiling server).
     port="$(free_pair)"
-    "$BENCH" --server "127.0.0.1:$port" hello --size 1024 >/dev/null &
-    SERVER_PID=$!
-    wait_http "$port"
+    start_ceiling "$port"
     "$BENCH" --server "127.0.0.1:$port" --label ceiling "${COMMON[@]}" \
         --json "$OUT_DIR/ceiling-$run.json" ceiling --path /hello >/dev/null
     if ((HAVE_WRK)); then
         wrk_json ceiling wrk:ceiling "http://127.0.0.1:$port/hello" "$OUT_DIR/ceiling-$run-wrk.json"
     fi
     stop_server
+    # The client scenarios against the ceiling server: the same rows,
+    # answered with pre-encoded responses of the same size, pushes encoded
+    # once per change (no listen ceiling: config push is not modelled).
+    i=0
+    for scenario in "register" "list" "config-get" "push --subscribers $FAN"; do
+        i=$((i + 1))
+        port="$(free_pair)"
+        start_ceiling "$port"
+        # shellcheck disable=SC2086
+        "$BENCH" --server "127.0.0.1:$port" --label ceiling "${COMMON[@]}" \
+            --json "$OUT_DIR/ceiling-$run-c$i.json" $scenario >/dev/null
+        stop_server
+    done
+    if ((HAVE_WRK)); then
+        port="$(free_pair)"
+        start_ceiling "$port"
+        kib="$(head -c 1024 /dev/zero | tr '\0' x)"
+        curl -fs -o /dev/null -X POST "http://127.0.0.1:$port/nacos/v1/cs/configs" \
+            -d "dataId=bench-wrk&group=DEFAULT_GROUP&content=$kib"
+        wrk_json ceiling wrk:config-get \
+            "http://127.0.0.1:$port/nacos/v1/cs/configs?dataId=bench-wrk&group=DEFAULT_GROUP" \
+            "$OUT_DIR/ceiling-$run-wrk-get.json"
+        stop_server
+    fi
 
     for label in $TARGETS; do
         echo "== run $run of $RUNS: $label"
@@ -221,6 +253,21 @@ for run in $(seq 1 "$RUNS"); do
         stop_server
         rm -rf "$work"
     done
+    # The durable-publish ceiling: redb commits with an fsync, in batches
+    # of the size Nocas's group commit formed in this run's gRPC publish
+    # (its `batch` metric; 1 when Nocas was not measured).
+    batch="$(python3 - "$OUT_DIR/nocas-$run-4.json" <<'PY' 2>/dev/null || echo 1
+import json, sys
+rows = json.load(open(sys.argv[1]))["rows"]
+b = [m["value"] for r in rows if r["scenario"] == "publish" and r["variant"] == "grpc"
+     for m in r["metrics"] if m["name"] == "batch"]
+print(max(1, round(b[0])) if b else 1)
+PY
+)"
+    work="$(mktemp -d)" # where the servers kept their data
+    "$BENCH" --label ceiling --seconds "$BENCH_SECONDS" --json "$OUT_DIR/ceiling-$run-redb.json" \
+        redb-publish --dir "$work" --batch "$batch" --size 256 >/dev/null
+    rm -rf "$work"
 done
 
 echo "== start-up"

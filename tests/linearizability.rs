@@ -51,7 +51,12 @@ async fn leader_of(h: &Http, bases: &[String]) -> Option<usize> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_and_writes_stay_linearizable_under_pauses_and_kills() {
-    let toml = format!("{FAST_CLUSTER_TOML}\n[consistency]\nreads = \"linearizable\"\n");
+    // With a pipelined group commit (several entries proposed at once),
+    // so entries overlapping in flight are checked too.
+    let toml = format!(
+        "{}\n[consistency]\nreads = \"linearizable\"\n",
+        FAST_CLUSTER_TOML.replace("[raft]\n", "[raft]\npipeline = 4\n")
+    );
     let c = Arc::new(Mutex::new(ClusterProcesses::spawn(
         Path::new(BIN),
         3,

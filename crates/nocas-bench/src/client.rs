@@ -158,6 +158,12 @@ impl Conn {
         }
     }
 
+    /// A unary call with a prepared payload; the JSON body's size.
+    pub async fn body_bytes(&mut self, p: Payload) -> anyhow::Result<usize> {
+        let resp = self.unary.request(p).await?.into_inner();
+        Ok(parts(&resp).1.len())
+    }
+
     /// A unary call; returns the response type and body.
     pub async fn call(&mut self, type_name: &str, body: Value) -> anyhow::Result<(String, Value)> {
         let resp = self

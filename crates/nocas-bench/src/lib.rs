@@ -21,6 +21,7 @@
 //! Architecture invariant: talks to servers only over their public
 //! protocols; no server internals.
 
+pub mod ceiling;
 mod client;
 mod http;
 pub mod load;
@@ -182,6 +183,29 @@ pub enum Scenario {
         #[arg(long, default_value_t = 1024)]
         size: usize,
     },
+    /// Serve the ceiling server (HTTP on --server, gRPC on --grpc or
+    /// HTTP port + 1000): the least any server must do per scenario; run
+    /// the client scenarios against it with `--label ceiling`.
+    CeilingServer {
+        /// Body size of any other HTTP path (the hello-world).
+        #[arg(long, default_value_t = 1024)]
+        size: usize,
+    },
+    /// The durable-publish ceiling: values of --size bytes committed in
+    /// batches of --batch per fsync into a fresh redb database in --dir.
+    RedbPublish {
+        /// Directory for the database (on the file system a server would
+        /// use).
+        #[arg(long)]
+        dir: PathBuf,
+        /// Values per commit, comma separated (the batch sizes a server's
+        /// group commit forms: `nocas_raft_batch_commands`).
+        #[arg(long, value_delimiter = ',', default_value = "1,32")]
+        batch: Vec<usize>,
+        /// Value size in bytes.
+        #[arg(long, default_value_t = 256)]
+        size: usize,
+    },
     /// Every client scenario in turn.
     Suite {
         /// A tiny, quick run (checks the tool, measures nothing).
@@ -326,6 +350,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<Output> {
         Scenario::Hello { size } => {
             scenarios::hello(t.http, *size).await?;
             Vec::new()
+        }
+        Scenario::CeilingServer { size } => {
+            ceiling::serve(t.http, t.grpc, *size).await?;
+            Vec::new()
+        }
+        Scenario::RedbPublish { dir, batch, size } => {
+            let mut rows: Vec<Row> = Vec::new();
+            for b in batch {
+                let (dir, b, size, secs) = (dir.clone(), *b, *size, cli.seconds);
+                rows.push(
+                    tokio::task::spawn_blocking(move || ceiling::redb_publish(&dir, b, size, secs))
+                        .await??,
+                );
+            }
+            // One batch size is the ceiling of `publish`; several are a
+            // curve, one variant each.
+            if rows.len() > 1 {
+                for r in &mut rows {
+                    r.variant = format!("redb B={}", r.get("batch").unwrap_or(0.0));
+                }
+            }
+            rows
         }
         Scenario::Suite { smoke, pid } => suite(&cli, t, *smoke, *pid).await?,
         Scenario::Soak {

@@ -171,8 +171,11 @@ fn is_read(scenario: &str) -> bool {
 }
 
 /// The side-by-side table: each metric of `ours` next to `peer`, with
-/// the ratio, and the throughput of HTTP reads against the ceiling
-/// (`ceiling` label, variant `http`).
+/// the ratio, and against the ceiling: the same row measured against the
+/// ceiling server (label `ceiling`; publishes against its `publish` /
+/// `redb` row), throughput as a percentage and everything else as a
+/// multiple; HTTP reads without such a row against the hello-world
+/// (`ceiling` scenario, variant `http`).
 pub fn compare(reports: &[Report], ours: &str, peer: &str, ceiling: &str) -> String {
     let med = medians(reports);
     let mut keys: Vec<(String, String, String)> = Vec::new();
@@ -210,6 +213,22 @@ pub fn compare(reports: &[Report], ours: &str, peer: &str, ceiling: &str) -> Str
         med.get(&(ceiling.to_string(), name, "http".into(), metric.to_string()))
             .copied()
     };
+    // The same row measured against the ceiling server (publishes:
+    // against the redb ceiling).
+    let exact_ceiling = |k: &(String, String, String)| {
+        let variant = if k.0 == "publish" {
+            "redb"
+        } else {
+            k.1.as_str()
+        };
+        med.get(&(
+            ceiling.to_string(),
+            k.0.clone(),
+            variant.to_string(),
+            k.2.clone(),
+        ))
+        .copied()
+    };
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -223,8 +242,12 @@ pub fn compare(reports: &[Report], ours: &str, peer: &str, ceiling: &str) -> Str
             (Some(a), Some(b)) if b != 0.0 => format!("{:.2}", a / b),
             _ => "-".into(),
         };
-        let vs_ceiling = match (a, ceiling_of(&k.0, &k.2)) {
-            (Some(a), Some(c))
+        let vs_ceiling = match (a, exact_ceiling(k), ceiling_of(&k.0, &k.2)) {
+            (Some(a), Some(c), _) if c > 0.0 && k.2 == "ops_per_s" => {
+                format!("{:.0} %", a * 100.0 / c)
+            }
+            (Some(a), Some(c), _) if c > 0.0 => format!("{:.2}×", a / c),
+            (Some(a), None, Some(c))
                 if k.2 == "ops_per_s" && c > 0.0 && k.1 == "http" && is_read(&k.0) =>
             {
                 format!("{:.0} %", a * 100.0 / c)
@@ -283,7 +306,30 @@ mod tests {
                 ..rep("nocas", 0.0)
             },
         ];
+        let mut reports = reports;
+        reports.push(Report {
+            rows: vec![
+                Row::new("push", "S=10").with("p99_ms", 2.0),
+                Row::new("publish", "redb").with("ops_per_s", 400.0),
+            ],
+            ..rep("ceiling", 0.0)
+        });
+        reports.push(Report {
+            rows: vec![
+                Row::new("push", "S=10").with("p99_ms", 3.0),
+                Row::new("publish", "grpc").with("ops_per_s", 300.0),
+            ],
+            ..rep("nocas", 0.0)
+        });
         let t = compare(&reports, "nocas", "rnacos", "ceiling");
+        assert!(
+            t.contains("| push | S=10 | p99_ms | 3 | - | - | 1.50× |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| publish | grpc | ops_per_s | 300 | - | - | 75 % |"),
+            "{t}"
+        );
         assert!(
             t.contains("| list | http | ops_per_s | 1000 | 500 | 2.00 | 50 % |"),
             "{t}"

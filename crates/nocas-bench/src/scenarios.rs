@@ -256,14 +256,24 @@ async fn read_rows(
 ) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
     for v in via {
-        let r = match v {
-            Via::Http => get_load(t, workers, limit, path.clone()).await,
+        // The size of one answer, so the ceiling's answers can be seen to
+        // be as large as the server's.
+        let (r, bytes) = match v {
+            Via::Http => {
+                let (_, body) = HttpConn::new(t.http).send(Method::GET, &path, None).await?;
+                (get_load(t, workers, limit, path.clone()).await, body.len())
+            }
             Via::Grpc => {
+                let bytes = Conn::open(t.grpc, None)
+                    .await?
+                    .body_bytes(query.clone())
+                    .await?;
                 let q = query.clone();
-                grpc_load(t, workers, limit, Arc::new(move |_| q.clone())).await?
+                let r = grpc_load(t, workers, limit, Arc::new(move |_| q.clone())).await?;
+                (r, bytes)
             }
         };
-        rows.push(Row::from_load(scenario, v.name(), &r));
+        rows.push(Row::from_load(scenario, v.name(), &r).with("resp_bytes", bytes as f64));
     }
     Ok(rows)
 }
@@ -346,6 +356,27 @@ pub async fn config_get(
     read_rows("config-get", t, workers, limit, via, path, query).await
 }
 
+/// (count, sum) of the target's `nocas_raft_batch_commands` histogram, if
+/// it has one.
+async fn batches(t: Target) -> Option<(f64, f64)> {
+    let (status, body) = HttpConn::new(t.http)
+        .send(Method::GET, "/metrics", None)
+        .await
+        .ok()?;
+    if !status.is_success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&body);
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+    };
+    Some((
+        value("nocas_raft_batch_commands_count ")?,
+        value("nocas_raft_batch_commands_sum ")?,
+    ))
+}
+
 /// Durable config publishes, each of a new config of `size` bytes.
 pub async fn publish(
     t: Target,
@@ -358,6 +389,7 @@ pub async fn publish(
     let content = "x".repeat(size);
     let mut rows = Vec::new();
     for v in via {
+        let before = batches(t).await;
         let r = match v {
             Via::Http => {
                 let p = prefix.clone();
@@ -396,7 +428,16 @@ pub async fn publish(
                 .await?
             }
         };
-        rows.push(Row::from_load("publish", v.name(), &r));
+        let mut row = Row::from_load("publish", v.name(), &r);
+        // Nocas says how many commands its group commit put in each log
+        // entry: the batch size of the redb ceiling.
+        if let (Some(a), Some(b)) = (before, batches(t).await) {
+            let (n, sum) = (b.0 - a.0, b.1 - a.1);
+            if n > 0.0 {
+                row = row.with("batch", sum / n);
+            }
+        }
+        rows.push(row);
     }
     Ok(rows)
 }
@@ -546,7 +587,7 @@ pub async fn listen(
     Ok(rows)
 }
 
-fn md5_hex(s: &str) -> String {
+pub(crate) fn md5_hex(s: &str) -> String {
     use md5::Digest;
     hex::encode(md5::Md5::digest(s.as_bytes()))
 }

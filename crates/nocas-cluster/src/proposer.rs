@@ -4,6 +4,12 @@
 //! the clock and proposes it as a single [`Batch`]. While that entry is being
 //! fsynced, new commands queue up and become the next entry, so the number
 //! of fsyncs stays flat as the write rate grows.
+//!
+//! Pipelined: up to `pipeline` entries are proposed and not yet applied at
+//! once. Entries are handed to Raft in order by this one task (so the clock
+//! they carry never goes backwards in the log); their results are awaited
+//! by a task each, so the next entry is appended and replicated while the
+//! previous ones wait for a quorum.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -41,9 +47,13 @@ pub(crate) enum Mode {
 pub(crate) struct Proposer {
     tx: mpsc::Sender<Proposal>,
     mode: std::sync::Arc<tokio::sync::watch::Sender<Mode>>,
-    /// Held by the task from taking a batch until its proposal returned:
-    /// [`Proposer::set_mode`] takes it to know no batch is under way.
+    /// Held by the task from taking a batch until Raft has it:
+    /// [`Proposer::set_mode`] takes it to know no batch is being handed
+    /// over.
     busy: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// One permit per entry proposed and not yet answered.
+    inflight: std::sync::Arc<tokio::sync::Semaphore>,
+    pipeline: u32,
 }
 
 fn wall_clock_ms() -> Millis {
@@ -60,12 +70,15 @@ impl Proposer {
         raft: Raft,
         queue: usize,
         max_batch: usize,
+        pipeline: usize,
         observer: Option<std::sync::Arc<dyn crate::ClusterObserver>>,
         space: Option<SpaceGuard>,
     ) -> Self {
         let (tx, rx) = mpsc::channel(queue.max(1));
         let (mode, mode_rx) = tokio::sync::watch::channel(Mode::Run);
         let busy = std::sync::Arc::new(tokio::sync::Mutex::new(()));
+        let pipeline = pipeline.clamp(1, 1024) as u32;
+        let inflight = std::sync::Arc::new(tokio::sync::Semaphore::new(pipeline as usize));
         tokio::spawn(run(
             raft,
             rx,
@@ -75,12 +88,15 @@ impl Proposer {
             Gate {
                 mode: mode_rx,
                 busy: busy.clone(),
+                inflight: inflight.clone(),
             },
         ));
         Self {
             tx,
             mode: std::sync::Arc::new(mode),
             busy,
+            inflight,
+            pipeline,
         }
     }
 
@@ -97,6 +113,8 @@ impl Proposer {
     pub(crate) async fn set_mode(&self, mode: Mode) {
         self.mode.send_replace(mode);
         drop(self.busy.lock().await);
+        // And every entry proposed has its answer (is applied or failed).
+        drop(self.inflight.acquire_many(self.pipeline).await);
     }
 
     /// Proposes one command on behalf of `actor` and waits for its result
@@ -115,10 +133,11 @@ impl Proposer {
     }
 }
 
-/// The task's side of [`Mode`] and of the busy lock.
+/// The task's side of [`Mode`], the busy lock and the pipeline.
 struct Gate {
     mode: tokio::sync::watch::Receiver<Mode>,
     busy: std::sync::Arc<tokio::sync::Mutex<()>>,
+    inflight: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl Gate {
@@ -155,9 +174,14 @@ async fn run(
         let Some(first) = rx.recv().await else {
             return;
         };
-        let Ok(_busy) = gate.enter().await else {
+        // The gate first, then a place in the pipeline, waited for under
+        // the busy lock: a hold never waits for a place this task holds.
+        let Ok(busy) = gate.enter().await else {
             let _ = first.reply.send(Err(ClusterError::NoLeader));
             continue;
+        };
+        let Ok(slot) = gate.inflight.clone().acquire_owned().await else {
+            return;
         };
         let mut proposals = vec![first];
         while proposals.len() < max_batch {
@@ -199,18 +223,42 @@ async fn run(
             commands,
             actors,
         };
-        match raft.client_write(batch).await {
-            Ok(resp) => {
-                let index = resp.log_id.index;
-                for (reply, result) in replies.into_iter().zip(resp.data) {
-                    let _ = reply.send(Ok((result, index)));
-                }
-            }
-            Err(e) => {
-                let err = map_write_error(&e);
+        // Handed to Raft in order; answered in its own task.
+        let sent = raft.client_write_ff(batch).await;
+        drop(busy);
+        match sent {
+            Err(fatal) => {
+                let err = map_write_error(&openraft::error::RaftError::Fatal(fatal));
                 for reply in replies {
                     let _ = reply.send(Err(err.clone()));
                 }
+            }
+            Ok(answer) => {
+                tokio::spawn(async move {
+                    let result = match answer.await {
+                        Ok(Ok(resp)) => Ok(resp),
+                        Ok(Err(api)) => Err(openraft::error::RaftError::APIError(api)),
+                        // The core stopped before answering.
+                        Err(_) => Err(openraft::error::RaftError::Fatal(
+                            openraft::error::Fatal::Stopped,
+                        )),
+                    };
+                    match result {
+                        Ok(resp) => {
+                            let index = resp.log_id.index;
+                            for (reply, result) in replies.into_iter().zip(resp.data) {
+                                let _ = reply.send(Ok((result, index)));
+                            }
+                        }
+                        Err(e) => {
+                            let err = map_write_error(&e);
+                            for reply in replies {
+                                let _ = reply.send(Err(err.clone()));
+                            }
+                        }
+                    }
+                    drop(slot);
+                });
             }
         }
     }
