@@ -7,5 +7,6 @@
 //!
 //! Architecture invariant: data definitions only, no logic and no I/O.
 
+pub mod codec;
 pub mod grpc;
 pub mod http;

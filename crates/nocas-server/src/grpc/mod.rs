@@ -216,7 +216,11 @@ impl BiRequestStream for GrpcService {
                 } else if registered {
                     // Some clients send requests (health checks) on the stream.
                     let meta = p.metadata.as_ref().map(|m| &m.headers);
-                    let answer = handlers::dispatch(&app, &conn, type_name, body, meta).await;
+                    // Boxed: the task lives as long as the connection, and
+                    // would otherwise carry the largest handler's state
+                    // while idle.
+                    let answer =
+                        Box::pin(handlers::dispatch(&app, &conn, type_name, body, meta)).await;
                     if tx.try_send(Ok(answer)).is_err() {
                         break;
                     }
