@@ -214,3 +214,179 @@ async fn every_scenario_writes_well_formed_results() {
     assert!(register.ends_with("| 1.00 | - |"), "{register}");
     server.stop().await;
 }
+
+/// The ceiling server answers the client scenarios like a server (no
+/// failed operation, no missed push, answers the size of Nocas's), the
+/// redb ceiling commits, and the report compares each row with the
+/// ceiling's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ceilings_answer_every_client_scenario() {
+    let (http, grpc) = (free_addr().to_string(), free_addr().to_string());
+    let serving = tokio::spawn({
+        let (h, g) = (http.clone(), grpc.clone());
+        async move { bench(&["--server", &h, "--grpc", &g, "ceiling-server"]).await }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let small = |json: &std::path::Path, label: &str, rest: &[&str]| {
+        let mut a: Vec<String> = [
+            "--server",
+            &http,
+            "--grpc",
+            &grpc,
+            "--label",
+            label,
+            "--seconds",
+            "0.2",
+            "--warmup-ms",
+            "0",
+            "--workers",
+            "2",
+            "--count",
+            "50",
+            "--json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.push(json.to_str().unwrap().to_string());
+        a.extend(rest.iter().map(|s| s.to_string()));
+        a
+    };
+    // The server is up once a registration goes through.
+    let reg_json = dir.path().join("c-register.json");
+    let mut up = false;
+    for _ in 0..200 {
+        let args = small(&reg_json, "ceiling", &["register"]);
+        let mut argv = vec!["nocas-bench".to_string()];
+        argv.extend(args);
+        if let Ok(o) = run(Cli::try_parse_from(&argv).unwrap()).await
+            && o.report.rows.iter().all(|r| r.get("errors") == Some(0.0))
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(up, "the ceiling server answered registrations");
+    let mut files = vec![reg_json];
+    for (name, rest) in [
+        ("list", vec!["list"]),
+        ("get", vec!["config-get"]),
+        (
+            "push",
+            vec!["push", "--subscribers", "1,5", "--rounds", "2"],
+        ),
+    ] {
+        let json = dir.path().join(format!("c-{name}.json"));
+        let args = small(&json, "ceiling", &rest);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = bench(&refs).await;
+        for row in &out.report.rows {
+            assert_eq!(row.get("errors").unwrap_or(0.0), 0.0, "{row:?}");
+            assert_eq!(row.get("missed").unwrap_or(0.0), 0.0, "{row:?}");
+            if row.scenario != "push" {
+                assert!(row.get("ops_per_s").unwrap_or(0.0) > 0.0, "{row:?}");
+            }
+            if row.scenario == "list" {
+                // Ten instances, as a server would list them.
+                assert!(row.get("resp_bytes").unwrap_or(0.0) > 2000.0, "{row:?}");
+            }
+        }
+        files.push(json);
+    }
+    let redb_json = dir.path().join("c-redb.json");
+    let db_dir = dir.path().to_str().unwrap().to_string();
+    let redb = bench(&[
+        "--seconds",
+        "0.2",
+        "--json",
+        redb_json.to_str().unwrap(),
+        "--label",
+        "ceiling",
+        "redb-publish",
+        "--dir",
+        &db_dir,
+        "--batch",
+        "4",
+    ])
+    .await;
+    let row = &redb.report.rows[0];
+    assert_eq!(
+        (row.scenario.as_str(), row.variant.as_str()),
+        ("publish", "redb")
+    );
+    assert!(row.get("ops_per_s").unwrap_or(0.0) > 0.0, "{row:?}");
+    assert_eq!(row.get("batch"), Some(4.0));
+    files.push(redb_json);
+    serving.abort();
+
+    // Nocas's rows against the ceiling's: a percentage for throughput, a
+    // multiple for latency.
+    let server = TestServer::start().await;
+    let (nh, ng) = (
+        server.running().http_addr().to_string(),
+        server.running().grpc_addr().to_string(),
+    );
+    let ours = dir.path().join("nocas.json");
+    let mut argv: Vec<String> = [
+        "nocas-bench",
+        "--server",
+        &nh,
+        "--grpc",
+        &ng,
+        "--label",
+        "nocas",
+        "--seconds",
+        "0.2",
+        "--warmup-ms",
+        "0",
+        "--workers",
+        "2",
+        "--count",
+        "50",
+        "--json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    argv.push(ours.to_str().unwrap().to_string());
+    argv.extend(["publish".to_string(), "--via".into(), "grpc".into()]);
+    let published = run(Cli::try_parse_from(&argv).unwrap()).await.unwrap();
+    // Nocas says how large its group commit's batches were.
+    assert!(published.report.rows[0].get("batch").unwrap_or(0.0) >= 1.0);
+    argv.truncate(argv.len() - 3);
+    argv.push("register".into());
+    let ours_reg = dir.path().join("nocas-reg.json");
+    let n = argv.len();
+    argv[n - 2] = ours_reg.to_str().unwrap().to_string();
+    run(Cli::try_parse_from(&argv).unwrap()).await.unwrap();
+    server.stop().await;
+    let mut args = vec!["report".to_string()];
+    args.extend(
+        [ours, ours_reg]
+            .iter()
+            .map(|p| p.to_str().unwrap().to_string()),
+    );
+    args.extend(files.iter().map(|p| p.to_str().unwrap().to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let table = bench(&refs).await.markdown;
+    let line = |prefix: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in {table}"))
+            .to_string()
+    };
+    assert!(
+        line("| register | grpc | ops_per_s |").ends_with("% |"),
+        "{table}"
+    );
+    assert!(
+        line("| register | grpc | p99_ms |").ends_with("× |"),
+        "{table}"
+    );
+    assert!(
+        line("| publish | grpc | ops_per_s |").ends_with("% |"),
+        "{table}"
+    );
+}
