@@ -18,6 +18,49 @@ async fn bench(args: &[&str]) -> nocas_bench::Output {
     run(cli).await.unwrap_or_else(|e| panic!("{argv:?}: {e:#}"))
 }
 
+/// The command line of a tiny load run against `http`/`grpc`.
+fn tiny(
+    http: &str,
+    grpc: &str,
+    label: &str,
+    json: &std::path::Path,
+    scenario: &[&str],
+) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "nocas-bench",
+        "--server",
+        http,
+        "--grpc",
+        grpc,
+        "--label",
+        label,
+        "--seconds",
+        "0.2",
+        "--warmup-ms",
+        "0",
+        "--workers",
+        "2",
+        "--count",
+        "50",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    a.push("--json".into());
+    a.push(json.to_str().unwrap_or_default().to_string());
+    a.extend(scenario.iter().map(|s| s.to_string()));
+    a
+}
+
+/// The report's line starting with `prefix`.
+fn line_of(table: &str, prefix: &str) -> String {
+    table
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} in {table}"))
+        .to_string()
+}
+
 fn free_addr() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap()
@@ -128,25 +171,14 @@ async fn every_scenario_writes_well_formed_results() {
     let ceiling_json = dir.path().join("ceiling.json");
     let mut ceiling = None;
     for _ in 0..200 {
-        let cli = Cli::try_parse_from([
-            "nocas-bench",
-            "--server",
+        let argv = tiny(
             &hello_addr,
-            "--label",
+            &hello_addr,
             "ceiling",
-            "--seconds",
-            "0.2",
-            "--warmup-ms",
-            "0",
-            "--workers",
-            "2",
-            "--json",
-            ceiling_json.to_str().unwrap(),
-            "ceiling",
-            "--path",
-            "/hello",
-        ])
-        .unwrap();
+            &ceiling_json,
+            &["ceiling", "--path", "/hello"],
+        );
+        let cli = Cli::try_parse_from(&argv).unwrap();
         match run(cli).await {
             Ok(o) if o.report.rows[0].get("errors") == Some(0.0) => {
                 ceiling = Some(o);
@@ -200,13 +232,7 @@ async fn every_scenario_writes_well_formed_results() {
         table.contains("| scenario | variant | metric | nocas | rnacos |"),
         "{table}"
     );
-    let line = |prefix: &str| {
-        table
-            .lines()
-            .find(|l| l.starts_with(prefix))
-            .unwrap_or_else(|| panic!("no {prefix} in {table}"))
-            .to_string()
-    };
+    let line = |prefix: &str| line_of(&table, prefix);
     // Reads are compared with the ceiling, writes are not.
     let list = line("| list | http | ops_per_s |");
     assert!(list.contains("| 1.00 |") && list.ends_with("% |"), "{list}");
@@ -227,38 +253,11 @@ async fn the_ceilings_answer_every_client_scenario() {
         async move { bench(&["--server", &h, "--grpc", &g, "ceiling-server"]).await }
     });
     let dir = tempfile::tempdir().unwrap();
-    let small = |json: &std::path::Path, label: &str, rest: &[&str]| {
-        let mut a: Vec<String> = [
-            "--server",
-            &http,
-            "--grpc",
-            &grpc,
-            "--label",
-            label,
-            "--seconds",
-            "0.2",
-            "--warmup-ms",
-            "0",
-            "--workers",
-            "2",
-            "--count",
-            "50",
-            "--json",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        a.push(json.to_str().unwrap().to_string());
-        a.extend(rest.iter().map(|s| s.to_string()));
-        a
-    };
     // The server is up once a registration goes through.
     let reg_json = dir.path().join("c-register.json");
     let mut up = false;
     for _ in 0..200 {
-        let args = small(&reg_json, "ceiling", &["register"]);
-        let mut argv = vec!["nocas-bench".to_string()];
-        argv.extend(args);
+        let argv = tiny(&http, &grpc, "ceiling", &reg_json, &["register"]);
         if let Ok(o) = run(Cli::try_parse_from(&argv).unwrap()).await
             && o.report.rows.iter().all(|r| r.get("errors") == Some(0.0))
         {
@@ -278,9 +277,8 @@ async fn the_ceilings_answer_every_client_scenario() {
         ),
     ] {
         let json = dir.path().join(format!("c-{name}.json"));
-        let args = small(&json, "ceiling", &rest);
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = bench(&refs).await;
+        let argv = tiny(&http, &grpc, "ceiling", &json, &rest);
+        let out = run(Cli::try_parse_from(&argv).unwrap()).await.unwrap();
         for row in &out.report.rows {
             assert_eq!(row.get("errors").unwrap_or(0.0), 0.0, "{row:?}");
             assert_eq!(row.get("missed").unwrap_or(0.0), 0.0, "{row:?}");
@@ -328,37 +326,12 @@ async fn the_ceilings_answer_every_client_scenario() {
         server.running().grpc_addr().to_string(),
     );
     let ours = dir.path().join("nocas.json");
-    let mut argv: Vec<String> = [
-        "nocas-bench",
-        "--server",
-        &nh,
-        "--grpc",
-        &ng,
-        "--label",
-        "nocas",
-        "--seconds",
-        "0.2",
-        "--warmup-ms",
-        "0",
-        "--workers",
-        "2",
-        "--count",
-        "50",
-        "--json",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    argv.push(ours.to_str().unwrap().to_string());
-    argv.extend(["publish".to_string(), "--via".into(), "grpc".into()]);
+    let argv = tiny(&nh, &ng, "nocas", &ours, &["publish", "--via", "grpc"]);
     let published = run(Cli::try_parse_from(&argv).unwrap()).await.unwrap();
     // Nocas says how large its group commit's batches were.
     assert!(published.report.rows[0].get("batch").unwrap_or(0.0) >= 1.0);
-    argv.truncate(argv.len() - 3);
-    argv.push("register".into());
     let ours_reg = dir.path().join("nocas-reg.json");
-    let n = argv.len();
-    argv[n - 2] = ours_reg.to_str().unwrap().to_string();
+    let argv = tiny(&nh, &ng, "nocas", &ours_reg, &["register"]);
     run(Cli::try_parse_from(&argv).unwrap()).await.unwrap();
     server.stop().await;
     let mut args = vec!["report".to_string()];
@@ -370,13 +343,7 @@ async fn the_ceilings_answer_every_client_scenario() {
     args.extend(files.iter().map(|p| p.to_str().unwrap().to_string()));
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let table = bench(&refs).await.markdown;
-    let line = |prefix: &str| {
-        table
-            .lines()
-            .find(|l| l.starts_with(prefix))
-            .unwrap_or_else(|| panic!("no {prefix} in {table}"))
-            .to_string()
-    };
+    let line = |prefix: &str| line_of(&table, prefix);
     assert!(
         line("| register | grpc | ops_per_s |").ends_with("% |"),
         "{table}"
