@@ -26,6 +26,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use anyhow::Context;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use bytes::Bytes;
@@ -557,7 +558,7 @@ const CEILING_TABLE: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::
 pub fn redb_publish(dir: &Path, batch: usize, size: usize, seconds: f64) -> anyhow::Result<Row> {
     let path = dir.join("ceiling.redb");
     let _ = std::fs::remove_file(&path);
-    let db = redb::Database::create(&path)?;
+    let db = redb::Database::create(&path).with_context(|| format!("create {}", path.display()))?;
     let value = vec![b'x'; size];
     let batch = batch.max(1);
     let started = Instant::now();
