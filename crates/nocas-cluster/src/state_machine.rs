@@ -4,19 +4,24 @@
 //!
 //! Readers share the state through [`SharedState`]; only this module
 //! mutates it.
+//!
+//! Snapshots are files ([`nocas_store::snapshot`]): built by streaming the
+//! state tables into one, received chunk by chunk into another, installed
+//! in bounded transactions. No step holds the whole state in memory besides
+//! the [`DurableState`] itself.
 
-use std::io::Cursor;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
 use openraft::{EntryPayload, OptionalSend, RaftLogId, RaftSnapshotBuilder, StorageIOError};
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 use nocas_core::audit::{self, Actor, AuditRecord};
 use nocas_core::command::{CommandResult, Effects, Event, EventSink, Write};
 use nocas_core::state::DurableState;
-use nocas_store::{StateDump, Store};
+use nocas_store::Store;
 
 use crate::types::{
     AppliedMarker, Entry, LogId, Membership, StorageErr, TypeConfig, blocking, decode, encode,
@@ -26,6 +31,40 @@ use crate::types::{
 /// The durable state as readers see it.
 pub type SharedState = Arc<RwLock<DurableState>>;
 
+/// The part file holding a received snapshot: the one it was received
+/// into when `file` is that one, else a copy of `file` (the snapshot may
+/// have come another way, such as the storage suite handing a built one
+/// over directly).
+fn received_file(
+    store: &Store,
+    mut file: std::fs::File,
+    receiving: Option<PathBuf>,
+) -> std::io::Result<PathBuf> {
+    use std::io::{Seek, SeekFrom};
+    use std::os::unix::fs::MetadataExt;
+    let given = file.metadata()?;
+    if let Some(p) = receiving {
+        match std::fs::metadata(&p) {
+            Ok(m) if m.dev() == given.dev() && m.ino() == given.ino() => {
+                file.sync_all()?;
+                return Ok(p);
+            }
+            _ => {
+                let _ = std::fs::remove_file(&p);
+            }
+        }
+    }
+    let (p, mut out) = store.new_snapshot_file().map_err(std::io::Error::other)?;
+    file.seek(SeekFrom::Start(0))?;
+    std::io::copy(&mut file, &mut out)?;
+    out.sync_all()?;
+    Ok(p)
+}
+
+/// About how many bytes of records one transaction of a snapshot install
+/// writes.
+pub const INSTALL_BATCH_BYTES: usize = 16 * 1024 * 1024;
+
 /// The state machine (cheap to clone: clones share everything).
 #[derive(Clone)]
 pub struct StateMachine {
@@ -34,6 +73,8 @@ pub struct StateMachine {
     applied: Arc<RwLock<AppliedMarker>>,
     sink: Arc<dyn EventSink>,
     snapshot_seq: Arc<AtomicU64>,
+    /// The file the snapshot being received is written into.
+    receiving: Arc<Mutex<Option<PathBuf>>>,
 }
 
 impl StateMachine {
@@ -41,6 +82,8 @@ impl StateMachine {
     pub async fn open(store: Store, sink: Arc<dyn EventSink>) -> Result<Self, StorageErr> {
         let s = store.clone();
         let (state, marker) = blocking(move || {
+            s.remove_partial_snapshots();
+            s.resume_install(INSTALL_BATCH_BYTES).map_err(write_err)?;
             let state = s.load_state().map_err(read_err)?;
             let marker: AppliedMarker = match s.applied_marker().map_err(read_err)? {
                 Some(b) => decode(&b)?,
@@ -55,6 +98,7 @@ impl StateMachine {
             applied: Arc::new(RwLock::new(marker)),
             sink,
             snapshot_seq: Arc::new(AtomicU64::new(0)),
+            receiving: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -74,13 +118,18 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         let store = self.store.clone();
         // Make the applied state durable first: logs up to the snapshot may
         // be purged once it exists.
-        let dump = blocking(move || {
+        let (part, marker) = blocking(move || {
             store.sync().map_err(write_err)?;
-            store.dump_state().map_err(read_err)
+            let (part, f) = store.new_snapshot_file().map_err(write_err)?;
+            let marker = store.write_snapshot(&f).map_err(write_err);
+            if marker.is_err() {
+                let _ = std::fs::remove_file(&part);
+            }
+            Ok((part, marker?))
         })
         .await?;
-        let (last_log_id, last_membership): AppliedMarker = match dump.applied_marker() {
-            Some(b) => decode(b)?,
+        let (last_log_id, last_membership): AppliedMarker = match marker {
+            Some(b) => decode(&b)?,
             None => (None, Membership::default()),
         };
         let seq = self.snapshot_seq.fetch_add(1, Ordering::Relaxed);
@@ -93,14 +142,19 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             last_membership,
             snapshot_id,
         };
-        let data = dump.to_bytes().map_err(read_err)?;
         let meta_bytes = encode(&meta)?;
         let store = self.store.clone();
-        let data2 = data.clone();
-        blocking(move || store.save_snapshot(&meta_bytes, &data2).map_err(write_err)).await?;
+        let id = meta.snapshot_id.clone();
+        let file = blocking(move || {
+            let path = store
+                .keep_snapshot(&meta_bytes, &part, &id)
+                .map_err(write_err)?;
+            std::fs::File::open(&path).map_err(read_err)
+        })
+        .await?;
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(data)),
+            snapshot: Box::new(tokio::fs::File::from_std(file)),
         })
     }
 }
@@ -179,23 +233,44 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.clone()
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageErr> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<tokio::fs::File>, StorageErr> {
+        let store = self.store.clone();
+        let (part, file) = blocking(move || store.new_snapshot_file().map_err(write_err)).await?;
+        if let Some(old) = self.receiving.lock().replace(part) {
+            // A newer snapshot replaces one whose transfer stopped.
+            let _ = std::fs::remove_file(old);
+        }
+        Ok(Box::new(tokio::fs::File::from_std(file)))
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta<u64, openraft::BasicNode>,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        mut snapshot: Box<tokio::fs::File>,
     ) -> Result<(), StorageErr> {
-        let data = snapshot.into_inner();
-        let dump = StateDump::from_bytes(&data)
-            .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
+        use tokio::io::AsyncWriteExt;
+        let signature = Some(meta.signature());
+        let io = |e: std::io::Error| {
+            StorageErr::from(StorageIOError::read_snapshot(signature.clone(), &e))
+        };
+        snapshot.flush().await.map_err(io)?;
+        let file = snapshot.into_std().await;
+        let receiving = self.receiving.lock().take();
+        let store = self.store.clone();
+        let sig = signature.clone();
+        let part = blocking(move || {
+            received_file(&store, file, receiving)
+                .map_err(|e| StorageErr::from(StorageIOError::read_snapshot(sig, &e)))
+        })
+        .await?;
         let meta_bytes = encode(meta)?;
         let store = self.store.clone();
+        let id = meta.snapshot_id.clone();
+        let sig = signature.clone();
         let state = blocking(move || {
-            store.install_state(&dump).map_err(write_err)?;
-            store.save_snapshot(&meta_bytes, &data).map_err(write_err)?;
+            store
+                .install_snapshot(&meta_bytes, &part, &id, INSTALL_BATCH_BYTES)
+                .map_err(|e| StorageErr::from(StorageIOError::read_snapshot(sig, &e)))?;
             store.load_state().map_err(read_err)
         })
         .await?;
@@ -207,11 +282,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageErr> {
         let store = self.store.clone();
-        let stored = blocking(move || store.load_snapshot().map_err(read_err)).await?;
+        let stored = blocking(move || store.current_snapshot().map_err(read_err)).await?;
         match stored {
-            Some((meta, data)) => Ok(Some(Snapshot {
+            Some((meta, file)) => Ok(Some(Snapshot {
                 meta: decode(&meta)?,
-                snapshot: Box::new(Cursor::new(data)),
+                snapshot: Box::new(tokio::fs::File::from_std(file)),
             })),
             None => Ok(None),
         }

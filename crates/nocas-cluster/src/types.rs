@@ -1,8 +1,6 @@
 //! The openraft type configuration and the byte encoding of Raft values
 //! handed to the store.
 
-use std::io::Cursor;
-
 use openraft::{BasicNode, StorageError, StorageIOError, StoredMembership};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -17,7 +15,7 @@ openraft::declare_raft_types!(
         R = Vec<CommandResult>,
         NodeId = u64,
         Node = BasicNode,
-        SnapshotData = Cursor<Vec<u8>>,
+        SnapshotData = tokio::fs::File,
 );
 
 /// Node id.

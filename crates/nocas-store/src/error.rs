@@ -16,6 +16,15 @@ pub enum StoreError {
         /// The codec's message.
         detail: String,
     },
+    /// A file beside the database (a snapshot) could not be read or
+    /// written.
+    #[error("{path}: {source}")]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
     /// The store was closed.
     #[error("the store is closed")]
     Closed,

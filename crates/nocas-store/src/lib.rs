@@ -22,12 +22,13 @@ pub mod log;
 pub mod snapshot;
 pub mod space;
 pub mod state;
+pub mod stream;
 pub mod tables;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use redb::{Database, ReadableDatabase};
 
 pub use error::StoreError;
@@ -50,6 +51,10 @@ pub trait StoreObserver: Send + Sync {
 pub struct Store {
     db: Arc<RwLock<Option<Arc<Database>>>>,
     observer: Arc<RwLock<Option<Arc<dyn StoreObserver>>>>,
+    /// Where snapshot files live (`<name>-snapshots` beside the database).
+    snapshots: Arc<PathBuf>,
+    /// Held while the current snapshot file changes or is opened.
+    snapshot_lock: Arc<Mutex<()>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -119,9 +124,15 @@ impl Store {
                 return Err(damaged(what));
             }
         };
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "nocas".into());
         let store = Self {
             db: Arc::new(RwLock::new(Some(Arc::new(db)))),
             observer: Arc::new(RwLock::new(None)),
+            snapshots: Arc::new(path.with_file_name(format!("{stem}-snapshots"))),
+            snapshot_lock: Arc::new(Mutex::new(())),
         };
         store.create_tables()?;
         Ok(store)
