@@ -152,6 +152,26 @@ pub enum Scenario {
         #[arg(long, default_value_t = 16)]
         conns: usize,
     },
+    /// Fill a server for the scale measurements: configs published
+    /// `--versions` times each over gRPC, then persistent instances over
+    /// HTTP (1,000 per service). Fails unless every write succeeds.
+    Fill {
+        /// Configs.
+        #[arg(long, default_value_t = 10_000)]
+        configs: usize,
+        /// Publishes of each (history records each).
+        #[arg(long, default_value_t = 10)]
+        versions: usize,
+        /// Content size in bytes.
+        #[arg(long, default_value_t = 4096)]
+        size: usize,
+        /// Persistent instances.
+        #[arg(long, default_value_t = 0)]
+        instances: usize,
+        /// Name prefix (data ids `PREFIX-N`, group SCALE).
+        #[arg(long, default_value = "scale")]
+        prefix: String,
+    },
     /// Time from start to first answer, and idle RSS, of a server command
     /// (`{dir}` in it becomes a fresh directory each run).
     Startup {
@@ -342,6 +362,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<Output> {
             configs,
             conns,
         } => scenarios::footprint(t, *pid, instances, *configs, *conns).await?,
+        Scenario::Fill {
+            configs,
+            versions,
+            size,
+            instances,
+            prefix,
+        } => {
+            scenarios::fill(
+                t,
+                cli.workers,
+                prefix,
+                *configs,
+                *versions,
+                *size,
+                *instances,
+            )
+            .await?
+        }
         Scenario::Startup { runs, cmd } => scenarios::startup(cmd, t.http, *runs).await?,
         Scenario::Connections { connections, pid } => {
             scenarios::connections(t, *connections, *pid).await?

@@ -679,6 +679,91 @@ pub async fn footprint(
     Ok(rows)
 }
 
+/// Fills a server for the scale measurements: `configs` configs of `size`
+/// bytes, each published `versions` times over gRPC (so each has that many
+/// history records), then `instances` persistent instances over HTTP, 1,000
+/// per service. Every write must succeed. Names start with `prefix`.
+pub async fn fill(
+    t: Target,
+    workers: usize,
+    prefix: &str,
+    configs: usize,
+    versions: usize,
+    size: usize,
+    instances: usize,
+) -> anyhow::Result<Vec<Row>> {
+    let all = |n: usize| Limit {
+        count: Some(n as u64),
+        duration: Duration::from_secs(365 * 24 * 3600),
+        warmup: Duration::ZERO,
+    };
+    let mut rows = Vec::new();
+    let writes = configs * versions;
+    if writes > 0 {
+        // Printable text, different in every version.
+        let body: String = (0..size)
+            .map(|i| char::from(b' ' + ((i * 7 + i / 95) % 95) as u8))
+            .collect();
+        let (p, body) = (prefix.to_string(), Arc::new(body));
+        let r = grpc_load(
+            t,
+            workers,
+            all(writes),
+            Arc::new(move |i| {
+                let i = i as usize;
+                let head = format!("{:>16}", i / configs);
+                let content = format!("{head}{}", &body[head.len().min(body.len())..]);
+                payload(
+                    "ConfigPublishRequest",
+                    &json!({"dataId": format!("{p}-{}", i % configs), "group": "SCALE",
+                        "tenant": "", "content": content, "headers": {}}),
+                    HashMap::new(),
+                )
+            }),
+        )
+        .await?;
+        if r.errors > 0 || r.ok < writes as u64 {
+            bail!("{} of {writes} publishes failed", writes as u64 - r.ok);
+        }
+        rows.push(Row::from_load(
+            "fill",
+            format!("{configs} configs x{versions}"),
+            &r,
+        ));
+    }
+    if instances > 0 {
+        let p = prefix.to_string();
+        let r = http_load(
+            t,
+            workers,
+            all(instances),
+            Arc::new(move |i| {
+                let form = format!(
+                    "serviceName={p}-svc-{}&groupName=SCALE&ip=10.{}.{}.{}&port=8080&ephemeral=false",
+                    i / 1000,
+                    (i >> 16) & 255,
+                    (i >> 8) & 255,
+                    i & 255
+                );
+                (Method::POST, "/nacos/v1/ns/instance".into(), Some(Bytes::from(form)))
+            }),
+        )
+        .await;
+        if r.errors > 0 || r.ok < instances as u64 {
+            bail!(
+                "{} of {instances} registrations failed",
+                instances as u64 - r.ok
+            );
+        }
+        rows.push(Row::from_load(
+            "fill",
+            format!("{instances} persistent instances"),
+            &r,
+        ));
+    }
+    Ok(rows)
+}
+
 /// Start-up: runs `cmd` (each `{dir}` replaced by a fresh directory)
 /// `runs` times; time to the first HTTP answer on `http`, and RSS a second
 /// later.

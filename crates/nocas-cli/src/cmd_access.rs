@@ -548,10 +548,31 @@ pub(crate) async fn run_cluster(c: ClusterCmd) -> Result<u8> {
             );
         }
         ClusterAction::Add { member, node_id } => {
-            let v = api
-                .post(CLUSTER, pairs!["address" => &member, "nodeId" => node_id])
+            // The server answers once the new member caught up (bounded by
+            // its `membership_timeout_ms`), which can take far longer than
+            // one request's timeout: wait for it.
+            let form = pairs!["address" => &member, "nodeId" => node_id];
+            let resp = api
+                .response_within(
+                    Method::POST,
+                    CLUSTER,
+                    &[],
+                    Body::Form(form),
+                    Some(std::time::Duration::from_secs(24 * 3600)),
+                    &[],
+                )
                 .await?;
-            eprintln!("added {member} as node {}", output::cell(&v, ""));
+            let status = resp.status();
+            let text = resp
+                .text()
+                .await
+                .map_err(|e| CliError::Failed(e.to_string()))?;
+            let v = crate::api::unwrap(status, &text)?;
+            let id = match &v {
+                serde_json::Value::Number(n) => n.to_string(),
+                other => output::cell(other, ""),
+            };
+            eprintln!("added {member} as node {id}");
         }
         ClusterAction::Remove { node_id } => {
             api.delete(CLUSTER, pairs!["nodeId" => node_id]).await?;

@@ -40,6 +40,10 @@ pub use node::Forward;
 pub trait ClusterObserver: Send + Sync {
     /// One log entry of `commands` commands was proposed (group commit).
     fn batch_proposed(&self, commands: usize);
+    /// A snapshot of `bytes` was built (written and kept) in `took`.
+    fn snapshot_built(&self, _bytes: u64, _took: std::time::Duration) {}
+    /// A received snapshot of `bytes` was checked and installed in `took`.
+    fn snapshot_installed(&self, _bytes: u64, _took: std::time::Duration) {}
 }
 pub use members::MemberAddr;
 pub use node::{Node, NodeConfig, NodeStatus, RaftSettings};

@@ -83,6 +83,11 @@ pub struct RaftSettings {
     pub rpc_timeout_ms: u64,
     /// Largest snapshot chunk sent to a peer (bytes).
     pub snapshot_chunk_bytes: u64,
+    /// Time a peer may take to accept one snapshot chunk (ms): the last
+    /// chunk's answer waits until the whole snapshot is installed, which
+    /// at millions of records takes a while. Also bounds how long
+    /// `doSnapshot` waits for a build.
+    pub snapshot_timeout_ms: u64,
     /// Time a membership change may take (ms): an added node must catch
     /// up first, which takes as long as its log or snapshot does.
     pub membership_timeout_ms: u64,
@@ -109,6 +114,7 @@ impl Default for RaftSettings {
             startup_timeout_ms: 30_000,
             rpc_timeout_ms: 3_000,
             snapshot_chunk_bytes: 4 * 1024 * 1024,
+            snapshot_timeout_ms: 300_000,
             membership_timeout_ms: 60_000,
             handover_timeout_ms: 3_000,
             lease_reads: true,
@@ -299,7 +305,10 @@ impl Node {
             snapshot_policy: SnapshotPolicy::LogsSinceLast(s.snapshot_after_logs),
             max_in_snapshot_log_to_keep: s.keep_logs,
             snapshot_max_chunk_size: s.snapshot_chunk_bytes,
-            install_snapshot_timeout: s.rpc_timeout_ms.max(s.election_max_ms),
+            install_snapshot_timeout: s
+                .snapshot_timeout_ms
+                .max(s.rpc_timeout_ms)
+                .max(s.election_max_ms),
             ..Default::default()
         }
         .validate()
@@ -307,6 +316,7 @@ impl Node {
         let sm = StateMachine::open(store.clone(), sink.clone())
             .await
             .map_err(storage_err)?;
+        sm.set_observer(observer.clone());
         let state = sm.state();
         let last_log = {
             let st = store.clone();
@@ -1145,6 +1155,28 @@ impl Node {
             .map_err(storage_err)?
             .map_err(storage_err)
             .map(|d| (self.status().last_applied, d))
+    }
+
+    /// Builds a snapshot of everything applied now and waits (bounded by
+    /// `timeout`) until it is kept; returns the index it covers.
+    pub async fn snapshot_now(&self, timeout: Duration) -> Result<u64, ClusterError> {
+        let raft = &self.inner.raft;
+        let applied = self.status().last_applied.unwrap_or(0);
+        raft.trigger().snapshot().await.map_err(raft_err)?;
+        let m = raft
+            .wait(Some(timeout))
+            .metrics(
+                |m| m.snapshot.is_some_and(|s| s.index >= applied),
+                "build a snapshot",
+            )
+            .await
+            .map_err(|e| match e {
+                openraft::metrics::WaitError::Timeout(..) => {
+                    ClusterError::Timeout(timeout.as_millis() as u64)
+                }
+                other => raft_err(other),
+            })?;
+        Ok(m.snapshot.map_or(applied, |s| s.index))
     }
 
     /// A backup file of the applied state, taken in one read while writes

@@ -75,6 +75,7 @@ pub struct StateMachine {
     snapshot_seq: Arc<AtomicU64>,
     /// The file the snapshot being received is written into.
     receiving: Arc<Mutex<Option<PathBuf>>>,
+    observer: Arc<RwLock<Option<Arc<dyn crate::ClusterObserver>>>>,
 }
 
 impl StateMachine {
@@ -99,7 +100,18 @@ impl StateMachine {
             sink,
             snapshot_seq: Arc::new(AtomicU64::new(0)),
             receiving: Arc::new(Mutex::new(None)),
+            observer: Arc::new(RwLock::new(None)),
         })
+    }
+
+    /// Sets who is told about snapshots built and installed (every clone
+    /// shares it).
+    pub fn set_observer(&self, observer: Option<Arc<dyn crate::ClusterObserver>>) {
+        *self.observer.write() = observer;
+    }
+
+    fn observer(&self) -> Option<Arc<dyn crate::ClusterObserver>> {
+        self.observer.read().clone()
     }
 
     /// The shared durable state.
@@ -115,6 +127,7 @@ impl StateMachine {
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageErr> {
+        let started = std::time::Instant::now();
         let store = self.store.clone();
         // Make the applied state durable first: logs up to the snapshot may
         // be purged once it exists.
@@ -152,6 +165,17 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             std::fs::File::open(&path).map_err(read_err)
         })
         .await?;
+        let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let took = started.elapsed();
+        tracing::info!(
+            id = %meta.snapshot_id,
+            bytes,
+            took_ms = took.as_millis() as u64,
+            "snapshot built"
+        );
+        if let Some(o) = self.observer() {
+            o.snapshot_built(bytes, took);
+        }
         Ok(Snapshot {
             meta,
             snapshot: Box::new(tokio::fs::File::from_std(file)),
@@ -249,6 +273,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         mut snapshot: Box<tokio::fs::File>,
     ) -> Result<(), StorageErr> {
         use tokio::io::AsyncWriteExt;
+        let started = std::time::Instant::now();
         let signature = Some(meta.signature());
         let io = |e: std::io::Error| {
             StorageErr::from(StorageIOError::read_snapshot(signature.clone(), &e))
@@ -267,13 +292,24 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let store = self.store.clone();
         let id = meta.snapshot_id.clone();
         let sig = signature.clone();
-        let state = blocking(move || {
+        let (state, bytes) = blocking(move || {
+            let bytes = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
             store
                 .install_snapshot(&meta_bytes, &part, &id, INSTALL_BATCH_BYTES)
                 .map_err(|e| StorageErr::from(StorageIOError::read_snapshot(sig, &e)))?;
-            store.load_state().map_err(read_err)
+            Ok((store.load_state().map_err(read_err)?, bytes))
         })
         .await?;
+        let took = started.elapsed();
+        tracing::info!(
+            id = %meta.snapshot_id,
+            bytes,
+            took_ms = took.as_millis() as u64,
+            "snapshot installed"
+        );
+        if let Some(o) = self.observer() {
+            o.snapshot_installed(bytes, took);
+        }
         *self.state.write() = state;
         *self.applied.write() = (meta.last_log_id, meta.last_membership.clone());
         self.sink.publish(&[Event::All]);

@@ -182,7 +182,9 @@ pub async fn start(mut settings: Settings) -> Result<Running, ServerError> {
     settings.validate()?;
     let started = Instant::now();
     let members = MemberAddr::parse_list(&settings.cluster.members.join(","))?;
-    let clustered = members.len() > 1;
+    // One member is a cluster of one: on that member's ports, with its
+    // Raft port open, so `nocas cluster add` can grow it.
+    let clustered = !members.is_empty();
     let node_id = if clustered {
         settings.cluster.node_id
     } else {

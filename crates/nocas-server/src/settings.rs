@@ -303,7 +303,8 @@ pub struct ClusterSettings {
     /// This node's id: its 1-based position in `members`.
     pub node_id: u64,
     /// Members, `host:http` (Raft port = HTTP - 1000) or `host:http:raft`;
-    /// empty or one member means standalone.
+    /// empty means standalone, one member a cluster of one (on its ports,
+    /// growing with `nocas cluster add`).
     pub members: Vec<String>,
     /// This node's Raft port (overrides its member entry).
     pub raft_port: Option<u16>,

@@ -736,6 +736,119 @@ async fn core_routes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raft_ops_build_a_snapshot_now_and_refuse_what_nocas_does_not_do() {
+    let s = TestServer::start().await;
+    let h = Http::new();
+    let cfg = s.url("/nacos/v1/cs/configs");
+    for i in 0..20 {
+        let r = h
+            .post(
+                &cfg,
+                &[
+                    ("dataId", &format!("d{i}")),
+                    ("group", "G"),
+                    ("content", "x"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let index = |d: &Value| -> u64 {
+        d.as_str()
+            .and_then(|t| t.strip_prefix("snapshot at index "))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no index in {d}"))
+    };
+    // v3 and v2: the JSON body Nacos reads.
+    let ops = s.url("/nacos/v3/admin/core/ops/raft");
+    let body = br#"{"groupId":"naming_persistent_service_v2","command":"doSnapshot","value":""}"#;
+    let r = h.raw("POST", &ops, "application/json", body.to_vec()).await;
+    let first = index(&data(&r));
+    assert!(first >= 20, "{first}");
+    let bytes = |m: &str| -> f64 {
+        m.lines()
+            .find_map(|l| l.strip_prefix("nocas_raft_snapshot_bytes "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    let m = h.get(&s.url("/metrics"), &[]).await.body;
+    assert!(bytes(&m) > 0.0, "{m}");
+    assert!(
+        m.contains("nocas_raft_snapshot_build_seconds_count 1"),
+        "{m}"
+    );
+    h.post(
+        &cfg,
+        &[("dataId", "later"), ("group", "G"), ("content", "y")],
+    )
+    .await;
+    let r = h
+        .raw(
+            "POST",
+            &s.url("/nacos/v2/core/ops/raft"),
+            "application/json",
+            br#"{"command":"doSnapshot"}"#.to_vec(),
+        )
+        .await;
+    assert!(index(&data(&r)) > first);
+    // v1, with form parameters as Nacos's maintainer SDK sends them.
+    let r = h
+        .post(
+            &s.url("/nacos/v1/core/ops/raft"),
+            &[("command", "doSnapshot")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["code"], 200, "{}", r.body);
+    // Refusals: a clear 4xx with the reason.
+    let r = h
+        .raw(
+            "POST",
+            &ops,
+            "application/json",
+            br#"{"command":"transferLeader","value":"127.0.0.1:7848"}"#.to_vec(),
+        )
+        .await;
+    refused(&r, 20002);
+    assert!(r.body.contains("not supported"), "{}", r.body);
+    refused(
+        &h.raw(
+            "POST",
+            &ops,
+            "application/json",
+            br#"{"command":"fly"}"#.to_vec(),
+        )
+        .await,
+        20002,
+    );
+    refused(
+        &h.raw("POST", &ops, "application/json", b"{}".to_vec())
+            .await,
+        10000,
+    );
+    refused(
+        &h.raw("POST", &ops, "application/json", b"{not json".to_vec())
+            .await,
+        20002,
+    );
+    let r = h
+        .raw(
+            "POST",
+            &ops,
+            "application/json",
+            br#"{"command":"doSnapshot","value":"10.9.9.9:7848"}"#.to_vec(),
+        )
+        .await;
+    refused(&r, 20002);
+    assert!(r.body.contains("send it to 10.9.9.9:7848"), "{}", r.body);
+    let r = h
+        .post(&s.url("/nacos/v1/core/ops/raft"), &[("command", "fly")])
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("unknown command"), "{}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_v3_route_refuses_missing_parameters_with_a_4xx() {
     let s = TestServer::start().await;
     let h = Http::new();

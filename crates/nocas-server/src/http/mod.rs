@@ -161,6 +161,8 @@ pub fn router(app: AppRef, console: bool) -> Router {
             post(console::v2_node_add).delete(console::v2_node_remove),
         )
         .route("/v2/core/cluster/node/list", get(console::v2_node_list))
+        .route("/v1/core/ops/raft", post(v3::core::raft_ops_v1))
+        .route("/v2/core/ops/raft", post(v3::core::raft_ops_v2))
         .route(
             "/v2/core/cluster/node/self/health",
             get(console::v2_node_health),

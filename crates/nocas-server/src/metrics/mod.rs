@@ -339,6 +339,9 @@ pub struct Metrics {
     raft_leader_changes: Counter,
     raft_replication_lag: Family<PeerLabel, Gauge>,
     raft_batch: Histogram,
+    snapshot_build: Histogram,
+    snapshot_install: Histogram,
+    snapshot_bytes: Gauge,
     fsync_seconds: Histogram,
     fsync_entries: Histogram,
     fsync_bytes: Counter,
@@ -579,6 +582,24 @@ impl Metrics {
                 "nocas_raft_batch_commands",
                 "Commands per proposed log entry (group commit)",
                 Histogram::new(exponential_buckets(1.0, 2.0, 13))
+            ),
+            snapshot_build: reg!(
+                r,
+                "nocas_raft_snapshot_build_seconds",
+                "Time to build a snapshot (write, sync and keep its file)",
+                Histogram::new(exponential_buckets(0.005, 2.0, 18))
+            ),
+            snapshot_install: reg!(
+                r,
+                "nocas_raft_snapshot_install_seconds",
+                "Time to check and install a received snapshot",
+                Histogram::new(exponential_buckets(0.005, 2.0, 18))
+            ),
+            snapshot_bytes: reg!(
+                r,
+                "nocas_raft_snapshot_bytes",
+                "Size of the last snapshot built or installed",
+                Gauge::default()
             ),
             fsync_seconds: reg!(
                 r,
@@ -1272,6 +1293,16 @@ impl nocas_store::StoreObserver for Metrics {
 impl nocas_cluster::ClusterObserver for Metrics {
     fn batch_proposed(&self, commands: usize) {
         self.raft_batch.observe(commands as f64);
+    }
+
+    fn snapshot_built(&self, bytes: u64, took: Duration) {
+        self.snapshot_build.observe(took.as_secs_f64());
+        self.snapshot_bytes.set(bytes as i64);
+    }
+
+    fn snapshot_installed(&self, bytes: u64, took: Duration) {
+        self.snapshot_install.observe(took.as_secs_f64());
+        self.snapshot_bytes.set(bytes as i64);
     }
 }
 

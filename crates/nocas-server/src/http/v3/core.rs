@@ -2,7 +2,8 @@
 //! cluster, state) and `/nacos/v3/auth/*` (users, roles, permissions).
 
 use axum::Json;
-use axum::extract::State;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -13,10 +14,11 @@ use nocas_proto::http::V2Result;
 
 use super::ok;
 use crate::app::AppRef;
-use crate::error::V2Reply;
+use crate::error::{ApiError, V2Reply};
 use crate::http::auth as v1;
 use crate::http::params::Params;
 use crate::ops::namespace as ns_ops;
+use nocas_core::error::ValidationError;
 
 /// A namespace as Nacos 3 shows it (public is `public`, not empty).
 fn namespace_v3(mut n: nocas_proto::http::NamespaceJson) -> nocas_proto::http::NamespaceJson {
@@ -74,7 +76,7 @@ pub async fn check_namespace(State(app): State<AppRef>, p: Params) -> V2Reply<Re
 /// The server state map Nacos's consoles and SDKs read.
 fn state_map(app: &AppRef) -> Value {
     let s = app.node.status();
-    let cluster = s.members.len() > 1;
+    let cluster = s.members.len() > 1 || !app.settings.cluster.members.is_empty();
     let mut m = json!({
         "startup_mode": if cluster { "cluster" } else { "standalone" },
         "function_mode": null,
@@ -324,4 +326,106 @@ pub async fn audit(State(app): State<AppRef>, p: Params) -> V2Reply<Response> {
         pages_available: page.total.div_ceil(size),
         page_items: items,
     }))
+}
+
+/// The command of `POST /ops/raft` (`{groupId, command, value}`), from a
+/// JSON body (what Nacos reads) or, as Nacos's maintainer SDK sends it,
+/// form or query parameters.
+fn raft_command(query: Option<&str>, body: &[u8]) -> Result<(String, String), ApiError> {
+    let mut fields = std::collections::HashMap::new();
+    let trimmed = body.trim_ascii();
+    if trimmed.starts_with(b"{") {
+        let v: serde_json::Map<String, Value> = serde_json::from_slice(trimmed)
+            .map_err(|e| ApiError::BadRequest(format!("the body is not a JSON object: {e}")))?;
+        for (k, v) in v {
+            let text = match v {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            fields.insert(k, text);
+        }
+    } else {
+        for (k, v) in form_urlencoded::parse(trimmed) {
+            fields.insert(k.into_owned(), v.into_owned());
+        }
+    }
+    for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        fields
+            .entry(k.into_owned())
+            .or_insert_with(|| v.into_owned());
+    }
+    let command = fields
+        .remove("command")
+        .filter(|c| !c.is_empty())
+        .ok_or(ValidationError::Missing { field: "command" })?;
+    Ok((command, fields.remove("value").unwrap_or_default()))
+}
+
+/// `POST /v1/core/ops/raft`, `/v2/core/ops/raft`, `/v3/admin/core/ops/raft`
+/// (administrators): Nacos's Raft operations. `doSnapshot` builds a
+/// snapshot on this node now (its `value`, the peer to snapshot, must be
+/// empty or this node: Nocas does not snapshot other nodes remotely) and
+/// answers once it is kept. Nocas has one Raft group, so `groupId` is
+/// ignored; the other commands are refused with the Nocas way to do them.
+async fn raft_ops(app: &AppRef, query: Option<&str>, body: &[u8]) -> Result<u64, ApiError> {
+    let (command, value) = raft_command(query, body)?;
+    match command.as_str() {
+        "doSnapshot" => {
+            let me = app.node.me();
+            let value = value.trim();
+            let names_me = value.is_empty()
+                || value == format!("{}:{}", me.host, me.raft)
+                || value == me.to_string();
+            if !names_me {
+                return Err(ApiError::BadRequest(format!(
+                    "doSnapshot snapshots the node it is sent to; send it to {value} itself"
+                )));
+            }
+            Ok(app
+                .node
+                .snapshot_now(std::time::Duration::from_millis(
+                    app.settings.raft.snapshot_timeout_ms,
+                ))
+                .await?)
+        }
+        "transferLeader" | "resetRaftCluster" | "removePeer" | "removePeers" | "changePeers" => {
+            Err(ApiError::BadRequest(format!(
+                "{command} is not supported: membership changes go through \
+                 /nacos/v2/core/cluster/node (nocas cluster add|remove), and a stopping \
+                 leader hands leadership over by itself"
+            )))
+        }
+        other => Err(ApiError::BadRequest(format!(
+            "unknown command {other:?} (supported: doSnapshot)"
+        ))),
+    }
+}
+
+/// `POST /v2/core/ops/raft` and `/v3/admin/core/ops/raft`.
+pub async fn raft_ops_v2(
+    State(app): State<AppRef>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> V2Reply<Json<V2Result<String>>> {
+    let index = raft_ops(&app, query.as_deref(), &body)
+        .await
+        .map_err(crate::error::V2)?;
+    Ok(Json(V2Result::ok(format!("snapshot at index {index}"))))
+}
+
+/// `POST /v1/core/ops/raft`.
+pub async fn raft_ops_v1(
+    State(app): State<AppRef>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    match raft_ops(&app, query.as_deref(), &body).await {
+        Ok(index) => Json(nocas_proto::http::RestResult {
+            code: 200,
+            message: None,
+            data: Some(format!("snapshot at index {index}")),
+        })
+        .into_response(),
+        Err(e) => e.into_v1(),
+    }
 }

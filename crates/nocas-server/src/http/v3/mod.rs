@@ -13,7 +13,7 @@
 //! through `ops`), other versions' routes.
 
 mod config;
-mod core;
+pub(crate) mod core;
 mod naming;
 mod ui;
 
@@ -129,6 +129,7 @@ pub(super) fn mount(r: Mount) -> Mount {
         .route("/state/liveness", get(console::v2_liveness))
         .route("/state/readiness", get(console::v2_readiness))
         .route("/ops/backup", get(core::backup))
+        .route("/ops/raft", post(core::raft_ops_v2))
         .route("/audit", get(core::audit));
     let r = Mount(r.0, "/nacos/v3/client")
         .route("/cs/config", get(config::client_get))
