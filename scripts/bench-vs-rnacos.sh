@@ -2,8 +2,9 @@
 # Side-by-side benchmark: Nocas against r-nacos 0.8.8 and the ceilings
 # (`nocas-bench ceiling-server`: a bare axum + tonic server answering
 # every scenario with pre-encoded responses of the same size, and pushing
-# one encoded change to every subscriber; `redb-publish`: fsynced redb
-# commits of Nocas's group-commit batch size; a bare hello-world), all on
+# one encoded change to every subscriber and group-committing publishes
+# into redb with an fsync before answering them; `redb-publish`: fsynced
+# redb commits of Nocas's group-commit batch size; a bare hello-world), all on
 # loopback, each server started fresh (new data dir) for every run.
 #
 # Writes the results between the markers of docs/benchmarks.md and keeps
@@ -159,8 +160,9 @@ else
 fi
 COMMON=(--workers "$WORKERS" --seconds "$BENCH_SECONDS")
 
-start_ceiling() { # http_port
-    "$BENCH" --server "127.0.0.1:$1" ceiling-server --size 1024 >/dev/null &
+start_ceiling() { # http_port [durable_dir]
+    "$BENCH" --server "127.0.0.1:$1" ceiling-server --size 1024 \
+        ${2:+--durable-dir "$2"} >/dev/null &
     SERVER_PID=$!
     wait_http "$1"
 }
@@ -180,14 +182,17 @@ for run in $(seq 1 "$RUNS"); do
     # answered with pre-encoded responses of the same size, pushes encoded
     # once per change (no listen ceiling: config push is not modelled).
     i=0
-    for scenario in "register" "list" "config-get" "push --subscribers $FAN"; do
+    for scenario in "register" "list" "config-get" "push --subscribers $FAN" \
+        "publish --via http,grpc"; do
         i=$((i + 1))
         port="$(free_pair)"
-        start_ceiling "$port"
+        durable="$(mktemp -d)" # publishes are made durable here, as a server's are
+        start_ceiling "$port" "$durable"
         # shellcheck disable=SC2086
         "$BENCH" --server "127.0.0.1:$port" --label ceiling "${COMMON[@]}" \
             --json "$OUT_DIR/ceiling-$run-c$i.json" $scenario >/dev/null
         stop_server
+        rm -rf "$durable"
     done
     if ((HAVE_WRK)); then
         port="$(free_pair)"

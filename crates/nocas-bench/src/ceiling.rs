@@ -10,8 +10,13 @@
 //!   `nocas-proto` types) and so of the same size as a real server's;
 //!   a registration into a subscribed service encodes one
 //!   `NotifySubscriberRequest` and sends it down every subscriber's stream.
-//!   No durability, no checks, no indexes: the client scenarios run against
-//!   it unchanged and their rows are the ceilings of the same rows.
+//!   No checks, no indexes: the client scenarios run against it unchanged
+//!   and their rows are the ceilings of the same rows. With a durable
+//!   directory, publishes are group-committed there before they are
+//!   answered ([`Durable`]: whatever arrived while the last fsync ran goes
+//!   into the next redb transaction, committed with an fsync), the least a
+//!   server that acknowledges only durable publishes must do; else nothing
+//!   is durable.
 //! - [`redb_publish`]: the durable-write ceiling: one redb database,
 //!   batches of the size a server's group commit forms, each committed
 //!   with an fsync (what one durable config publish costs at least).
@@ -77,10 +82,70 @@ struct Inner {
     streams: HashMap<SocketAddr, mpsc::Sender<Result<Payload, tonic::Status>>>,
 }
 
+/// A publish waiting for its group commit.
+type Pending = (String, Bytes, tokio::sync::oneshot::Sender<bool>);
+
+/// Group commit of publishes into a redb database: one thread takes
+/// everything queued, writes it in one transaction, commits it with an
+/// fsync and answers each.
+#[derive(Clone)]
+struct Durable {
+    tx: mpsc::UnboundedSender<Pending>,
+}
+
+const PUBLISHED: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("published");
+
+impl Durable {
+    fn open(dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+        let path = dir.join("ceiling-publish.redb");
+        let _ = std::fs::remove_file(&path);
+        let db =
+            redb::Database::create(&path).with_context(|| format!("create {}", path.display()))?;
+        let (tx, mut rx) = mpsc::unbounded_channel::<Pending>();
+        std::thread::spawn(move || {
+            let mut batch = Vec::new();
+            while let Some(first) = rx.blocking_recv() {
+                batch.push(first);
+                while let Ok(p) = rx.try_recv() {
+                    batch.push(p);
+                }
+                let ok = (|| -> Result<(), redb::Error> {
+                    let txn = db.begin_write()?;
+                    {
+                        let mut t = txn.open_table(PUBLISHED)?;
+                        for (k, v, _) in &batch {
+                            t.insert(k.as_str(), v.as_ref())?;
+                        }
+                    }
+                    txn.commit()?;
+                    Ok(())
+                })()
+                .is_ok();
+                for (_, _, done) in batch.drain(..) {
+                    let _ = done.send(ok);
+                }
+            }
+            drop(db);
+            let _ = std::fs::remove_file(&path);
+        });
+        Ok(Self { tx })
+    }
+
+    /// Writes `content` under `key`; true once it is durable.
+    async fn put(&self, key: &str, content: &[u8]) -> bool {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        let pending = (key.to_string(), Bytes::copy_from_slice(content), done);
+        self.tx.send(pending).is_ok() && wait.await.unwrap_or(false)
+    }
+}
+
 /// The ceiling server's state.
 #[derive(Clone, Default)]
 struct Ceiling {
     inner: Arc<Mutex<Inner>>,
+    /// Where publishes are made durable (none: nowhere).
+    durable: Option<Durable>,
     /// `"x" * size`, the answer of any other HTTP path.
     hello: Bytes,
     ok: Arc<OkAnswers>,
@@ -380,6 +445,21 @@ impl RequestService for Ceiling {
         request: tonic::Request<Payload>,
     ) -> Result<tonic::Response<Payload>, tonic::Status> {
         let from = request.remote_addr();
+        if let Some(d) = &self.durable
+            && request
+                .get_ref()
+                .metadata
+                .as_ref()
+                .map(|m| m.r#type.as_str())
+                == Some("ConfigPublishRequest")
+        {
+            let (_, body) = parts(request.get_ref());
+            let r: ConfigPublishRequest = serde_json::from_slice(body).unwrap_or_default();
+            let content = r.content.as_deref().unwrap_or("");
+            if !d.put(&config_key(&r.config), content.as_bytes()).await {
+                return Err(tonic::Status::internal("the durable write failed"));
+            }
+        }
         Ok(tonic::Response::new(self.answer(from, request.get_ref())))
     }
 }
@@ -491,20 +571,35 @@ async fn http_config(
         .ok_or(axum::http::StatusCode::NOT_FOUND)
 }
 
-async fn http_publish(State(c): State<Ceiling>, body: Bytes) -> &'static str {
+async fn http_publish(
+    State(c): State<Ceiling>,
+    body: Bytes,
+) -> Result<&'static str, axum::http::StatusCode> {
     let f = form(&body);
     let g = |k: &str| f.get(k).cloned().unwrap_or_default();
     let key = format!("{}|{}|{}", namespace(&g("tenant")), g("group"), g("dataId"));
+    if let Some(d) = &c.durable
+        && !d.put(&key, g("content").as_bytes()).await
+    {
+        return Err(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+    }
     c.put_config(key, g("content").as_bytes());
-    "true"
+    Ok("true")
 }
 
 /// Serves the ceiling: HTTP on `http`, gRPC on `grpc`, until the process
 /// ends. Any other HTTP path answers `hello_size` bytes (the bare
-/// hello-world ceiling).
-pub async fn serve(http: SocketAddr, grpc: SocketAddr, hello_size: usize) -> anyhow::Result<()> {
+/// hello-world ceiling). With `durable`, publishes are group-committed
+/// into a redb database there before they are answered.
+pub async fn serve(
+    http: SocketAddr,
+    grpc: SocketAddr,
+    hello_size: usize,
+    durable: Option<&Path>,
+) -> anyhow::Result<()> {
     let c = Ceiling {
         hello: Bytes::from("x".repeat(hello_size)),
+        durable: durable.map(Durable::open).transpose()?,
         ..Default::default()
     };
     let hello = c.hello.clone();

@@ -210,6 +210,10 @@ pub enum Scenario {
         /// Body size of any other HTTP path (the hello-world).
         #[arg(long, default_value_t = 1024)]
         size: usize,
+        /// Make publishes durable here before answering them (group
+        /// commit into redb, fsynced): the durable-publish ceiling.
+        #[arg(long)]
+        durable_dir: Option<PathBuf>,
     },
     /// The durable-publish ceiling: values of --size bytes committed in
     /// batches of --batch per fsync into a fresh redb database in --dir.
@@ -389,8 +393,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<Output> {
             scenarios::hello(t.http, *size).await?;
             Vec::new()
         }
-        Scenario::CeilingServer { size } => {
-            ceiling::serve(t.http, t.grpc, *size).await?;
+        Scenario::CeilingServer { size, durable_dir } => {
+            ceiling::serve(t.http, t.grpc, *size, durable_dir.as_deref()).await?;
             Vec::new()
         }
         Scenario::RedbPublish { dir, batch, size } => {

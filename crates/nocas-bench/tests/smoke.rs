@@ -357,3 +357,53 @@ async fn the_ceilings_answer_every_client_scenario() {
         "{table}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_durable_ceiling_commits_publishes_before_answering() {
+    let (http, grpc) = (free_addr().to_string(), free_addr().to_string());
+    let dir = tempfile::tempdir().unwrap();
+    let durable = dir.path().join("durable");
+    let serving = tokio::spawn({
+        let (h, g) = (http.clone(), grpc.clone());
+        let d = durable.to_str().unwrap().to_string();
+        async move {
+            bench(&[
+                "--server",
+                &h,
+                "--grpc",
+                &g,
+                "ceiling-server",
+                "--durable-dir",
+                &d,
+            ])
+            .await
+        }
+    });
+    let json = dir.path().join("c-publish.json");
+    let mut rows = Vec::new();
+    for _ in 0..200 {
+        let argv = tiny(
+            &http,
+            &grpc,
+            "ceiling",
+            &json,
+            &["publish", "--via", "http,grpc"],
+        );
+        if let Ok(o) = run(Cli::try_parse_from(&argv).unwrap()).await
+            && o.report.rows.iter().all(|r| r.get("errors") == Some(0.0))
+        {
+            rows = o.report.rows;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(rows.len(), 2, "both publish rows answered without errors");
+    for row in &rows {
+        assert!(row.get("ops_per_s").unwrap_or(0.0) > 0.0, "{row:?}");
+    }
+    // The publishes are in the database, not only in memory.
+    let db = durable.join("ceiling-publish.redb");
+    let size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
+    assert!(size > 0, "{} holds the publishes", db.display());
+    serving.abort();
+}
