@@ -125,21 +125,19 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageErr> {
-        // Not fsynced: if lost, the leader commits the entries again.
+        // Kept in memory only (for the metrics): persisting it cost a
+        // blocking hop and a transaction on every commit, in the path of
+        // every write. After a restart the applied state is the lower
+        // bound openraft starts from, and the leader commits the rest
+        // again, which is what it does anyway for entries of earlier terms.
         if let Some(c) = committed {
             self.committed.store(c.index, Ordering::Relaxed);
         }
-        let bytes = encode(&committed)?;
-        let store = self.store.clone();
-        blocking(move || {
-            store
-                .put_raft_meta(COMMITTED, &bytes, false)
-                .map_err(write_err)
-        })
-        .await
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageErr> {
+        // A value an earlier version stored is still a valid lower bound.
         Ok(self.meta::<Option<LogId>>(COMMITTED).await?.flatten())
     }
 
