@@ -423,8 +423,10 @@ async fn query(app: &App, r: ServiceQueryRequest) -> Result<Payload, ApiError> {
     let key = service_key(&r.naming)?;
     let raw = r.cluster.unwrap_or_default();
     let clusters = ClusterName::parse_list(Some(&raw))?;
+    // Serialized once per change of the service, shared with HTTP readers
+    // and pushes.
     let view =
-        naming_ops::service_view(app, &key, &raw, &clusters, r.healthy_only, ViewName::Plain);
+        naming_ops::cached_view(app, &key, &raw, &clusters, r.healthy_only, ViewName::Plain)?;
     Ok(answer(
         "QueryServiceResponse",
         &ServiceInfoResponse {
@@ -450,7 +452,7 @@ async fn subscribe(
         conn.remove_subscription(&key);
         app.hub.unsubscribe_service(&key, conn.hub_id);
     }
-    let view = naming_ops::service_view(app, &key, &raw, &clusters, false, ViewName::Plain);
+    let view = naming_ops::cached_view(app, &key, &raw, &clusters, false, ViewName::Plain)?;
     Ok(answer(
         "SubscribeServiceResponse",
         &ServiceInfoResponse {
