@@ -13,7 +13,7 @@
 //!   No checks, no indexes: the client scenarios run against it unchanged
 //!   and their rows are the ceilings of the same rows. With a durable
 //!   directory, publishes are group-committed there before they are
-//!   answered ([`Durable`]: whatever arrived while the last fsync ran goes
+//!   answered (`Durable`: whatever arrived while the last fsync ran goes
 //!   into the next redb transaction, committed with an fsync), the least a
 //!   server that acknowledges only durable publishes must do; else nothing
 //!   is durable.

@@ -217,7 +217,7 @@ pub fn write_dump(txn: &ReadTransaction, w: &mut impl Write, form: Form) -> Resu
 #[derive(Debug, PartialEq, Eq)]
 pub enum Record<'a> {
     /// A row of a string-keyed table (by its part's name, one of
-    /// [`ROW_TABLES`]).
+    /// `ROW_TABLES`).
     Row(&'static str, &'a str, &'a [u8]),
     /// A config history record.
     History(u64, &'a [u8]),
