@@ -7,7 +7,8 @@
 //! subscribers), `listen` (config change fan-out to S listeners),
 //! `footprint` (server RSS idle and at 10k/100k/1M instances, and with
 //! configs), `startup` (time to first answer, idle RSS), `connections`
-//! (memory per connection), `ceiling` (any URL, for a bare server started
+//! (memory per connection), `curve` (register, list, config get and push
+//! at 1/10/100 keys × 1/10/100 load), `ceiling` (any URL, for a bare server started
 //! with `hello`), `suite` (all client scenarios; `--smoke` for a tiny run)
 //! and `report` (the side-by-side table from result files).
 //!
@@ -23,6 +24,7 @@
 
 pub mod ceiling;
 mod client;
+pub mod curve;
 mod http;
 pub mod load;
 pub mod report;
@@ -230,6 +232,28 @@ pub enum Scenario {
         #[arg(long, default_value_t = 256)]
         size: usize,
     },
+    /// How register, list, config get and push grow with the keys (services
+    /// or configs) a load is spread over and with the load (gRPC).
+    Curve {
+        /// Services / configs, comma separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,10,100")]
+        keys: Vec<usize>,
+        /// Load multipliers, comma separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,10,100")]
+        loads: Vec<usize>,
+        /// Closed-loop workers at load ×1.
+        #[arg(long, default_value_t = 4)]
+        base_workers: usize,
+        /// Push subscriber connections at load ×1.
+        #[arg(long, default_value_t = 10)]
+        base_subscribers: usize,
+        /// Push rounds per point.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        /// Longest wait for one push round (ms).
+        #[arg(long, default_value_t = 15_000)]
+        round_timeout_ms: u64,
+    },
     /// Every client scenario in turn.
     Suite {
         /// A tiny, quick run (checks the tool, measures nothing).
@@ -414,6 +438,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<Output> {
                 }
             }
             rows
+        }
+        Scenario::Curve {
+            keys,
+            loads,
+            base_workers,
+            base_subscribers,
+            rounds,
+            round_timeout_ms,
+        } => {
+            let spec = curve::CurveSpec {
+                keys: keys.clone(),
+                loads: loads.clone(),
+                base_workers: *base_workers,
+                base_subscribers: *base_subscribers,
+                rounds: *rounds,
+                round_timeout: wait(*round_timeout_ms),
+            };
+            curve::curves(t, &spec, l).await?
         }
         Scenario::Suite { smoke, pid } => suite(&cli, t, *smoke, *pid).await?,
         Scenario::Soak {

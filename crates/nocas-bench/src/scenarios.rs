@@ -129,7 +129,7 @@ impl Op for HttpOp {
     }
 }
 
-type GrpcReq = Arc<dyn Fn(u64) -> Payload + Send + Sync>;
+pub(crate) type GrpcReq = Arc<dyn Fn(u64) -> Payload + Send + Sync>;
 
 struct GrpcOp {
     conn: Conn,
@@ -153,7 +153,7 @@ async fn http_load(t: Target, workers: usize, limit: Limit, req: HttpReq) -> Loa
     drive(ops, limit).await
 }
 
-async fn grpc_load(
+pub(crate) async fn grpc_load(
     t: Target,
     workers: usize,
     limit: Limit,
@@ -170,11 +170,11 @@ async fn grpc_load(
     Ok(drive(ops, limit).await)
 }
 
-fn ip_of(i: u64) -> String {
+pub(crate) fn ip_of(i: u64) -> String {
     format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255)
 }
 
-fn instance_json(ip: &str, port: u64) -> Value {
+pub(crate) fn instance_json(ip: &str, port: u64) -> Value {
     json!({"ip": ip, "port": port, "weight": 1.0, "healthy": true, "enabled": true,
         "ephemeral": true, "clusterName": "DEFAULT", "metadata": {"version": "v1"}})
 }
@@ -302,7 +302,7 @@ pub async fn list(
     Ok(rows)
 }
 
-async fn batch_register(
+pub(crate) async fn batch_register(
     conn: &mut Conn,
     service: &str,
     base: usize,
@@ -320,7 +320,7 @@ async fn batch_register(
     Ok(())
 }
 
-async fn http_publish(t: Target, data_id: &str, content: &str) -> anyhow::Result<()> {
+pub(crate) async fn http_publish(t: Target, data_id: &str, content: &str) -> anyhow::Result<()> {
     let mut c = HttpConn::new(t.http);
     let form = format!(
         "dataId={}&group=DEFAULT_GROUP&content={}",
@@ -486,7 +486,7 @@ fn push_row(
 }
 
 /// How long subscriptions are left to settle before push rounds start.
-const SUBSCRIPTION_SETTLE: Duration = Duration::from_millis(600);
+pub(crate) const SUBSCRIPTION_SETTLE: Duration = Duration::from_millis(600);
 
 /// Naming push fan-out: S subscribers of one service; each round registers
 /// an instance and times the push to every subscriber.

@@ -8,7 +8,8 @@
 //! Snapshots are files ([`nocas_store::snapshot`]): built by streaming the
 //! state tables into one, received chunk by chunk into another, installed
 //! in bounded transactions. No step holds the whole state in memory besides
-//! the [`DurableState`] itself.
+//! the [`DurableState`] itself. The current snapshot never goes backwards:
+//! a build that finishes after a newer snapshot was installed is dropped.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use parking_lot::{Mutex, RwLock};
 use nocas_core::audit::{self, Actor, AuditRecord};
 use nocas_core::command::{CommandResult, Effects, Event, EventSink, Write};
 use nocas_core::state::DurableState;
-use nocas_store::Store;
+use nocas_store::{Store, StoreError};
 
 use crate::types::{
     AppliedMarker, Entry, LogId, Membership, StorageErr, TypeConfig, blocking, decode, encode,
@@ -158,13 +159,29 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         let meta_bytes = encode(&meta)?;
         let store = self.store.clone();
         let id = meta.snapshot_id.clone();
-        let file = blocking(move || {
-            let path = store
-                .keep_snapshot(&meta_bytes, &part, &id)
-                .map_err(write_err)?;
-            std::fs::File::open(&path).map_err(read_err)
+        let index = last_log_id.map(|l| l.index);
+        let kept = blocking(move || {
+            match store
+                .keep_snapshot(&meta_bytes, index, &part, &id)
+                .map_err(write_err)?
+            {
+                Some(path) => Ok(Some(std::fs::File::open(&path).map_err(read_err)?)),
+                None => Ok(None),
+            }
         })
         .await?;
+        let Some(file) = kept else {
+            // A snapshot installed from the leader while this one was
+            // written is newer: it stays current and is what was "built".
+            tracing::info!(id = %meta.snapshot_id, "snapshot built after a newer one was installed; dropped");
+            return match self.get_current_snapshot().await? {
+                Some(current) => Ok(current),
+                None => Err(write_err(StoreError::Codec {
+                    what: "snapshot",
+                    detail: "a newer snapshot was current but is gone".into(),
+                })),
+            };
+        };
         let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
         let took = started.elapsed();
         tracing::info!(
@@ -291,11 +308,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let meta_bytes = encode(meta)?;
         let store = self.store.clone();
         let id = meta.snapshot_id.clone();
+        let index = meta.last_log_id.map(|l| l.index);
         let sig = signature.clone();
         let (state, bytes) = blocking(move || {
             let bytes = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
             store
-                .install_snapshot(&meta_bytes, &part, &id, INSTALL_BATCH_BYTES)
+                .install_snapshot(&meta_bytes, index, &part, &id, INSTALL_BATCH_BYTES)
                 .map_err(|e| StorageErr::from(StorageIOError::read_snapshot(sig, &e)))?;
             Ok((store.load_state().map_err(read_err)?, bytes))
         })

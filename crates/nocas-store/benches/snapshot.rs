@@ -58,7 +58,7 @@ fn install(store: &Store, bytes: &[u8]) {
         .unwrap_or_else(|e| panic!("part: {e}"));
     f.write_all(bytes).unwrap_or_else(|e| panic!("write: {e}"));
     store
-        .install_snapshot(b"meta", &part, "bench", 16 << 20)
+        .install_snapshot(b"meta", Some(1), &part, "bench", 16 << 20)
         .unwrap_or_else(|e| panic!("install: {e}"));
 }
 

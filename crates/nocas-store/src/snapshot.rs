@@ -289,21 +289,40 @@ impl Store {
     }
 
     /// Makes the snapshot written into `part` the current one, named
-    /// `name`, with `meta`: renames the file, records both durably and
-    /// deletes every other snapshot file.
+    /// `name`, with `meta`, taken at log `index`: renames the file, records
+    /// both durably and deletes every other snapshot file. If a snapshot
+    /// of a later index became current meanwhile (one installed from the
+    /// leader while this one was being written), `part` is deleted instead
+    /// and `None` returned: the current snapshot never goes backwards.
     pub fn keep_snapshot(
         &self,
         meta: &[u8],
+        index: Option<u64>,
         part: &Path,
         name: &str,
-    ) -> Result<PathBuf, StoreError> {
+    ) -> Result<Option<PathBuf>, StoreError> {
         let _g = self.snapshot_lock.lock();
+        if self.current_index()? > index {
+            let _ = std::fs::remove_file(part);
+            return Ok(None);
+        }
         let path = self.adopt(part, name)?;
         let txn = self.write()?;
-        record_current(&txn, meta, &path, false)?;
+        record_current(&txn, meta, index, &path, false)?;
         txn.commit()?;
         self.remove_other_snapshots(&path);
-        Ok(path)
+        Ok(Some(path))
+    }
+
+    /// The log index the current snapshot was taken at, as recorded
+    /// (`None` if there is none, or it was recorded by a version that did
+    /// not record indexes).
+    fn current_index(&self) -> Result<Option<u64>, StoreError> {
+        let txn = self.read()?;
+        let t = txn.open_table(SNAPSHOT)?;
+        Ok(t.get(INDEX)?
+            .and_then(|v| <[u8; 8]>::try_from(v.value()).ok())
+            .map(u64::from_be_bytes))
     }
 
     fn adopt(&self, part: &Path, name: &str) -> Result<PathBuf, StoreError> {
@@ -379,7 +398,7 @@ impl Store {
                     .map_err(|e| file_err(&part, e))?;
                 let path = self.adopt(&part, "migrated")?;
                 let txn = self.write()?;
-                record_current(&txn, &meta, &path, false)?;
+                record_current(&txn, &meta, None, &path, false)?;
                 txn.commit()?;
                 path
             }
@@ -390,13 +409,14 @@ impl Store {
     }
 
     /// Installs the snapshot received into `part` (named `name`, with
-    /// `meta`) as the applied state, replacing it. The file is read through
+    /// `meta`, taken at log `index`) as the applied state, replacing it. The file is read through
     /// once to check it before anything is replaced; then it becomes the
     /// current snapshot and its records go into the tables in transactions
     /// of about `batch_bytes`.
     pub fn install_snapshot(
         &self,
         meta: &[u8],
+        index: Option<u64>,
         part: &Path,
         name: &str,
         batch_bytes: usize,
@@ -410,7 +430,7 @@ impl Store {
             let _g = self.snapshot_lock.lock();
             let path = self.adopt(part, name)?;
             let txn = self.write()?;
-            record_current(&txn, meta, &path, true)?;
+            record_current(&txn, meta, index, &path, true)?;
             txn.commit()?;
             self.remove_other_snapshots(&path);
             path
@@ -504,6 +524,8 @@ impl Store {
 const META: &str = "meta";
 const FILE: &str = "file";
 const INSTALLING: &str = "installing";
+/// The log index the current snapshot was taken at (8 bytes, big endian).
+const INDEX: &str = "index";
 /// Where versions before streamed snapshots kept the whole snapshot.
 const OLD_DATA: &str = "data";
 
@@ -517,6 +539,7 @@ fn file_err(path: &Path, source: std::io::Error) -> StoreError {
 fn record_current(
     txn: &redb::WriteTransaction,
     meta: &[u8],
+    index: Option<u64>,
     path: &Path,
     installing: bool,
 ) -> Result<(), StoreError> {
@@ -529,6 +552,10 @@ fn record_current(
         t.insert(META, meta)?;
         t.insert(FILE, name.as_bytes())?;
         t.remove(OLD_DATA)?;
+        match index {
+            Some(i) => t.insert(INDEX, &i.to_be_bytes()[..])?,
+            None => t.remove(INDEX)?,
+        };
         if installing {
             t.insert(INSTALLING, &b"1"[..])?;
         }
@@ -676,7 +703,10 @@ mod tests {
         assert!(a.current_snapshot().unwrap().is_none());
         let (part, f) = a.new_snapshot_file().unwrap();
         assert_eq!(a.write_snapshot(&f).unwrap().as_deref(), Some(&b"m1"[..]));
-        let kept = a.keep_snapshot(b"meta-1", &part, "T1:N1/7").unwrap();
+        let kept = a
+            .keep_snapshot(b"meta-1", Some(7), &part, "T1:N1/7")
+            .unwrap()
+            .unwrap();
         assert_eq!(files(&a), ["T1_N1_7.snap"]);
         assert_eq!(kept.file_name().unwrap(), "T1_N1_7.snap");
         let bytes = std::fs::read(&kept).unwrap();
@@ -686,7 +716,8 @@ mod tests {
             let b = Store::open(&dir.path().join(format!("b{batch}.redb"))).unwrap();
             b.apply(&[], b"old").unwrap();
             let (meta, part) = receive(&a, &b);
-            b.install_snapshot(&meta, &part, "s1", batch).unwrap();
+            b.install_snapshot(&meta, Some(7), &part, "s1", batch)
+                .unwrap();
             assert_eq!(b.content_digest().unwrap(), a.content_digest().unwrap());
             assert_eq!(b.applied_marker().unwrap().unwrap(), b"m1");
             assert_eq!(files(&b), ["s1.snap"]);
@@ -697,8 +728,39 @@ mod tests {
         // A newer build replaces the kept file.
         let (part, f) = a.new_snapshot_file().unwrap();
         a.write_snapshot(&f).unwrap();
-        a.keep_snapshot(b"meta-2", &part, "next").unwrap();
+        a.keep_snapshot(b"meta-2", Some(9), &part, "next")
+            .unwrap()
+            .unwrap();
         assert_eq!(files(&a), ["next.snap"]);
+        // One taken at an earlier index than the current one (a build that
+        // finished after a newer snapshot was installed) is dropped.
+        let (part, f) = a.new_snapshot_file().unwrap();
+        a.write_snapshot(&f).unwrap();
+        assert!(
+            a.keep_snapshot(b"meta-3", Some(8), &part, "late")
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(files(&a), ["next.snap"]);
+        assert_eq!(a.current_snapshot().unwrap().unwrap().0, b"meta-2");
+        // An install is never refused, and a later build replaces it.
+        let b = Store::open(&dir.path().join("c.redb")).unwrap();
+        let (meta, part) = receive(&a, &b);
+        b.install_snapshot(&meta, Some(9), &part, "from-leader", 1 << 20)
+            .unwrap();
+        let (part, f) = b.new_snapshot_file().unwrap();
+        b.write_snapshot(&f).unwrap();
+        assert!(
+            b.keep_snapshot(b"meta-4", Some(5), &part, "stale")
+                .unwrap()
+                .is_none()
+        );
+        let (part, f) = b.new_snapshot_file().unwrap();
+        b.write_snapshot(&f).unwrap();
+        b.keep_snapshot(b"meta-5", Some(10), &part, "fresh")
+            .unwrap()
+            .unwrap();
+        assert_eq!(files(&b), ["fresh.snap"]);
     }
 
     #[test]
@@ -707,7 +769,7 @@ mod tests {
         let a = filled(&dir.path().join("a.redb"), b"m1");
         let (part, f) = a.new_snapshot_file().unwrap();
         a.write_snapshot(&f).unwrap();
-        a.keep_snapshot(b"meta", &part, "s").unwrap();
+        a.keep_snapshot(b"meta", Some(1), &part, "s").unwrap();
         let b = filled(&dir.path().join("b.redb"), b"mine");
         let before = b.content_digest().unwrap();
         let (meta, part) = receive(&a, &b);
@@ -718,7 +780,9 @@ mod tests {
             .unwrap()
             .set_len(len / 2)
             .unwrap();
-        let e = b.install_snapshot(&meta, &part, "s", 1 << 20).unwrap_err();
+        let e = b
+            .install_snapshot(&meta, Some(1), &part, "s", 1 << 20)
+            .unwrap_err();
         assert!(e.to_string().contains("truncated"), "{e}");
         assert_eq!(b.content_digest().unwrap(), before);
         assert_eq!(b.applied_marker().unwrap().unwrap(), b"mine");
@@ -731,7 +795,7 @@ mod tests {
         let a = filled(&dir.path().join("a.redb"), b"m1");
         let (part, f) = a.new_snapshot_file().unwrap();
         a.write_snapshot(&f).unwrap();
-        a.keep_snapshot(b"meta", &part, "s").unwrap();
+        a.keep_snapshot(b"meta", Some(1), &part, "s").unwrap();
         let path = dir.path().join("b.redb");
         {
             let b = filled(&path, b"mine");
@@ -739,7 +803,7 @@ mod tests {
             // The first, durable step of an install, then a stop.
             let kept = b.adopt(&part, "s").unwrap();
             let txn = b.write().unwrap();
-            record_current(&txn, &meta, &kept, true).unwrap();
+            record_current(&txn, &meta, Some(1), &kept, true).unwrap();
             txn.commit().unwrap();
             b.close().unwrap();
         }
