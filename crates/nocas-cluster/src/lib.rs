@@ -46,7 +46,7 @@ pub trait ClusterObserver: Send + Sync {
     fn snapshot_installed(&self, _bytes: u64, _took: std::time::Duration) {}
 }
 pub use members::MemberAddr;
-pub use node::{Node, NodeConfig, NodeStatus, RaftSettings};
+pub use node::{BackupFile, Node, NodeConfig, NodeStatus, RaftSettings};
 pub use peer::MembershipOp;
 pub use soft_sync::SoftSettings;
 pub use state_machine::{SharedState, StateMachine};

@@ -207,6 +207,17 @@ struct Inner {
     stop: tokio::sync::watch::Sender<bool>,
 }
 
+/// A backup ready to send: its first two lines, then its body.
+#[derive(Debug)]
+pub struct BackupFile {
+    /// What its header says.
+    pub header: nocas_store::backup::BackupHeader,
+    /// The magic line and the header line, encoded.
+    pub head: Vec<u8>,
+    /// The dump, in a file without a name, positioned at its start.
+    pub body: std::fs::File,
+}
+
 /// A running node (cheap to clone).
 #[derive(Clone)]
 pub struct Node {
@@ -1179,12 +1190,13 @@ impl Node {
         Ok(m.snapshot.map_or(applied, |s| s.index))
     }
 
-    /// A backup file of the applied state, taken in one read while writes
-    /// go on. On the leader it first waits until everything committed
-    /// before the call is applied, so it holds every write acknowledged
-    /// before the backup began; on a follower it holds what that node has
-    /// applied (the header says up to which entry).
-    pub async fn backup(&self, version: &str, now_ms: u64) -> Result<Vec<u8>, ClusterError> {
+    /// A backup of the applied state, taken in one read while writes go
+    /// on, written into a file without a name (see
+    /// [`nocas_store::backup`]). On the leader it first waits until
+    /// everything committed before the call is applied, so it holds every
+    /// write acknowledged before the backup began; on a follower it holds
+    /// what that node has applied (the header says up to which entry).
+    pub async fn backup(&self, version: &str, now_ms: u64) -> Result<BackupFile, ClusterError> {
         if self.is_leader() {
             self.inner
                 .raft
@@ -1196,8 +1208,8 @@ impl Node {
         let id = self.inner.id;
         let version = version.to_string();
         tokio::task::spawn_blocking(move || {
-            let dump = store.dump_state().map_err(storage_err)?;
-            let marker: crate::types::AppliedMarker = match dump.applied_marker() {
+            let body = store.backup_body().map_err(storage_err)?;
+            let marker: crate::types::AppliedMarker = match &body.marker {
                 Some(b) => crate::types::decode(b).map_err(storage_err)?,
                 None => (None, crate::types::Membership::default()),
             };
@@ -1211,7 +1223,12 @@ impl Node {
                 bytes: 0,
                 version,
             };
-            nocas_store::backup::encode_backup(header, &dump).map_err(storage_err)
+            let (header, head) = nocas_store::backup::head(header, &body).map_err(storage_err)?;
+            Ok(BackupFile {
+                header,
+                head,
+                body: body.file,
+            })
         })
         .await
         .map_err(storage_err)?

@@ -141,11 +141,12 @@ pub fn store_path(data_dir: &std::path::Path) -> std::path::PathBuf {
     data_dir.join("nocas.redb")
 }
 
-/// Builds a data directory from a backup file (`nocas restore`): checks
-/// the file whole (format, length, content digest), then installs its
-/// state into a new store in `data_dir`, which must not hold one yet. A
-/// server started on it forms a new cluster holding exactly that state
-/// (restore the same file into every member's directory for a cluster).
+/// Builds a data directory from a backup file (`nocas restore`): reads
+/// and checks its header, then streams its state into a new store in
+/// `data_dir`, which must not hold one yet, checking the length and the
+/// content digest (a refused file leaves no store behind). A server started
+/// on it forms a new cluster holding exactly that state (restore the same
+/// file into every member's directory for a cluster).
 pub fn restore_backup(
     file: &std::path::Path,
     data_dir: &std::path::Path,
@@ -155,7 +156,8 @@ pub fn restore_backup(
         source,
     })?;
     let restore_err = |e: StoreError| ServerError::Restore(e.to_string());
-    let (header, dump) = nocas_store::backup::decode_backup(f).map_err(restore_err)?;
+    let mut r = std::io::BufReader::with_capacity(256 * 1024, f);
+    let header = nocas_store::backup::read_header(&mut r).map_err(restore_err)?;
     std::fs::create_dir_all(data_dir).map_err(|source| ServerError::DataDir {
         path: data_dir.to_path_buf(),
         source,
@@ -168,14 +170,19 @@ pub fn restore_backup(
         )));
     }
     let store = Store::open(&path)?;
-    let restored = store.restore(&dump);
+    let restored = store.restore_from(&header, r, RESTORE_BATCH_BYTES);
+    let snapshots = store.snapshot_dir().to_path_buf();
     store.close()?;
     if let Err(e) = restored {
         let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_dir(&snapshots);
         return Err(restore_err(e));
     }
     Ok(header)
 }
+
+/// About how many bytes of records one transaction of a restore writes.
+const RESTORE_BATCH_BYTES: usize = 16 * 1024 * 1024;
 
 /// Starts a server with `settings`.
 pub async fn start(mut settings: Settings) -> Result<Running, ServerError> {

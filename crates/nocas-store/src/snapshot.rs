@@ -185,23 +185,7 @@ impl Store {
     /// equal on nodes that applied the same log. Streamed: the state is
     /// never held in memory.
     pub fn content_digest(&self) -> Result<String, StoreError> {
-        struct Hasher(md5::Md5);
-        impl Write for Hasher {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                self.0.update(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let mut h = BufWriter::with_capacity(64 * 1024, Hasher(md5::Md5::new()));
-        write_dump(&self.read()?, &mut h, Form::Content)?;
-        let h = h.into_inner().map_err(|e| StoreError::Codec {
-            what: "digest",
-            detail: e.to_string(),
-        })?;
-        Ok(hex::encode(h.0.finalize()))
+        digest_of(&self.read()?)
     }
 
     /// Replaces the applied state with a dump, durably.
@@ -469,20 +453,34 @@ impl Store {
     /// Writes the records of the (checked) dump in `path` into the cleared
     /// state tables, then clears the install flag durably.
     fn fill_from(&self, path: &Path, batch_bytes: usize) -> Result<(), StoreError> {
+        self.fill_records(path, batch_bytes, |_| true)?;
+        let txn = self.write()?;
+        txn.open_table(SNAPSHOT)?.remove(INSTALLING)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Writes the records of the dump in `path` that `keep` accepts into
+    /// the state tables, in transactions of about `batch_bytes` (not
+    /// durable: the caller's last transaction makes them so).
+    pub(crate) fn fill_records(
+        &self,
+        path: &Path,
+        batch_bytes: usize,
+        keep: impl Fn(&Record<'_>) -> bool,
+    ) -> Result<(), StoreError> {
         let f = File::open(path).map_err(|e| file_err(path, e))?;
         let mut batch = Batch::default();
         read_dump(BufReader::with_capacity(256 * 1024, f), |rec| {
-            batch.push(rec);
+            if keep(&rec) {
+                batch.push(rec);
+            }
             if batch.bytes >= batch_bytes {
                 self.flush_batch(&mut batch, Durability::None)?;
             }
             Ok(())
         })?;
-        self.flush_batch(&mut batch, Durability::None)?;
-        let txn = self.write()?;
-        txn.open_table(SNAPSHOT)?.remove(INSTALLING)?;
-        txn.commit()?;
-        Ok(())
+        self.flush_batch(&mut batch, Durability::None)
     }
 
     fn flush_batch(&self, b: &mut Batch, durability: Durability) -> Result<(), StoreError> {
@@ -520,6 +518,27 @@ impl Store {
     }
 }
 
+/// MD5 of the applied content as of `txn` (see [`Store::content_digest`]).
+pub(crate) fn digest_of(txn: &redb::ReadTransaction) -> Result<String, StoreError> {
+    struct Hasher(md5::Md5);
+    impl Write for Hasher {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.update(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut h = BufWriter::with_capacity(64 * 1024, Hasher(md5::Md5::new()));
+    write_dump(txn, &mut h, Form::Content)?;
+    let h = h.into_inner().map_err(|e| StoreError::Codec {
+        what: "digest",
+        detail: e.to_string(),
+    })?;
+    Ok(hex::encode(h.0.finalize()))
+}
+
 /// Keys of the `snapshot` table.
 const META: &str = "meta";
 const FILE: &str = "file";
@@ -529,7 +548,7 @@ const INDEX: &str = "index";
 /// Where versions before streamed snapshots kept the whole snapshot.
 const OLD_DATA: &str = "data";
 
-fn file_err(path: &Path, source: std::io::Error) -> StoreError {
+pub(crate) fn file_err(path: &Path, source: std::io::Error) -> StoreError {
     StoreError::File {
         path: path.to_path_buf(),
         source,

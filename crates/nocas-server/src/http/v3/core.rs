@@ -238,16 +238,25 @@ pub async fn has_permission(State(app): State<AppRef>, p: Params) -> V2Reply<Res
 /// `nocas restore` builds a data directory from it). Headers say the
 /// applied index and the content digest.
 pub async fn backup(State(app): State<AppRef>) -> V2Reply<Response> {
+    use futures::StreamExt;
     let now = u64::try_from(crate::app::now_ms()).unwrap_or(0);
-    let bytes = app
+    let backup = app
         .node
         .backup(env!("CARGO_PKG_VERSION"), now)
         .await
         .map_err(|e| crate::error::V2(e.into()))?;
-    let (header, _) = nocas_store::backup::decode_header(&bytes)
-        .map_err(|e| crate::error::V2(crate::error::ApiError::Internal(e.to_string())))?;
+    let header = backup.header;
+    let length = backup.head.len() as u64 + header.bytes;
+    // Streamed from the file: the state is never in memory whole.
+    let head = futures::stream::once(std::future::ready(Ok::<_, std::io::Error>(
+        axum::body::Bytes::from(backup.head),
+    )));
+    let body = tokio_util::io::ReaderStream::with_capacity(
+        tokio::fs::File::from_std(backup.body),
+        256 * 1024,
+    );
     let name = format!("nocas-backup-{now}.bak");
-    let mut resp = axum::body::Body::from(bytes).into_response();
+    let mut resp = axum::body::Body::from_stream(head.chain(body)).into_response();
     let h = resp.headers_mut();
     let mut put = |k: &'static str, v: String| {
         if let Ok(v) = axum::http::HeaderValue::from_str(&v) {
@@ -255,6 +264,7 @@ pub async fn backup(State(app): State<AppRef>) -> V2Reply<Response> {
         }
     };
     put("content-type", "application/octet-stream".into());
+    put("content-length", length.to_string());
     put(
         "content-disposition",
         format!("attachment; filename={name}"),
