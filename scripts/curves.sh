@@ -16,6 +16,8 @@
 #   ROUNDS=5           push rounds per point
 #   TARGETS="ceiling nocas rnacos"
 #   OUT_DIR=target/curves
+#   KEEP=0             1: keep earlier result files in OUT_DIR (re-measure
+#                      only TARGETS=nocas after a change)
 #   RNACOS=path        an r-nacos binary (as in bench-vs-rnacos.sh)
 set -euo pipefail
 
@@ -30,7 +32,9 @@ TARGETS="${TARGETS:-ceiling nocas rnacos}"
 OUT_DIR="${OUT_DIR:-$ROOT/target/curves}"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 mkdir -p "$OUT_DIR"
-rm -f "$OUT_DIR"/*.json
+if [[ "${KEEP:-0}" != 1 ]]; then
+    rm -f "$OUT_DIR"/*.json
+fi
 
 # shellcheck source=scripts/bench-lib.sh
 source "$ROOT/scripts/bench-lib.sh"

@@ -132,9 +132,40 @@ fn build(app: &App, conn: &Connection, d: &Dirty) -> Option<PushBody> {
     }
 }
 
-/// Sends one push, and again (up to the retry limit) while it is not
-/// acknowledged and no newer push of the same key was sent. `marked` is
-/// when the change that called for it was noticed.
+/// One sent attempt of a push: its request id, the answer it waits for,
+/// when it was sent.
+struct Attempt {
+    rid: String,
+    ack: tokio::sync::oneshot::Receiver<nocas_proto::grpc::ResponseBase>,
+    sent: std::time::Instant,
+}
+
+/// Queues one attempt of `body` on the connection's stream; `None` when
+/// the stream is gone, or its queue overflowed (the connection is then
+/// closed: the client does not keep up).
+fn attempt(app: &App, conn: &Connection, body: &mut PushBody) -> Option<Attempt> {
+    let rid = conn.next_request_id();
+    let ack = conn.expect_ack(&rid);
+    let sent = std::time::Instant::now();
+    match conn.send(body.payload(rid.clone())) {
+        Ok(()) => Some(Attempt { rid, ack, sent }),
+        Err(SendError::Full) => {
+            conn.forget_ack(&rid);
+            app.metrics.push_dropped();
+            close(app, conn, "push queue overflow: client too slow");
+            None
+        }
+        Err(SendError::Closed) => {
+            conn.forget_ack(&rid);
+            None
+        }
+    }
+}
+
+/// Waits for the acknowledgement of a push whose first attempt was sent,
+/// and sends it again (up to the retry limit) while it is not acknowledged
+/// and no newer push of the same key was sent. `marked` is when the change
+/// that called for it was noticed.
 async fn deliver(
     app: AppRef,
     conn: Arc<Connection>,
@@ -142,6 +173,7 @@ async fn deliver(
     seq: u64,
     mut body: PushBody,
     marked: std::time::Instant,
+    first: Attempt,
 ) {
     let g = &app.settings.grpc;
     let kind = match d {
@@ -150,38 +182,42 @@ async fn deliver(
         Dirty::FuzzyConfig(_) | Dirty::FuzzyService(_) => PushKind::Fuzzy,
     };
     let empty = body.is_empty_service();
-    let mut attempts = 0;
-    for _ in 0..=g.push_retries {
+    let mut current = first;
+    let mut attempts = 1;
+    loop {
+        let wait = Duration::from_millis(g.push_timeout_ms);
+        if let Ok(Ok(_)) = tokio::time::timeout(wait, &mut current.ack).await {
+            app.metrics.push_acked(
+                kind,
+                marked.elapsed(),
+                current.sent.elapsed(),
+                attempts,
+                empty,
+            );
+            return;
+        }
+        conn.forget_ack(&current.rid);
+        if attempts > g.push_retries {
+            break;
+        }
         if conn.is_closed() || conn.push_seq.lock().get(&d) != Some(&seq) {
             return;
         }
         attempts += 1;
-        let rid = conn.next_request_id();
-        let ack = conn.expect_ack(&rid);
-        let sent = std::time::Instant::now();
-        match conn.send(body.payload(rid.clone())) {
-            Ok(()) => {}
-            Err(SendError::Full) => {
-                app.metrics.push_dropped();
-                close(&app, &conn, "push queue overflow: client too slow");
-                return;
-            }
-            Err(SendError::Closed) => return,
-        }
-        match tokio::time::timeout(Duration::from_millis(g.push_timeout_ms), ack).await {
-            Ok(Ok(_)) => {
-                app.metrics
-                    .push_acked(kind, marked.elapsed(), sent.elapsed(), attempts, empty);
-                return;
-            }
-            _ => conn.forget_ack(&rid),
+        match attempt(&app, &conn, &mut body) {
+            Some(a) => current = a,
+            None => return,
         }
     }
     app.metrics.push_failed(kind, attempts);
     tracing::warn!(conn_id = %conn.id, ?d, "push not acknowledged after retries");
 }
 
-/// Sends the pushes a connection is due, in order, until it closes.
+/// Sends the pushes a connection is due, in order, until it closes. The
+/// first attempt of each is queued on the stream here, in the order the
+/// changes were noticed; a task per push then waits for its answer (and
+/// retries), so a push never waits for another task to be scheduled
+/// before it is on its way.
 pub async fn run(app: AppRef, conn: Arc<Connection>) {
     loop {
         let hold = Duration::from_millis(app.settings.grpc.subscribe_push_hold_ms);
@@ -199,7 +235,7 @@ pub async fn run(app: AppRef, conn: Arc<Connection>) {
                 });
                 continue;
             }
-            let Some(body) = build(&app, &conn, &d) else {
+            let Some(mut body) = build(&app, &conn, &d) else {
                 continue;
             };
             let seq = {
@@ -208,7 +244,20 @@ pub async fn run(app: AppRef, conn: Arc<Connection>) {
                 *s += 1;
                 *s
             };
-            tokio::spawn(deliver(app.clone(), conn.clone(), d, seq, body, marked));
+            // Not on its way (no stream, or the connection was just closed
+            // for overflowing): nothing to wait for.
+            let Some(first) = attempt(&app, &conn, &mut body) else {
+                continue;
+            };
+            tokio::spawn(deliver(
+                app.clone(),
+                conn.clone(),
+                d,
+                seq,
+                body,
+                marked,
+                first,
+            ));
         }
         if conn.is_closed() {
             return;
