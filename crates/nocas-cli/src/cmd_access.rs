@@ -592,13 +592,26 @@ pub struct BackupArgs {
     file: PathBuf,
 }
 
+/// The longest a backup download may take.
+const BACKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+
 /// The route a Nocas server streams its backup from.
 pub const BACKUP: &str = "/nacos/v3/admin/core/ops/backup";
 
 pub(crate) async fn run_backup(c: BackupArgs) -> Result<u8> {
     let api = c.g.connect().await?;
+    // The download of a large state outlasts the per-request timeout (a
+    // 500 MiB backup takes seconds to prepare and seconds to send): bounded
+    // by BACKUP_TIMEOUT instead.
     let mut resp = api
-        .response_within(Method::GET, BACKUP, &[], Body::Empty, None, &[])
+        .response_within(
+            Method::GET,
+            BACKUP,
+            &[],
+            Body::Empty,
+            Some(BACKUP_TIMEOUT),
+            &[],
+        )
         .await?;
     let status = resp.status();
     if !status.is_success() {
