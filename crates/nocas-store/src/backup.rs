@@ -14,10 +14,9 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Seek, Write};
 
-use md5::Digest;
 use serde::{Deserialize, Serialize};
 
-use crate::snapshot::{StateDump, digest_of, file_err};
+use crate::snapshot::{digest_of, file_err};
 use crate::stream::{Form, Record, read_dump, write_dump};
 use crate::tables::{APPLIED, SM_META};
 use crate::{Store, StoreError};
@@ -66,14 +65,6 @@ pub struct BackupBody {
 /// Why a backup could not be read.
 fn bad(reason: impl Into<String>) -> StoreError {
     StoreError::Backup(reason.into())
-}
-
-impl StateDump {
-    /// MD5 of the content (everything but the applied marker).
-    pub fn content_digest(&self) -> Result<String, StoreError> {
-        let bytes = self.without_marker().to_bytes()?;
-        Ok(hex::encode(md5::Md5::digest(&bytes)))
-    }
 }
 
 /// The first two lines of a backup (magic and header) for `header`, with
