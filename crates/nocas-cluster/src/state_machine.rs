@@ -260,9 +260,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             }
         }
         let marker_bytes = encode(&marker)?;
-        let store = self.store.clone();
-        let writes = std::mem::take(&mut fx.writes);
-        blocking(move || store.apply(&writes, &marker_bytes).map_err(write_err)).await?;
+        // Staged, not written: the next write transaction (normally the
+        // next log append) carries it, so applying costs no transaction and
+        // no blocking hop of its own. The entries are in the log already;
+        // after a crash they are applied again from the durable marker.
+        self.store
+            .stage(std::mem::take(&mut fx.writes), marker_bytes);
         *self.applied.write() = marker;
         if !fx.events.is_empty() {
             self.sink.publish(&fx.events);

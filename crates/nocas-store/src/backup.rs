@@ -251,7 +251,7 @@ mod tests {
             }
         }
         txn.commit().unwrap();
-        a.apply(&[], b"m1").unwrap();
+        a.apply(Vec::new(), b"m1".to_vec()).unwrap();
 
         let mut body = a.backup_body().unwrap();
         assert_eq!(body.marker.as_deref(), Some(&b"m1"[..]));

@@ -7,10 +7,13 @@
 //! the cluster layer hands it log entries and Raft metadata as bytes.
 //!
 //! Durability: log writes commit with [`redb::Durability::Immediate`]
-//! (fsync before returning). Applied-state writes commit without an fsync
-//! and become durable with the next log write or [`Store::sync`]; after a
-//! crash the applied state rolls back to a consistent earlier point together
-//! with its `applied` marker, and the log replays the rest.
+//! (fsync before returning). Applied-state writes are staged in memory
+//! ([`Store::stage`]) and written by the next write transaction of any kind
+//! — usually the next log append, so one transaction and one fsync carry
+//! both — or before any read of the applied tables; they become durable
+//! with the next log write or [`Store::sync`]. After a crash the applied
+//! state rolls back to a consistent earlier point together with its
+//! `applied` marker, and the log replays the rest.
 //!
 //! Architecture invariant: no knowledge of HTTP, gRPC or Raft types; every
 //! call is blocking and must be run off the async executor's threads.
@@ -55,6 +58,8 @@ pub struct Store {
     snapshots: Arc<PathBuf>,
     /// Held while the current snapshot file changes or is opened.
     snapshot_lock: Arc<Mutex<()>>,
+    /// Applied-state writes not yet in a transaction (see [`Store::stage`]).
+    staged: Arc<Mutex<state::Staged>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -133,6 +138,7 @@ impl Store {
             observer: Arc::new(RwLock::new(None)),
             snapshots: Arc::new(path.with_file_name(format!("{stem}-snapshots"))),
             snapshot_lock: Arc::new(Mutex::new(())),
+            staged: Arc::new(Mutex::new(state::Staged::default())),
         };
         store.create_tables()?;
         Ok(store)
@@ -175,11 +181,26 @@ impl Store {
         self.db.read().clone().ok_or(StoreError::Closed)
     }
 
+    /// Begins a write transaction holding the staged applied-state writes
+    /// first: redb runs one write transaction at a time, so staged writes
+    /// reach the file in the order they were applied, before anything this
+    /// transaction writes.
     fn write(&self) -> Result<redb::WriteTransaction, StoreError> {
-        Ok(self.db()?.begin_write()?)
+        let txn = self.db()?.begin_write()?;
+        self.write_staged(&txn)?;
+        Ok(txn)
     }
 
+    /// Begins a read of the applied tables (staged writes committed first,
+    /// so a read sees every applied write).
     fn read(&self) -> Result<redb::ReadTransaction, StoreError> {
+        self.flush_staged()?;
+        self.read_log()
+    }
+
+    /// Begins a read of the log and Raft metadata only (staged writes are
+    /// not needed and stay staged).
+    fn read_log(&self) -> Result<redb::ReadTransaction, StoreError> {
         Ok(self.db()?.begin_read()?)
     }
 }

@@ -28,7 +28,7 @@ impl Store {
 
     /// Entries with `start <= index < end`, in order.
     pub fn log_range(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        let txn = self.read()?;
+        let txn = self.read_log()?;
         let t = txn.open_table(RAFT_LOG)?;
         let mut out = Vec::new();
         if start >= end {
@@ -43,14 +43,14 @@ impl Store {
 
     /// The last entry, if any.
     pub fn last_log(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
-        let txn = self.read()?;
+        let txn = self.read_log()?;
         let t = txn.open_table(RAFT_LOG)?;
         Ok(t.last()?.map(|(k, v)| (k.value(), v.value().to_vec())))
     }
 
     /// Number of entries held.
     pub fn log_len(&self) -> Result<u64, StoreError> {
-        let txn = self.read()?;
+        let txn = self.read_log()?;
         let t = txn.open_table(RAFT_LOG)?;
         Ok(t.len()?)
     }
@@ -82,7 +82,7 @@ impl Store {
 
     /// A Raft metadata value (`vote`, `committed`, `purged`).
     pub fn raft_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let txn = self.read()?;
+        let txn = self.read_log()?;
         let t = txn.open_table(RAFT_META)?;
         Ok(t.get(key)?.map(|v| v.value().to_vec()))
     }

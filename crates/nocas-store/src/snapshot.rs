@@ -302,7 +302,7 @@ impl Store {
     /// (`None` if there is none, or it was recorded by a version that did
     /// not record indexes).
     fn current_index(&self) -> Result<Option<u64>, StoreError> {
-        let txn = self.read()?;
+        let txn = self.read_log()?;
         let t = txn.open_table(SNAPSHOT)?;
         Ok(t.get(INDEX)?
             .and_then(|v| <[u8; 8]>::try_from(v.value()).ok())
@@ -361,7 +361,7 @@ impl Store {
     pub fn current_snapshot(&self) -> Result<Option<(Vec<u8>, File)>, StoreError> {
         let _g = self.snapshot_lock.lock();
         let (meta, file, old) = {
-            let txn = self.read()?;
+            let txn = self.read_log()?;
             let t = txn.open_table(SNAPSHOT)?;
             let get = |k: &str| -> Result<Option<Vec<u8>>, StoreError> {
                 Ok(t.get(k)?.map(|v| v.value().to_vec()))
@@ -426,7 +426,7 @@ impl Store {
     /// file; true if there was one. Call before reading the state.
     pub fn resume_install(&self, batch_bytes: usize) -> Result<bool, StoreError> {
         let file = {
-            let txn = self.read()?;
+            let txn = self.read_log()?;
             let t = txn.open_table(SNAPSHOT)?;
             if t.get(INSTALLING)?.is_none() {
                 return Ok(false);
@@ -649,7 +649,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = Store::open(&dir.path().join("a.redb")).unwrap();
         let b = Store::open(&dir.path().join("b.redb")).unwrap();
-        a.apply(&[], b"m1").unwrap();
+        a.apply(Vec::new(), b"m1".to_vec()).unwrap();
         let dump = a.dump_state().unwrap();
         assert_eq!(dump.applied_marker(), Some(&b"m1"[..]));
         let bytes = dump.to_bytes().unwrap();
@@ -661,7 +661,7 @@ mod tests {
         next.format = SNAPSHOT_FORMAT + 1;
         let e = StateDump::from_bytes(&next.to_bytes().unwrap()).unwrap_err();
         assert!(e.to_string().contains("newer than this node reads"), "{e}");
-        b.apply(&[], b"old").unwrap();
+        b.apply(Vec::new(), b"old".to_vec()).unwrap();
         b.install_state(&StateDump::from_bytes(&bytes).unwrap())
             .unwrap();
         assert_eq!(b.applied_marker().unwrap().unwrap(), b"m1");
@@ -694,7 +694,7 @@ mod tests {
                 .unwrap();
         }
         txn.commit().unwrap();
-        s.apply(&[], m).unwrap();
+        s.apply(Vec::new(), m.to_vec()).unwrap();
         s
     }
 
@@ -733,7 +733,7 @@ mod tests {
 
         for batch in [1, 1 << 20] {
             let b = Store::open(&dir.path().join(format!("b{batch}.redb"))).unwrap();
-            b.apply(&[], b"old").unwrap();
+            b.apply(Vec::new(), b"old".to_vec()).unwrap();
             let (meta, part) = receive(&a, &b);
             b.install_snapshot(&meta, Some(7), &part, "s1", batch)
                 .unwrap();

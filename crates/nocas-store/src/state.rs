@@ -36,18 +36,60 @@ pub struct HistoryPage {
     pub items: Vec<HistoryRecord>,
 }
 
+/// Applied-state writes waiting for the next write transaction.
+#[derive(Debug, Default)]
+pub(crate) struct Staged {
+    writes: Vec<Write>,
+    applied: Option<Vec<u8>>,
+}
+
 impl Store {
     /// Persists one applied batch (its writes and the `applied` marker) in
     /// one transaction, without waiting for an fsync.
-    pub fn apply(&self, writes: &[Write], applied: &[u8]) -> Result<(), StoreError> {
+    pub fn apply(&self, writes: Vec<Write>, applied: Vec<u8>) -> Result<(), StoreError> {
+        self.stage(writes, applied);
+        self.flush_staged()
+    }
+
+    /// Stages one applied batch (its writes and the `applied` marker)
+    /// without writing anything: the next write transaction of any kind
+    /// writes it first (usually the next log append, so one transaction
+    /// carries both), and so does any read of the applied tables before it
+    /// reads. Never blocks on the disk: callable from async code.
+    pub fn stage(&self, writes: Vec<Write>, applied: Vec<u8>) {
+        let mut s = self.staged.lock();
+        if s.writes.is_empty() {
+            s.writes = writes;
+        } else {
+            s.writes.extend(writes);
+        }
+        s.applied = Some(applied);
+    }
+
+    /// Commits the staged writes (without an fsync) if there are any.
+    pub fn flush_staged(&self) -> Result<(), StoreError> {
+        if self.staged.lock().applied.is_none() {
+            return Ok(());
+        }
         let mut txn = self.write()?;
         txn.set_durability(Durability::None)?;
-        write_all(&txn, writes)?;
-        {
-            let mut m = txn.open_table(SM_META)?;
-            m.insert(APPLIED, applied)?;
-        }
         txn.commit()?;
+        Ok(())
+    }
+
+    /// Writes what is staged into `txn` (which holds redb's write lock, so
+    /// nothing staged later can be written before it). If `txn` then fails
+    /// the batch is lost from memory, not from the log: a storage error
+    /// stops Raft, and a restart applies the log again from the last
+    /// durable `applied` marker.
+    pub(crate) fn write_staged(&self, txn: &WriteTransaction) -> Result<(), StoreError> {
+        let staged = std::mem::take(&mut *self.staged.lock());
+        let Some(applied) = staged.applied else {
+            return Ok(());
+        };
+        write_all(txn, &staged.writes)?;
+        txn.open_table(SM_META)?
+            .insert(APPLIED, applied.as_slice())?;
         Ok(())
     }
 
@@ -473,7 +515,9 @@ mod tests {
         for (i, c) in cmds.into_iter().enumerate() {
             let mut fx = Effects::default();
             state.apply(i as i64, Command::Auth(c), &mut fx).unwrap();
-            store.apply(&fx.writes, &[i as u8]).unwrap();
+            store
+                .apply(std::mem::take(&mut fx.writes), vec![i as u8])
+                .unwrap();
         }
         let loaded = store.load_state().unwrap();
         assert_eq!(loaded.auth(), state.auth());
@@ -502,7 +546,9 @@ mod tests {
             for (i, c) in ["a", "b", "c", "d"].iter().enumerate() {
                 let mut fx = Effects::default();
                 state.apply(i as i64 * 10, publish(c), &mut fx).unwrap();
-                store.apply(&fx.writes, &[i as u8]).unwrap();
+                store
+                    .apply(std::mem::take(&mut fx.writes), vec![i as u8])
+                    .unwrap();
             }
             store.sync().unwrap();
         }
@@ -524,8 +570,41 @@ mod tests {
         state
             .apply(100, Command::PurgeHistory { before_ms: 25 }, &mut fx)
             .unwrap();
-        store.apply(&fx.writes, &[9]).unwrap();
+        store
+            .apply(std::mem::take(&mut fx.writes), vec![9])
+            .unwrap();
         assert_eq!(store.history_len().unwrap(), 1);
         assert_eq!(store.history_page(&ckey(), 1, 10).unwrap().total, 1);
+    }
+
+    #[test]
+    fn staged_writes_are_read_back_and_made_durable_by_the_next_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.redb");
+        let store = Store::open(&path).unwrap();
+        let mut state = DurableState::new();
+        let mut fx = Effects::default();
+        state.apply(10, publish("a"), &mut fx).unwrap();
+        store.stage(std::mem::take(&mut fx.writes), vec![1]);
+        // Not written yet, but every read of the applied tables sees it.
+        assert_eq!(store.history_len().unwrap(), 1);
+        assert_eq!(store.applied_marker().unwrap().unwrap(), vec![1]);
+
+        // Two batches staged one after the other keep their order.
+        for (i, c) in ["b", "c"].iter().enumerate() {
+            state.apply(20 + i as i64, publish(c), &mut fx).unwrap();
+            store.stage(std::mem::take(&mut fx.writes), vec![2 + i as u8]);
+        }
+        // The log append carries them: a copy of the file taken right after
+        // it (what a crash at that instant leaves) holds them and the marker.
+        store.append_log(&[(1, b"entry".to_vec())]).unwrap();
+        let copy = dir.path().join("copy.redb");
+        std::fs::copy(&path, &copy).unwrap();
+        let crashed = Store::open(&copy).unwrap();
+        assert_eq!(crashed.applied_marker().unwrap().unwrap(), vec![3]);
+        let loaded = crashed.load_state().unwrap();
+        assert_eq!(loaded.config(&ckey()), state.config(&ckey()));
+        assert_eq!(crashed.history_len().unwrap(), 3);
+        assert_eq!(crashed.log_range(1, 2).unwrap().len(), 1);
     }
 }
