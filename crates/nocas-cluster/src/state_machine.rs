@@ -1,6 +1,7 @@
 //! The state machine adapter: applies committed entries to the in-memory
-//! [`DurableState`], persists their writes through the store in one
-//! transaction per applied run, then hands the events to the sink.
+//! [`DurableState`], stages their writes in the store (written by the
+//! store's next write transaction, normally the next log append; see
+//! [`Store::stage`]), then hands the events to the sink.
 //!
 //! Readers share the state through [`SharedState`]; only this module
 //! mutates it.

@@ -16,7 +16,8 @@
 //! `applied` marker, and the log replays the rest.
 //!
 //! Architecture invariant: no knowledge of HTTP, gRPC or Raft types; every
-//! call is blocking and must be run off the async executor's threads.
+//! call but [`Store::stage`] (which only takes a lock) is blocking and must
+//! be run off the async executor's threads.
 
 pub mod backup;
 mod codec;
