@@ -199,8 +199,9 @@ impl Store {
         self.read_log()
     }
 
-    /// Begins a read of the log and Raft metadata only (staged writes are
-    /// not needed and stay staged).
+    /// Begins a read of tables the state machine never writes (the log,
+    /// Raft metadata, the current snapshot's record): staged writes are
+    /// not needed there and stay staged.
     fn read_log(&self) -> Result<redb::ReadTransaction, StoreError> {
         Ok(self.db()?.begin_read()?)
     }
