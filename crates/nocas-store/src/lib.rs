@@ -50,10 +50,6 @@ pub const DEFAULT_CACHE_BYTES: usize = 16 * 1024 * 1024;
 /// every this many commits, bounding what a crash makes the log replay.
 pub const DURABLE_EVERY: u32 = 16;
 
-/// How long the applied-state writer gathers staged writes before it
-/// writes them (readers never wait for it: they write what is staged).
-pub const WRITE_GATHER: std::time::Duration = std::time::Duration::from_millis(20);
-
 /// Told about each durable log append (for metrics); must not block.
 pub trait StoreObserver: Send + Sync {
     /// `entries` log entries of `bytes` in all were committed and fsynced

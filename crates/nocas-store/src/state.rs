@@ -167,11 +167,6 @@ fn write_loop(db: &RwLock<Option<Arc<Database>>>, shared: &Shared) {
             while s.applied.is_none() && !s.stop {
                 shared.wake.wait(&mut s);
             }
-            if !s.stop {
-                // Gather what the next entries stage: fewer, larger commits.
-                let until = std::time::Instant::now() + crate::WRITE_GATHER;
-                while !s.stop && !shared.wake.wait_until(&mut s, until).timed_out() {}
-            }
             s.stop
         };
         let Some(db) = db.read().clone() else {
