@@ -1,12 +1,20 @@
 //! Linearizable reads under faults: a three-node cluster with
 //! `[consistency] reads = "linearizable"` takes concurrent writes and reads
 //! of a few configs at random nodes while its leader and followers are
-//! paused (SIGSTOP) and killed (`kill -9`) and started again. The history
+//! paused (SIGSTOP) and killed (`kill -9`) and started again (a killed
+//! leader also at once, back before the others elect). The history
 //! (when each operation was sent and answered, what it wrote or read) is
 //! checked per key with a Wing-Gong search (`nocas_testkit::linearizable`):
 //! a read never misses a write acknowledged before it began, and never
-//! sees one undone.
+//! sees one undone. Independently of the search, each key's config history
+//! (the order the cluster applied its writes in) must hold every
+//! acknowledged write, and hold each write once: a write applied twice (a
+//! forwarded write retried after it was taken) is caught there even when
+//! no read happened to see it. On failure the history goes to a file under
+//! the target directory.
 
+use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,6 +55,95 @@ async fn leader_of(h: &Http, bases: &[String]) -> Option<usize> {
         }
     }
     None
+}
+
+/// The values `key` held, in the order the cluster applied them, read from
+/// its config history at `base` (an update's record keeps the content it
+/// replaced; the insert's record the first content).
+async fn applied_sequence(h: &Http, base: &str, key: &str) -> Vec<String> {
+    let url = format!("{base}/nacos/v1/cs/history");
+    let mut records: Vec<(u64, String)> = Vec::new();
+    for page in 1.. {
+        let p = page.to_string();
+        let r = h
+            .get(
+                &url,
+                &[
+                    ("search", "accurate"),
+                    ("dataId", key),
+                    ("group", "L"),
+                    ("pageNo", &p),
+                    ("pageSize", "500"),
+                ],
+            )
+            .await
+            .json();
+        let items = r["pageItems"].as_array().cloned().unwrap_or_default();
+        for it in &items {
+            let nid: u64 = it["id"].as_str().and_then(|s| s.parse().ok()).unwrap();
+            records.push((nid, it["opType"].as_str().unwrap_or_default().to_string()));
+        }
+        if items.len() < 500 {
+            break;
+        }
+    }
+    records.sort();
+    let mut seq = Vec::new();
+    for (i, (nid, op)) in records.iter().enumerate() {
+        // The insert's content is also the first update's: take it only
+        // when nothing replaced it.
+        if op == "I" && records.get(i + 1).is_some_and(|(_, o)| o == "U") {
+            continue;
+        }
+        let n = nid.to_string();
+        let d = h
+            .get(&url, &[("dataId", key), ("group", "L"), ("nid", &n)])
+            .await
+            .json();
+        seq.push(d["content"].as_str().unwrap_or_default().to_string());
+    }
+    let now = h
+        .get(
+            &format!("{base}/nacos/v1/cs/configs"),
+            &[("dataId", key), ("group", "L")],
+        )
+        .await;
+    if now.status == 200 {
+        let current = now.body.clone();
+        if seq.last() != Some(&current) || records.last().is_some_and(|(_, o)| o == "U") {
+            seq.push(current);
+        }
+    }
+    seq
+}
+
+/// Writes `history` of the keys in `keys` (times in ms since `t0`), the
+/// faults and the applied orders to a file; returns its path.
+fn dump(
+    t0: Instant,
+    history: &[Event],
+    keys: &[&str],
+    faults: &[(Instant, String)],
+    applied: &HashMap<String, Vec<String>>,
+) -> std::path::PathBuf {
+    let ms = |t: Instant| t.saturating_duration_since(t0).as_secs_f64() * 1000.0;
+    let mut out = String::new();
+    for (t, f) in faults {
+        let _ = writeln!(out, "fault {:.1} {f}", ms(*t));
+    }
+    for k in keys {
+        let _ = writeln!(out, "applied {k} {:?}", applied.get(*k));
+        let mut evs: Vec<&Event> = history.iter().filter(|e| e.key == *k).collect();
+        evs.sort_by_key(|e| e.start);
+        for e in evs {
+            let end = e.end.map_or("?".to_string(), |t| format!("{:.1}", ms(t)));
+            let _ = writeln!(out, "op {k} {:.1} {end} {:?}", ms(e.start), e.op);
+        }
+    }
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("linearizability-{}.txt", std::process::id()));
+    let _ = std::fs::write(&path, out);
+    path
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -143,6 +240,7 @@ async fn reads_and_writes_stay_linearizable_under_pauses_and_kills() {
     }
     // Faults: pause and kill the leader and followers in turn.
     let started = Instant::now();
+    let mut timeline: Vec<(Instant, String)> = Vec::new();
     let mut faults = Vec::new();
     let mut round = 0usize;
     while started.elapsed() < RUN {
@@ -153,15 +251,18 @@ async fn reads_and_writes_stay_linearizable_under_pauses_and_kills() {
         let follower = (1..=3).find(|i| *i != leader).unwrap_or(1);
         round += 1;
         let c2 = c.clone();
-        match round % 4 {
+        match round % 5 {
             1 => {
                 faults.push(format!("pause leader {leader}"));
+                timeline.push((Instant::now(), format!("pause leader {leader}")));
                 c.lock().pause(leader);
                 tokio::time::sleep(Duration::from_millis(1500)).await;
                 c.lock().resume(leader);
+                timeline.push((Instant::now(), format!("resumed {leader}")));
             }
             2 => {
                 faults.push(format!("kill follower {follower}"));
+                timeline.push((Instant::now(), format!("kill follower {follower}")));
                 tokio::task::spawn_blocking(move || c2.lock().kill(follower))
                     .await
                     .unwrap();
@@ -170,9 +271,11 @@ async fn reads_and_writes_stay_linearizable_under_pauses_and_kills() {
                 tokio::task::spawn_blocking(move || c2.lock().restart(follower))
                     .await
                     .unwrap();
+                timeline.push((Instant::now(), format!("restarted {follower}")));
             }
             3 => {
                 faults.push(format!("kill leader {leader}"));
+                timeline.push((Instant::now(), format!("kill leader {leader}")));
                 tokio::task::spawn_blocking(move || c2.lock().kill(leader))
                     .await
                     .unwrap();
@@ -181,12 +284,29 @@ async fn reads_and_writes_stay_linearizable_under_pauses_and_kills() {
                 tokio::task::spawn_blocking(move || c2.lock().restart(leader))
                     .await
                     .unwrap();
+                timeline.push((Instant::now(), format!("restarted {leader}")));
+            }
+            4 => {
+                // Back before the others elect (openraft restores a node
+                // that led when it stopped as leader of the same term).
+                faults.push(format!("kill and restart leader {leader}"));
+                timeline.push((Instant::now(), format!("kill and restart leader {leader}")));
+                tokio::task::spawn_blocking(move || {
+                    let mut g = c2.lock();
+                    g.kill(leader);
+                    g.restart(leader);
+                })
+                .await
+                .unwrap();
+                timeline.push((Instant::now(), format!("restarted {leader}")));
             }
             _ => {
                 faults.push(format!("pause follower {follower}"));
+                timeline.push((Instant::now(), format!("pause follower {follower}")));
                 c.lock().pause(follower);
                 tokio::time::sleep(Duration::from_millis(1500)).await;
                 c.lock().resume(follower);
+                timeline.push((Instant::now(), format!("resumed {follower}")));
             }
         }
     }
@@ -209,12 +329,51 @@ async fn reads_and_writes_stay_linearizable_under_pauses_and_kills() {
         reads > 100 && writes > 100,
         "too little got through to judge"
     );
-    assert!(faults.len() >= 4, "every kind of fault ran: {faults:?}");
+    assert!(faults.len() >= 5, "every kind of fault ran: {faults:?}");
+    // The order each key's writes were applied in, as the leader has it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let leader = loop {
+        if let Some(l) = leader_of(&h, &bases).await {
+            break l;
+        }
+        assert!(Instant::now() < deadline, "no leader after the faults");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let keys: Vec<String> = (0..KEYS).map(|k| format!("lin-{k}")).collect();
+    let mut applied = HashMap::new();
+    let mut problems = Vec::new();
+    for key in &keys {
+        let seq = applied_sequence(&h, &bases[leader - 1], key).await;
+        let mut seen = HashMap::new();
+        for v in &seq {
+            *seen.entry(v.as_str()).or_insert(0) += 1;
+        }
+        for (v, n) in &seen {
+            if *n > 1 {
+                problems.push(format!("{key}: '{v}' applied {n} times"));
+            }
+        }
+        for e in history.iter().filter(|e| &e.key == key && e.end.is_some()) {
+            if let Op::Write(v) = &e.op
+                && !seen.contains_key(v.as_str())
+            {
+                problems.push(format!("{key}: acknowledged '{v}' never applied"));
+            }
+        }
+        applied.insert(key.clone(), seq);
+    }
     let t0 = Instant::now();
     let bad = check(&history, None, 200_000_000);
     println!("checked in {:?}", t0.elapsed());
-    assert!(
-        bad.is_empty(),
-        "not linearizable: {bad:?} (faults: {faults:?})"
-    );
+    if !bad.is_empty() || !problems.is_empty() {
+        let mut failed: Vec<&str> = bad.keys().map(String::as_str).collect();
+        failed.extend(problems.iter().filter_map(|p| p.split(':').next()));
+        failed.sort_unstable();
+        failed.dedup();
+        let path = dump(started, &history, &failed, &timeline, &applied);
+        panic!(
+            "not linearizable: {bad:?}; applied order: {problems:?} (faults: {faults:?}; history in {})",
+            path.display()
+        );
+    }
 }

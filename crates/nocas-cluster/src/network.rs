@@ -90,9 +90,9 @@ impl PeerLink {
             Err(PeerError::Unreachable(m)) => Err(RPCError::Unreachable(Unreachable::new(
                 &std::io::Error::other(m),
             ))),
-            Err(PeerError::Failed(m)) => Err(RPCError::Network(NetworkError::new(
-                &std::io::Error::other(m),
-            ))),
+            Err(PeerError::Lost(m) | PeerError::Failed(m)) => Err(RPCError::Network(
+                NetworkError::new(&std::io::Error::other(m)),
+            )),
         }
     }
 }

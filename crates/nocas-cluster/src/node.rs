@@ -202,9 +202,33 @@ struct Inner {
     lease: Arc<crate::lease::Lease>,
     /// How long an ack keeps the read lease (0: no lease reads).
     lease_read: Duration,
+    /// The leadership this node restarted with, if it led when it stopped.
+    restored_leader: Option<RestoredLeader>,
     peers: PeerClient,
     replicator: Option<Arc<SoftReplicator>>,
     stop: tokio::sync::watch::Sender<bool>,
+}
+
+/// A leadership restored at start-up (see `Node::start_observed`).
+#[derive(Debug, Clone, Copy)]
+struct RestoredLeader {
+    /// Its term.
+    term: u64,
+    /// The last log index the node restarted with: every entry it could
+    /// have committed (and acknowledged) in that term is at or below it.
+    last_log: u64,
+}
+
+impl RestoredLeader {
+    /// `index` raised to cover the restored log when the read was decided
+    /// in a term no later than the restored one. A later term's leader was
+    /// elected, committed a fresh entry first, and needs no raise.
+    fn cover(restored: Option<Self>, term: u64, index: u64) -> u64 {
+        match restored {
+            Some(r) if term <= r.term => index.max(r.last_log),
+            _ => index,
+        }
+    }
 }
 
 /// A backup ready to send: its first two lines, then its body.
@@ -339,8 +363,23 @@ impl Node {
         };
         let peers = PeerClient::with_tls(cfg.secret.clone(), cfg.peer_tls.clone());
         let lease = Arc::new(crate::lease::Lease::default());
-        let log_store = LogStore::new(store.clone());
+        let mut log_store = LogStore::new(store.clone());
         let committed = log_store.committed_index();
+        // openraft 0.9 restores a node that led when it stopped as leader of
+        // the same term, without an election and so without a fresh entry
+        // of its own to commit: its read index (the term's first entry, or
+        // the commit index, which is not kept across restarts) can then be
+        // older than writes it acknowledged before it stopped. Such a
+        // leader's reads wait for all of the log it restarted with.
+        let restored_leader = {
+            use openraft::storage::RaftLogStorage;
+            let vote = log_store.read_vote().await.map_err(storage_err)?;
+            vote.filter(|v| v.is_committed() && v.leader_id().voted_for() == Some(cfg.id))
+                .map(|v| RestoredLeader {
+                    term: v.leader_id().get_term(),
+                    last_log: last_log.unwrap_or(0),
+                })
+        };
         let raft = Raft::new(
             cfg.id,
             Arc::new(config),
@@ -439,6 +478,7 @@ impl Node {
                 membership_timeout: Duration::from_millis(s.membership_timeout_ms),
                 election_max_ms: s.election_max_ms,
                 lease,
+                restored_leader,
                 lease_read: if s.lease_reads {
                     Duration::from_millis(s.election_min_ms)
                 } else {
@@ -535,7 +575,9 @@ impl Node {
                                 return Ok(result);
                             }
                             Ok(Err(e)) => return Err(e),
-                            Err(PeerError::Failed(m)) => return Err(ClusterError::Peer(m)),
+                            Err(PeerError::Lost(m) | PeerError::Failed(m)) => {
+                                return Err(ClusterError::Peer(m));
+                            }
                         }
                     }
                 }
@@ -635,7 +677,10 @@ impl Node {
                             )
                             .await;
                         match r {
-                            Ok(Err(ClusterError::NoLeader)) | Err(PeerError::Unreachable(_)) => {}
+                            // A read index asked twice is harmless: a lost
+                            // call is asked again.
+                            Ok(Err(ClusterError::NoLeader))
+                            | Err(PeerError::Unreachable(_) | PeerError::Lost(_)) => {}
                             Ok(r) => return r,
                             Err(PeerError::Failed(m)) => return Err(ClusterError::Peer(m)),
                         }
@@ -665,9 +710,15 @@ impl Node {
         if let Some(index) = self.lease_read_index() {
             return Ok(index);
         }
+        // Terms only grow: the term the core answers in is at least this.
+        let term = self.inner.raft.metrics().borrow().current_term;
         let asked = self.inner.raft.get_read_log_id();
         match tokio::time::timeout(self.inner.write_timeout, asked).await {
-            Ok(Ok((read, _applied))) => Ok(read.map_or(0, |l| l.index)),
+            Ok(Ok((read, _applied))) => Ok(RestoredLeader::cover(
+                self.inner.restored_leader,
+                term,
+                read.map_or(0, |l| l.index),
+            )),
             Ok(Err(openraft::error::RaftError::APIError(_))) | Err(_) => {
                 Err(ClusterError::NoLeader)
             }
@@ -677,9 +728,10 @@ impl Node {
 
     /// The read index without a quorum round, when the lease holds: this
     /// node leads, has applied an entry of its own term (so its commit
-    /// index covers everything committed before it), the membership is not
-    /// changing, and a quorum of the other voters accepted its
-    /// AppendEntries recently enough.
+    /// index covers everything committed before it; for a leadership
+    /// restored at start-up the index is raised to the log it restarted
+    /// with), the membership is not changing, and a quorum of the other
+    /// voters accepted its AppendEntries recently enough.
     fn lease_read_index(&self) -> Option<u64> {
         if self.inner.lease_read.is_zero() {
             return None;
@@ -713,7 +765,11 @@ impl Node {
             .inner
             .committed
             .load(std::sync::atomic::Ordering::Acquire);
-        Some(committed.max(applied))
+        Some(RestoredLeader::cover(
+            self.inner.restored_leader,
+            term,
+            committed.max(applied),
+        ))
     }
 
     /// Hands leadership to an up-to-date voter before this node stops, so
@@ -1097,7 +1153,9 @@ impl Node {
                         match r {
                             Ok(Err(ClusterError::NoLeader)) | Err(PeerError::Unreachable(_)) => {}
                             Ok(r) => return r,
-                            Err(PeerError::Failed(m)) => return Err(ClusterError::Peer(m)),
+                            Err(PeerError::Lost(m) | PeerError::Failed(m)) => {
+                                return Err(ClusterError::Peer(m));
+                            }
                         }
                     }
                 }
@@ -1247,5 +1305,27 @@ impl Node {
             .await
             .map_err(storage_err)?
             .map_err(storage_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RestoredLeader;
+
+    #[test]
+    fn a_restored_leadership_raises_read_indexes_of_its_term_only() {
+        let r = Some(RestoredLeader {
+            term: 7,
+            last_log: 120,
+        });
+        // Decided in the restored term (or seen before the term moved):
+        // the restored log is covered.
+        assert_eq!(RestoredLeader::cover(r, 7, 100), 120);
+        assert_eq!(RestoredLeader::cover(r, 6, 100), 120);
+        assert_eq!(RestoredLeader::cover(r, 7, 130), 130);
+        // A later term was won by an election: its own entry covers it.
+        assert_eq!(RestoredLeader::cover(r, 8, 100), 100);
+        // No leadership restored.
+        assert_eq!(RestoredLeader::cover(None, 7, 100), 100);
     }
 }

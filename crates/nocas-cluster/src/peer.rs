@@ -42,7 +42,12 @@ pub enum PeerError {
     /// The request never reached the peer (safe to retry elsewhere).
     #[error("peer unreachable: {0}")]
     Unreachable(String),
-    /// The peer may or may not have acted on it.
+    /// The request went out and no answer came back (a reset, a closed
+    /// connection, a timeout): the peer may or may not have acted on it.
+    /// Safe to send again only when acting twice is harmless (a read).
+    #[error("peer call lost: {0}")]
+    Lost(String),
+    /// The peer answered with an error, or an answer that does not decode.
     #[error("peer call failed: {0}")]
     Failed(String),
 }
@@ -134,14 +139,17 @@ impl PeerClient {
         if let Some(s) = &self.secret {
             r = r.header(SECRET_HEADER, &**s);
         }
-        // A transport failure (refused, reset, closed pooled connection)
-        // is "unreachable": callers may try again, elsewhere. Only a timeout
-        // leaves the outcome unknown.
+        // Only a connection that was never made is "unreachable" (callers
+        // may send again, elsewhere). Anything after the request may have
+        // left (a reset, a closed connection, a timeout) leaves the outcome
+        // unknown: a forwarded write sent again after the leader took it
+        // would be applied twice. (A pooled connection found closed before
+        // the request left is retried by the HTTP client itself.)
         let resp = r.send().await.map_err(|e| {
-            if e.is_timeout() {
-                PeerError::Failed(e.to_string())
-            } else {
+            if e.is_connect() {
                 PeerError::Unreachable(e.to_string())
+            } else {
+                PeerError::Lost(e.to_string())
             }
         })?;
         self.versions.heard(
@@ -156,7 +164,7 @@ impl PeerClient {
         let bytes = resp
             .bytes()
             .await
-            .map_err(|e| PeerError::Failed(e.to_string()))?;
+            .map_err(|e| PeerError::Lost(e.to_string()))?;
         if !status.is_success() {
             return Err(PeerError::Failed(format!(
                 "{status}: {}",
