@@ -7,6 +7,9 @@
 # are skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Where the time goes (CI must stay well inside its limit).
+step() { echo "scripts/test.sh: ${SECONDS}s: $*" >&2; }
+step "Python SDKs"
 
 # Official Python SDK, HTTP v1 client (nacos.NacosClient). Its HTTP client
 # needs only the standard library, so its gRPC dependencies are skipped.
@@ -39,6 +42,7 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
+step "Node SDK"
 # Official Node.js SDK (npm `nacos`, HTTP v1), pinned by package-lock.json.
 if [ ! -d tests/interop/node/node_modules/nacos ]; then
   (cd tests/interop/node && npm ci --no-audit --no-fund --loglevel=error)
@@ -54,6 +58,7 @@ command -v go >/dev/null || {
   echo "scripts/test.sh: Go is needed for the Go interop tests; install it (Debian: apt-get install golang)" >&2
   exit 1
 }
+step "Java programs"
 (cd tests/interop/java && mvn -q -B package)
 # The feature program, once per client line: newest 2.x and newest 3.x.
 (cd tests/interop/java/features &&
@@ -63,6 +68,7 @@ command -v go >/dev/null || {
 (cd tests/interop/java/maintainer && mvn -q -B package)
 # A Spring Boot app with Spring Cloud Alibaba's discovery and config starters.
 (cd tests/interop/java/spring && mvn -q -B package -DskipTests)
+step "Go programs"
 (cd tests/interop/go && go build -o soak-client . && go build -o features ./cmd/features)
 (cd examples/go-gin && go build -o go-gin .)
 
@@ -78,8 +84,10 @@ if ! pkg-config --exists openssl 2>/dev/null; then
     exit 1
   fi
 fi
+step "nacos-sdk with TLS"
 cargo build --manifest-path tests/interop/rust-tls/Cargo.toml --target-dir target/rust-tls
 
+step "r-nacos"
 # r-nacos 0.8.8, the source `nocas migrate` is tested against (the same
 # build the benchmark script compares with), installed once into target/.
 if [ ! -x target/rnacos/bin/rnacos ]; then
@@ -88,6 +96,10 @@ fi
 
 # The example programs the nocas-axum tests run as processes
 # (`--all-targets` builds examples as test harnesses, not programs).
+step "axum examples"
 cargo build -p nocas-axum --examples
+step "tests"
 cargo test --workspace --all-targets "$@"
+step "doc tests"
 cargo test --workspace --doc
+step "done"

@@ -261,10 +261,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             }
         }
         let marker_bytes = encode(&marker)?;
-        // Staged, not written: the next write transaction (normally the
-        // next log append) carries it, so applying costs no transaction and
-        // no blocking hop of its own. The entries are in the log already;
-        // after a crash they are applied again from the durable marker.
+        // Staged, not written: the store's applied-state writer writes it
+        // on its own thread, so applying costs no transaction and no
+        // blocking hop, and the next log append does not wait for it. The
+        // entries are in the log already; after a crash they are applied
+        // again from the durable marker.
         self.store
             .stage(std::mem::take(&mut fx.writes), marker_bytes);
         *self.applied.write() = marker;

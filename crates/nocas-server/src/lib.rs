@@ -136,7 +136,8 @@ pub struct Running {
     console_addr: Option<SocketAddr>,
 }
 
-/// The file a data directory's store lives in.
+/// The file a data directory's applied state lives in (the Raft log is
+/// `nocas-log.redb` beside it: [`Store::log_file`]).
 pub fn store_path(data_dir: &std::path::Path) -> std::path::PathBuf {
     data_dir.join("nocas.redb")
 }
@@ -163,11 +164,14 @@ pub fn restore_backup(
         source,
     })?;
     let path = store_path(data_dir);
-    if path.exists() {
-        return Err(ServerError::Restore(format!(
-            "{} exists already; restore into an empty data directory",
-            path.display()
-        )));
+    let log = Store::log_file(&path);
+    for p in [&path, &log] {
+        if p.exists() {
+            return Err(ServerError::Restore(format!(
+                "{} exists already; restore into an empty data directory",
+                p.display()
+            )));
+        }
     }
     let store = Store::open(&path)?;
     let restored = store.restore_from(&header, r, RESTORE_BATCH_BYTES);
@@ -175,6 +179,7 @@ pub fn restore_backup(
     store.close()?;
     if let Err(e) = restored {
         let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(&log);
         let _ = std::fs::remove_dir(&snapshots);
         return Err(restore_err(e));
     }

@@ -1,9 +1,10 @@
 //! Criterion benchmark of the storage work of one log entry of 16 config
 //! publishes (256-byte contents, new configs), the shape the group commit
-//! forms under 32 writers: the fsynced log append carrying the previous
-//! entry's staged applied writes (config row, history record and index,
-//! counters, `applied` marker), as the state machine and log store do it,
-//! against the append alone. Regression guard for `Store::stage` and
+//! forms under 32 writers: the fsynced log append while the store's
+//! applied-state writer writes the previous entry's staged records (config
+//! row, history record and index, counters, `applied` marker) on its
+//! own thread, as the state machine and log store do it, against the
+//! append alone. Regression guard for `Store::stage` and
 //! `Store::append_log`; the end-to-end publish rates come from
 //! `nocas-bench publish` side by side with its durable ceiling.
 

@@ -34,6 +34,14 @@ pub enum StoreError {
     /// A backup file is not one, is damaged, or cannot be restored here.
     #[error("backup: {0}")]
     Backup(String),
+    /// Writing the applied state failed earlier, so part of it exists only
+    /// in the log: nothing more is written until the node restarts and
+    /// applies the log again.
+    #[error(
+        "an earlier write of the applied state failed ({0}); restart the node to apply the \
+         log again"
+    )]
+    Failed(String),
     /// The database file is damaged (truncated, overwritten, not a
     /// database): the node must not start on it.
     #[error(

@@ -1,19 +1,23 @@
-//! Durable storage in one redb database.
+//! Durable storage in two redb databases: the Raft log and the applied
+//! state.
 //!
-//! The store owns the file and its tables ([`tables`]): the Raft log and its
-//! metadata ([`log`]), the applied durable state and config history
-//! ([`state`]), and state-machine snapshots ([`snapshot`]). It knows the
-//! domain's record types (from `nocas-core`) but nothing of Raft's types:
-//! the cluster layer hands it log entries and Raft metadata as bytes.
+//! The store owns the files and their tables ([`tables`]): the Raft log and
+//! its metadata ([`log`]) in `<name>-log.redb`, the applied durable state
+//! and config history ([`state`]) and state-machine snapshots
+//! ([`snapshot`]) in `<name>.redb`. It knows the domain's record types
+//! (from `nocas-core`) but nothing of Raft's types: the cluster layer hands
+//! it log entries and Raft metadata as bytes.
 //!
 //! Durability: log writes commit with [`redb::Durability::Immediate`]
 //! (fsync before returning). Applied-state writes are staged in memory
-//! ([`Store::stage`]) and written by the next write transaction of any kind
-//! — usually the next log append, so one transaction and one fsync carry
-//! both — or before any read of the applied tables; they become durable
-//! with the next log write or [`Store::sync`]. After a crash the applied
-//! state rolls back to a consistent earlier point together with its
-//! `applied` marker, and the log replays the rest.
+//! ([`Store::stage`]) and written by the store's applied-state writer (a
+//! thread of its own, so writing them is off the path of the next log
+//! append), or before any read or write of the applied tables, whichever
+//! comes first; every [`DURABLE_EVERY`]th of those commits, a log purge,
+//! [`Store::sync`] and [`Store::close`] make them durable. After a crash
+//! the applied state rolls back to a consistent earlier point together with
+//! its `applied` marker, and the log (never purged past a durable marker)
+//! replays the rest.
 //!
 //! Architecture invariant: no knowledge of HTTP, gRPC or Raft types; every
 //! call but [`Store::stage`] (which only takes a lock) is blocking and must
@@ -42,6 +46,10 @@ pub use state::{AuditPage, HistoryPage};
 /// Default page cache: 16 MiB.
 pub const DEFAULT_CACHE_BYTES: usize = 16 * 1024 * 1024;
 
+/// The applied-state writer makes its commits durable (one fsync) at least
+/// every this many commits, bounding what a crash makes the log replay.
+pub const DURABLE_EVERY: u32 = 16;
+
 /// Told about each durable log append (for metrics); must not block.
 pub trait StoreObserver: Send + Sync {
     /// `entries` log entries of `bytes` in all were committed and fsynced
@@ -53,14 +61,19 @@ pub trait StoreObserver: Send + Sync {
 /// the file for every clone.
 #[derive(Clone)]
 pub struct Store {
+    /// The applied state's database.
     db: Arc<RwLock<Option<Arc<Database>>>>,
+    /// The Raft log's database.
+    log_db: Arc<RwLock<Option<Arc<Database>>>>,
     observer: Arc<RwLock<Option<Arc<dyn StoreObserver>>>>,
     /// Where snapshot files live (`<name>-snapshots` beside the database).
     snapshots: Arc<PathBuf>,
     /// Held while the current snapshot file changes or is opened.
     snapshot_lock: Arc<Mutex<()>>,
     /// Applied-state writes not yet in a transaction (see [`Store::stage`]).
-    staged: Arc<Mutex<state::Staged>>,
+    staged: Arc<state::Shared>,
+    /// The applied-state writer's thread, stopped when the last clone goes.
+    writer: Arc<state::Writer>,
 }
 
 impl std::fmt::Debug for Store {
@@ -86,86 +99,86 @@ impl Store {
     /// checked first. A file that exists but is empty, is not a database,
     /// is shorter than its recorded layout or fails the check is refused
     /// with [`StoreError::Damaged`] naming it (never opened as an empty
-    /// store). A missing file is a new store.
+    /// store). A missing file is a new store; its Raft log goes in
+    /// [`Store::log_file`] beside it. A store written before the log had a
+    /// file of its own has its log moved there first (crash-safe: copied
+    /// into a new file, which is then renamed into place, and only then
+    /// dropped from the state file).
     pub fn open_verified(
         path: &Path,
         cache_bytes: usize,
         verify: bool,
     ) -> Result<Self, StoreError> {
-        let damaged = |reason: String| StoreError::Damaged {
+        let damaged = |path: &Path, reason: String| StoreError::Damaged {
             path: path.to_path_buf(),
             reason,
         };
-        if let Ok(meta) = std::fs::metadata(path)
-            && meta.len() == 0
-        {
-            return Err(damaged("the file is empty".into()));
+        let log_path = log_path(path);
+        if !path.exists() && log_path.exists() {
+            return Err(damaged(
+                &log_path,
+                format!(
+                    "a Raft log without its state file {}; move it away to start empty",
+                    path.display()
+                ),
+            ));
         }
-        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            Database::builder()
-                .set_cache_size(cache_bytes)
-                .set_check_integrity_on_open(verify)
-                .create(path)
-        }));
-        let db = match opened {
-            Ok(Ok(db)) => db,
-            Ok(Err(e)) => {
-                let text = e.to_string();
-                let corrupt = matches!(
-                    e,
-                    redb::DatabaseError::Storage(redb::StorageError::Corrupted(_))
-                ) || text.contains("magic number")
-                    || text.contains("corrupt");
-                if corrupt {
-                    return Err(damaged(text));
-                }
-                return Err(e.into());
-            }
-            Err(panic) => {
-                let what = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "the database code failed reading it".into());
-                return Err(damaged(what));
-            }
-        };
+        let db = open_db(path, cache_bytes, verify)?;
+        {
+            let txn = db.begin_write()?;
+            tables::create_state(&txn)?;
+            txn.commit()?;
+        }
+        log::move_log_out(&db, &log_path)?;
+        let log_db = open_db(&log_path, cache_bytes, verify)?;
+        {
+            let txn = log_db.begin_write()?;
+            tables::create_log(&txn)?;
+            txn.commit()?;
+        }
+        log::drop_moved_log(&db)?;
         let stem = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "nocas".into());
-        let store = Self {
-            db: Arc::new(RwLock::new(Some(Arc::new(db)))),
+        let db = Arc::new(RwLock::new(Some(Arc::new(db))));
+        let staged = Arc::new(state::Shared::default());
+        let writer = Arc::new(state::Writer::start(db.clone(), staged.clone()));
+        Ok(Self {
+            db,
+            log_db: Arc::new(RwLock::new(Some(Arc::new(log_db)))),
             observer: Arc::new(RwLock::new(None)),
             snapshots: Arc::new(path.with_file_name(format!("{stem}-snapshots"))),
             snapshot_lock: Arc::new(Mutex::new(())),
-            staged: Arc::new(Mutex::new(state::Staged::default())),
-        };
-        store.create_tables()?;
-        Ok(store)
+            staged,
+            writer,
+        })
     }
 
-    fn create_tables(&self) -> Result<(), StoreError> {
-        let txn = self.write()?;
-        tables::create_all(&txn)?;
-        txn.commit()?;
-        Ok(())
+    /// The Raft log's file beside the state file at `path`.
+    pub fn log_file(path: &Path) -> PathBuf {
+        log_path(path)
     }
 
-    /// Makes every earlier commit durable (one fsync).
+    /// Writes what is staged and makes every earlier commit of both
+    /// databases durable (one fsync each).
     pub fn sync(&self) -> Result<(), StoreError> {
-        let txn = self.write()?;
+        state::commit_staged(&*self.db()?, &self.staged, true)?;
+        let txn = self.log_db()?.begin_write()?;
         txn.commit()?;
         Ok(())
     }
 
-    /// Makes earlier commits durable and closes the database file (for
-    /// every clone); later calls fail with [`StoreError::Closed`].
+    /// Stops the applied-state writer, makes earlier commits durable and
+    /// closes the database files (for every clone); later calls fail with
+    /// [`StoreError::Closed`].
     pub fn close(&self) -> Result<(), StoreError> {
+        self.writer.stop();
         if self.db.read().is_some() {
             self.sync()?;
         }
         self.db.write().take();
+        self.log_db.write().take();
         Ok(())
     }
 
@@ -182,27 +195,98 @@ impl Store {
         self.db.read().clone().ok_or(StoreError::Closed)
     }
 
-    /// Begins a write transaction holding the staged applied-state writes
-    /// first: redb runs one write transaction at a time, so staged writes
-    /// reach the file in the order they were applied, before anything this
-    /// transaction writes.
+    fn log_db(&self) -> Result<Arc<Database>, StoreError> {
+        self.log_db.read().clone().ok_or(StoreError::Closed)
+    }
+
+    /// Begins a write transaction on the applied state, after writing what
+    /// is staged in a transaction of its own (so staged writes reach the
+    /// file in the order they were applied, before anything this
+    /// transaction writes).
     fn write(&self) -> Result<redb::WriteTransaction, StoreError> {
-        let txn = self.db()?.begin_write()?;
-        self.write_staged(&txn)?;
-        Ok(txn)
+        let db = self.db()?;
+        state::commit_staged(&db, &self.staged, false)?;
+        Ok(db.begin_write()?)
     }
 
     /// Begins a read of the applied tables (staged writes committed first,
     /// so a read sees every applied write).
     fn read(&self) -> Result<redb::ReadTransaction, StoreError> {
-        self.flush_staged()?;
-        self.read_log()
+        let db = self.db()?;
+        state::commit_staged(&db, &self.staged, false)?;
+        Ok(db.begin_read()?)
     }
 
-    /// Begins a read of tables the state machine never writes (the log,
-    /// Raft metadata, the current snapshot's record): staged writes are
-    /// not needed there and stay staged.
-    fn read_log(&self) -> Result<redb::ReadTransaction, StoreError> {
+    /// Begins a read of state-database tables the state machine never
+    /// writes (the current snapshot's record): staged writes are not
+    /// needed there and stay staged.
+    fn read_unstaged(&self) -> Result<redb::ReadTransaction, StoreError> {
         Ok(self.db()?.begin_read()?)
+    }
+
+    /// Begins a write transaction on the Raft log (refused once an
+    /// applied-state write failed: see [`StoreError::Failed`]).
+    fn log_write(&self) -> Result<redb::WriteTransaction, StoreError> {
+        self.staged.check()?;
+        Ok(self.log_db()?.begin_write()?)
+    }
+
+    /// Begins a read of the Raft log.
+    fn log_read(&self) -> Result<redb::ReadTransaction, StoreError> {
+        Ok(self.log_db()?.begin_read()?)
+    }
+}
+
+/// `<stem>-log.redb` beside `path`.
+fn log_path(path: &Path) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "nocas".into());
+    path.with_file_name(format!("{stem}-log.redb"))
+}
+
+/// Opens (or creates) one database; a file that is empty, is not a
+/// database, is shorter than its recorded layout or fails the check is
+/// refused with [`StoreError::Damaged`] naming it.
+fn open_db(path: &Path, cache_bytes: usize, verify: bool) -> Result<Database, StoreError> {
+    let damaged = |reason: String| StoreError::Damaged {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.len() == 0
+    {
+        return Err(damaged("the file is empty".into()));
+    }
+    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Database::builder()
+            .set_cache_size(cache_bytes)
+            .set_check_integrity_on_open(verify)
+            .create(path)
+    }));
+    match opened {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(e)) => {
+            let text = e.to_string();
+            let corrupt = matches!(
+                e,
+                redb::DatabaseError::Storage(redb::StorageError::Corrupted(_))
+            ) || text.contains("magic number")
+                || text.contains("corrupt");
+            if corrupt {
+                Err(damaged(text))
+            } else {
+                Err(e.into())
+            }
+        }
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "the database code failed reading it".into());
+            Err(damaged(what))
+        }
     }
 }

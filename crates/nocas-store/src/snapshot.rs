@@ -302,7 +302,7 @@ impl Store {
     /// (`None` if there is none, or it was recorded by a version that did
     /// not record indexes).
     fn current_index(&self) -> Result<Option<u64>, StoreError> {
-        let txn = self.read_log()?;
+        let txn = self.read_unstaged()?;
         let t = txn.open_table(SNAPSHOT)?;
         Ok(t.get(INDEX)?
             .and_then(|v| <[u8; 8]>::try_from(v.value()).ok())
@@ -361,7 +361,7 @@ impl Store {
     pub fn current_snapshot(&self) -> Result<Option<(Vec<u8>, File)>, StoreError> {
         let _g = self.snapshot_lock.lock();
         let (meta, file, old) = {
-            let txn = self.read_log()?;
+            let txn = self.read_unstaged()?;
             let t = txn.open_table(SNAPSHOT)?;
             let get = |k: &str| -> Result<Option<Vec<u8>>, StoreError> {
                 Ok(t.get(k)?.map(|v| v.value().to_vec()))
@@ -426,7 +426,7 @@ impl Store {
     /// file; true if there was one. Call before reading the state.
     pub fn resume_install(&self, batch_bytes: usize) -> Result<bool, StoreError> {
         let file = {
-            let txn = self.read_log()?;
+            let txn = self.read_unstaged()?;
             let t = txn.open_table(SNAPSHOT)?;
             if t.get(INSTALLING)?.is_none() {
                 return Ok(false);

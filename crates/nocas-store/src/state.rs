@@ -1,7 +1,10 @@
 //! The applied durable state: records written by the state machine, loaded
 //! back at start-up, and config history queries.
 
-use redb::{Durability, ReadableTable, ReadableTableMetadata, WriteTransaction};
+use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex, RwLock};
+use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 use nocas_core::audit::{AuditQuery, AuditRecord};
 use nocas_core::command::Write;
@@ -36,11 +39,148 @@ pub struct HistoryPage {
     pub items: Vec<HistoryRecord>,
 }
 
-/// Applied-state writes waiting for the next write transaction.
+/// Applied-state writes waiting to be written.
 #[derive(Debug, Default)]
 pub(crate) struct Staged {
     writes: Vec<Write>,
     applied: Option<Vec<u8>>,
+    /// Set when the writer should finish what is staged and stop.
+    stop: bool,
+    /// Set when writing a taken batch failed: that batch exists only in
+    /// the log now, so nothing later may be written over the gap.
+    failed: Option<String>,
+}
+
+/// The staged writes and the signal that wakes the writer.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    staged: Mutex<Staged>,
+    wake: Condvar,
+}
+
+impl Shared {
+    /// Fails once an applied-state write has failed.
+    pub(crate) fn check(&self) -> Result<(), StoreError> {
+        match &self.staged.lock().failed {
+            Some(e) => Err(StoreError::Failed(e.clone())),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Writes what is staged into the state database in a transaction of its
+/// own, committed durably or not, in the order it was staged: the batch is
+/// taken under redb's write lock, so no batch staged later is written
+/// before it. A failure after the batch was taken is remembered (see
+/// [`Staged::failed`]): a storage error stops Raft, and a restart applies
+/// the log again from the last durable `applied` marker.
+pub(crate) fn commit_staged(
+    db: &Database,
+    shared: &Shared,
+    durable: bool,
+) -> Result<(), StoreError> {
+    shared.check()?;
+    // Begun even with nothing staged: it waits until a batch another
+    // thread took is committed, so a reader after this sees it.
+    let mut txn = db.begin_write()?;
+    let taken = {
+        let mut s = shared.staged.lock();
+        if let Some(e) = &s.failed {
+            // Failed while this waited for the write lock.
+            return Err(StoreError::Failed(e.clone()));
+        }
+        s.applied.take().map(|a| (std::mem::take(&mut s.writes), a))
+    };
+    if taken.is_none() && !durable {
+        txn.abort()?;
+        return Ok(());
+    }
+    let written = (|| -> Result<(), StoreError> {
+        if let Some((writes, applied)) = &taken {
+            write_all(&txn, writes)?;
+            txn.open_table(SM_META)?
+                .insert(APPLIED, applied.as_slice())?;
+        }
+        if !durable {
+            txn.set_durability(Durability::None)?;
+        }
+        txn.commit()?;
+        Ok(())
+    })();
+    if let Err(e) = &written
+        && taken.is_some()
+    {
+        tracing::error!(error = %e, "writing the applied state failed");
+        shared.staged.lock().failed = Some(e.to_string());
+    }
+    written
+}
+
+/// The applied-state writer: a thread that writes staged batches as they
+/// come, off the path of the log appends, durably every
+/// [`crate::DURABLE_EVERY`]th time. Dropping it (with the last clone of
+/// the store) writes what is staged durably and waits for the thread.
+pub(crate) struct Writer {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Writer {
+    pub(crate) fn start(db: Arc<RwLock<Option<Arc<Database>>>>, shared: Arc<Shared>) -> Self {
+        let s = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("nocas-state-writer".into())
+            .spawn(move || write_loop(&db, &s))
+            .ok();
+        if thread.is_none() {
+            // No thread: readers, writers and `sync` still write what is
+            // staged before they go on, so nothing is lost, only later.
+            tracing::warn!("could not start the applied-state writer thread");
+        }
+        Self {
+            shared,
+            thread: Mutex::new(thread),
+        }
+    }
+
+    /// Stops the thread after it wrote what is staged.
+    pub(crate) fn stop(&self) {
+        self.shared.staged.lock().stop = true;
+        self.shared.wake.notify_all();
+        if let Some(t) = self.thread.lock().take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn write_loop(db: &RwLock<Option<Arc<Database>>>, shared: &Shared) {
+    let mut since_durable = 0u32;
+    loop {
+        let stopping = {
+            let mut s = shared.staged.lock();
+            while s.applied.is_none() && !s.stop {
+                shared.wake.wait(&mut s);
+            }
+            s.stop
+        };
+        let Some(db) = db.read().clone() else {
+            return;
+        };
+        since_durable += 1;
+        let durable = stopping || since_durable >= crate::DURABLE_EVERY;
+        if commit_staged(&db, shared, durable).is_err() || stopping {
+            return;
+        }
+        if durable {
+            since_durable = 0;
+        }
+    }
 }
 
 impl Store {
@@ -52,45 +192,24 @@ impl Store {
     }
 
     /// Stages one applied batch (its writes and the `applied` marker)
-    /// without writing anything: the next write transaction of any kind
-    /// writes it first (usually the next log append, so one transaction
-    /// carries both), and so does any read of the applied tables before it
-    /// reads. Never blocks on the disk: callable from async code.
+    /// without writing anything: the applied-state writer writes it soon
+    /// after, and any read or write of the applied tables before that
+    /// writes it first. Never blocks on the disk: callable from async code.
     pub fn stage(&self, writes: Vec<Write>, applied: Vec<u8>) {
-        let mut s = self.staged.lock();
+        let mut s = self.staged.staged.lock();
         if s.writes.is_empty() {
             s.writes = writes;
         } else {
             s.writes.extend(writes);
         }
         s.applied = Some(applied);
+        drop(s);
+        self.staged.wake.notify_one();
     }
 
     /// Commits the staged writes (without an fsync) if there are any.
     pub fn flush_staged(&self) -> Result<(), StoreError> {
-        if self.staged.lock().applied.is_none() {
-            return Ok(());
-        }
-        let mut txn = self.write()?;
-        txn.set_durability(Durability::None)?;
-        txn.commit()?;
-        Ok(())
-    }
-
-    /// Writes what is staged into `txn` (which holds redb's write lock, so
-    /// nothing staged later can be written before it). If `txn` then fails
-    /// the batch is lost from memory, not from the log: a storage error
-    /// stops Raft, and a restart applies the log again from the last
-    /// durable `applied` marker.
-    pub(crate) fn write_staged(&self, txn: &WriteTransaction) -> Result<(), StoreError> {
-        let staged = std::mem::take(&mut *self.staged.lock());
-        let Some(applied) = staged.applied else {
-            return Ok(());
-        };
-        write_all(txn, &staged.writes)?;
-        txn.open_table(SM_META)?
-            .insert(APPLIED, applied.as_slice())?;
-        Ok(())
+        commit_staged(&*self.db()?, &self.staged, false)
     }
 
     /// The `applied` marker of the last persisted batch.
@@ -578,7 +697,7 @@ mod tests {
     }
 
     #[test]
-    fn staged_writes_are_read_back_and_made_durable_by_the_next_append() {
+    fn staged_writes_are_read_back_written_in_order_and_made_durable_by_a_purge() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.redb");
         let store = Store::open(&path).unwrap();
@@ -586,25 +705,61 @@ mod tests {
         let mut fx = Effects::default();
         state.apply(10, publish("a"), &mut fx).unwrap();
         store.stage(std::mem::take(&mut fx.writes), vec![1]);
-        // Not written yet, but every read of the applied tables sees it.
+        // Every read of the applied tables sees it at once.
         assert_eq!(store.history_len().unwrap(), 1);
         assert_eq!(store.applied_marker().unwrap().unwrap(), vec![1]);
 
-        // Two batches staged one after the other keep their order.
+        // Two batches staged one after the other keep their order, and the
+        // writer thread writes them with nobody reading.
         for (i, c) in ["b", "c"].iter().enumerate() {
             state.apply(20 + i as i64, publish(c), &mut fx).unwrap();
             store.stage(std::mem::take(&mut fx.writes), vec![2 + i as u8]);
         }
-        // The log append carries them: a copy of the file taken right after
-        // it (what a crash at that instant leaves) holds them and the marker.
-        store.append_log(&[(1, b"entry".to_vec())]).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let txn = store.read_unstaged().unwrap();
+            let marker = txn.open_table(SM_META).unwrap().get(APPLIED).unwrap();
+            if marker.map(|v| v.value().to_vec()) == Some(vec![3]) {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "never written");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+
+        // A purge makes them durable first: copies of both files taken
+        // right after it (what a crash at that instant leaves) hold them,
+        // the marker and the log.
+        store
+            .append_log(&[(1, b"one".to_vec()), (2, b"two".to_vec())])
+            .unwrap();
+        store.purge_log(1, b"p").unwrap();
         let copy = dir.path().join("copy.redb");
         std::fs::copy(&path, &copy).unwrap();
+        std::fs::copy(Store::log_file(&path), Store::log_file(&copy)).unwrap();
         let crashed = Store::open(&copy).unwrap();
         assert_eq!(crashed.applied_marker().unwrap().unwrap(), vec![3]);
         let loaded = crashed.load_state().unwrap();
         assert_eq!(loaded.config(&ckey()), state.config(&ckey()));
         assert_eq!(crashed.history_len().unwrap(), 3);
-        assert_eq!(crashed.log_range(1, 2).unwrap().len(), 1);
+        assert_eq!(crashed.log_range(1, 3).unwrap(), vec![(2, b"two".to_vec())]);
+    }
+
+    #[test]
+    fn a_failed_applied_write_stops_later_writes_and_log_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.redb")).unwrap();
+        store.staged.staged.lock().failed = Some("disk on fire".into());
+        let mut state = DurableState::new();
+        let mut fx = Effects::default();
+        state.apply(10, publish("a"), &mut fx).unwrap();
+        store.stage(std::mem::take(&mut fx.writes), vec![1]);
+        for err in [
+            store.flush_staged().unwrap_err(),
+            store.history_len().unwrap_err(),
+            store.append_log(&[(1, b"x".to_vec())]).unwrap_err(),
+        ] {
+            assert!(matches!(err, StoreError::Failed(_)), "{err}");
+            assert!(err.to_string().contains("disk on fire"));
+        }
     }
 }

@@ -10,9 +10,10 @@ use nocas_core::naming::InstanceKey;
 
 use crate::error::StoreError;
 
-/// Raft log: index → encoded entry.
+/// Raft log: index → encoded entry (in the log database).
 pub const RAFT_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");
-/// Raft metadata: `vote`, `committed`, `purged` → encoded value.
+/// Raft metadata: `vote`, `committed`, `purged` → encoded value (in the
+/// log database).
 pub const RAFT_META: TableDefinition<&str, &[u8]> = TableDefinition::new("raft_meta");
 /// State-machine metadata: `applied`, `counters` → encoded value.
 pub const SM_META: TableDefinition<&str, &[u8]> = TableDefinition::new("sm_meta");
@@ -46,9 +47,8 @@ pub const APPLIED: &str = "applied";
 /// Key of the id counters in [`SM_META`].
 pub const COUNTERS: &str = "counters";
 
-pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), StoreError> {
-    txn.open_table(RAFT_LOG)?;
-    txn.open_table(RAFT_META)?;
+/// Creates the applied state's tables (in the state database).
+pub(crate) fn create_state(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(SM_META)?;
     txn.open_table(NAMESPACES)?;
     txn.open_table(SERVICES)?;
@@ -61,6 +61,13 @@ pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(LOCKS)?;
     txn.open_table(OVERRIDES)?;
     txn.open_table(AUDIT)?;
+    Ok(())
+}
+
+/// Creates the Raft log's tables (in the log database).
+pub(crate) fn create_log(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(RAFT_LOG)?;
+    txn.open_table(RAFT_META)?;
     Ok(())
 }
 
