@@ -3,8 +3,9 @@
 //! description, services with threshold and metadata, persistent
 //! instances, copied into Nocas; a second run changes nothing.
 //!
-//! r-nacos is installed by `scripts/test.sh` (and the benchmark script)
-//! into `target/rnacos/bin/rnacos`.
+//! r-nacos is installed by `scripts/test.sh` into
+//! `target/rnacos-test/bin/rnacos` (an unoptimized build); the benchmark
+//! script's release build in `target/rnacos/bin/rnacos` serves as well.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -14,13 +15,18 @@ use nocas_testkit::{Http, TestServer, free_port, free_port_pair, wait_until};
 use serde_json::{Value, json};
 
 fn rnacos_bin() -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/rnacos/bin/rnacos");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let test = root.join("target/rnacos-test/bin/rnacos");
+    let bench = root.join("target/rnacos/bin/rnacos");
+    if !test.exists() && bench.exists() {
+        return bench;
+    }
     assert!(
-        p.exists(),
-        "{} is missing: scripts/test.sh installs r-nacos 0.8.8 there (cargo install rnacos --version 0.8.8 --locked --root target/rnacos)",
-        p.display()
+        test.exists(),
+        "{} is missing: scripts/test.sh installs r-nacos 0.8.8 there",
+        test.display()
     );
-    p
+    test
 }
 
 struct Rnacos {
