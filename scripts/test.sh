@@ -90,8 +90,8 @@ cargo build --manifest-path tests/interop/rust-tls/Cargo.toml --target-dir targe
 step "r-nacos"
 # r-nacos 0.8.8, the source `nocas migrate` is tested against, installed
 # once into target/rnacos-test. Unoptimized and without debug info: the
-# test needs it to work, not to be fast, and this build takes about half
-# the time of a release build (the benchmark script installs its own
+# test needs it to work, not to be fast, and this build takes about a
+# third of the time of a release build (the benchmark script installs its own
 # release build into target/rnacos).
 if [ ! -x target/rnacos-test/bin/rnacos ] && [ ! -x target/rnacos/bin/rnacos ]; then
   CARGO_PROFILE_DEV_DEBUG=0 cargo install rnacos --version 0.8.8 --locked --debug \
