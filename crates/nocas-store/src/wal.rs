@@ -48,11 +48,13 @@ impl Types for LogTypes {
     }
 }
 
-/// Closed chunk files are this large at most: purging drops whole chunks,
-/// so this bounds the disk a purged log keeps.
-const CHUNK_BYTES: usize = 64 * 1024 * 1024;
-/// Written entries kept in memory for reading back (the cluster layer
-/// keeps the newest ones itself; entries not yet written are always kept).
+/// Chunk files are this large at most. Purging drops whole chunks, and
+/// `raft-log` keeps every entry of the open chunk in memory (it evicts
+/// only entries of chunks already closed and fsynced), so this bounds both
+/// the disk a purged log keeps and the log's memory.
+const CHUNK_BYTES: usize = 4 * 1024 * 1024;
+/// Entries of closed chunks kept in memory for reading back (the cluster
+/// layer keeps the newest ones itself).
 const CACHE_BYTES: usize = 4 * 1024 * 1024;
 const CACHE_ITEMS: usize = 1024;
 /// Buffer for reading a chunk back when the log is opened.
@@ -341,5 +343,27 @@ mod tests {
         std::fs::write(&file, &bytes).unwrap();
         let err = Wal::open(&path).unwrap_err();
         assert!(matches!(err, StoreError::Damaged { .. }), "{err}");
+    }
+
+    #[test]
+    fn the_log_keeps_a_bounded_part_of_itself_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = Wal::open(&dir.path().join("log")).unwrap();
+        // 24 MiB in entries of 16 KiB: six chunks' worth.
+        let entry = vec![7u8; 16 * 1024];
+        for i in 1..=1536u64 {
+            w.append(&[(i, entry.clone())]).unwrap();
+        }
+        let log = w.log.lock();
+        log.drain_cache_evictable();
+        let held = log.stat().payload_cache_size as usize;
+        // At most the open chunk and the cache.
+        assert!(
+            held <= 8 * 1024 * 1024,
+            "{held} bytes of entries held in memory"
+        );
+        drop(log);
+        assert_eq!(w.range(1, 2).unwrap(), vec![(1, entry.clone())]);
+        assert_eq!(w.range(1536, 1537).unwrap(), vec![(1536, entry)]);
     }
 }
