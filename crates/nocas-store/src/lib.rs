@@ -2,7 +2,7 @@
 //! in a redb database.
 //!
 //! The store owns the files and their tables ([`tables`]): the Raft log and
-//! its metadata ([`log`], kept by `wal`, the `raft-log` crate's chunk files)
+//! its metadata ([`log`], kept by `wal`, an append-only log of segment files)
 //! in the directory `<name>-log/`, the applied durable state and config
 //! history ([`state`]) and state-machine snapshots ([`snapshot`]) in
 //! `<name>.redb`. It knows the domain's record types (from `nocas-core`)

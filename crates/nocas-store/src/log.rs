@@ -1,5 +1,5 @@
 //! The Raft log and Raft metadata, as opaque bytes, in the log's own
-//! write-ahead log (the `raft-log` crate's chunk files); and moving a log kept by an earlier
+//! write-ahead log (`wal`'s segment files); and moving a log kept by an earlier
 //! version (in the state file, then in a redb file of its own) there.
 
 use std::path::Path;
@@ -38,7 +38,7 @@ impl Store {
 
     /// Number of entries held.
     pub fn log_len(&self) -> Result<u64, StoreError> {
-        Ok(self.wal()?.range(0, u64::MAX)?.len() as u64)
+        Ok(self.wal()?.len())
     }
 
     /// Removes entries with index >= `since`, durably.
