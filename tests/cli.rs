@@ -843,7 +843,7 @@ async fn backup_taken_under_writes_restores_to_the_same_state() {
         bad.stderr
     );
     assert!(!dir.path().join("x").join("nocas.redb").exists());
-    assert!(!dir.path().join("x").join("nocas-log.redb").exists());
+    assert!(!dir.path().join("x").join("nocas-log").exists());
 
     let data_dir = tempfile::TempDir::new_in(restored.path()).unwrap();
     std::fs::remove_dir(data_dir.path()).unwrap();

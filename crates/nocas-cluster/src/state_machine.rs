@@ -1,6 +1,6 @@
 //! The state machine adapter: applies committed entries to the in-memory
 //! [`DurableState`], stages their writes in the store (written by the
-//! store's next write transaction, normally the next log append; see
+//! store's applied-state writer, off the path of the log appends; see
 //! [`Store::stage`]), then hands the events to the sink.
 //!
 //! Readers share the state through [`SharedState`]; only this module

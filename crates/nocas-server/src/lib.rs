@@ -137,7 +137,7 @@ pub struct Running {
 }
 
 /// The file a data directory's applied state lives in (the Raft log is
-/// `nocas-log.redb` beside it: [`Store::log_file`]).
+/// directory `nocas-log` beside it: [`Store::log_dir`]).
 pub fn store_path(data_dir: &std::path::Path) -> std::path::PathBuf {
     data_dir.join("nocas.redb")
 }
@@ -164,7 +164,7 @@ pub fn restore_backup(
         source,
     })?;
     let path = store_path(data_dir);
-    let log = Store::log_file(&path);
+    let log = Store::log_dir(&path);
     for p in [&path, &log] {
         if p.exists() {
             return Err(ServerError::Restore(format!(
@@ -179,7 +179,7 @@ pub fn restore_backup(
     store.close()?;
     if let Err(e) = restored {
         let _ = std::fs::remove_file(&path);
-        let _ = std::fs::remove_file(&log);
+        let _ = std::fs::remove_dir_all(&log);
         let _ = std::fs::remove_dir(&snapshots);
         return Err(restore_err(e));
     }

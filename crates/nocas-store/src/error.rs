@@ -25,6 +25,15 @@ pub enum StoreError {
         /// What the system said.
         source: std::io::Error,
     },
+    /// The Raft log's files (the write-ahead log in `<name>-log/`) could not be read or
+    /// written.
+    #[error("raft log {dir}: {source}")]
+    Log {
+        /// The log's directory.
+        dir: std::path::PathBuf,
+        /// What the log said.
+        source: std::io::Error,
+    },
     /// The store was closed.
     #[error("the store is closed")]
     Closed,

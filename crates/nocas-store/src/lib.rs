@@ -1,15 +1,17 @@
-//! Durable storage in two redb databases: the Raft log and the applied
-//! state.
+//! Durable storage: the Raft log in a write-ahead log, the applied state
+//! in a redb database.
 //!
 //! The store owns the files and their tables ([`tables`]): the Raft log and
-//! its metadata ([`log`]) in `<name>-log.redb`, the applied durable state
-//! and config history ([`state`]) and state-machine snapshots
-//! ([`snapshot`]) in `<name>.redb`. It knows the domain's record types
-//! (from `nocas-core`) but nothing of Raft's types: the cluster layer hands
-//! it log entries and Raft metadata as bytes.
+//! its metadata ([`log`], kept by `wal`, an append-only log of segment files)
+//! in the directory `<name>-log/`, the applied durable state and config
+//! history ([`state`]) and state-machine snapshots ([`snapshot`]) in
+//! `<name>.redb`. It knows the domain's record types (from `nocas-core`)
+//! but nothing of Raft's types: the cluster layer hands it log entries and
+//! Raft metadata as bytes. Logs of earlier versions (in `<name>.redb`, then
+//! in `<name>-log.redb`) are moved into the write-ahead log on open.
 //!
-//! Durability: log writes commit with [`redb::Durability::Immediate`]
-//! (fsync before returning). Applied-state writes are staged in memory
+//! Durability: a log append is one sequential write and one `fdatasync`
+//! before it returns. Applied-state writes are staged in memory
 //! ([`Store::stage`]) and written by the store's applied-state writer (a
 //! thread of its own, so writing them is off the path of the next log
 //! append), or before any read or write of the applied tables, whichever
@@ -32,6 +34,7 @@ pub mod space;
 pub mod state;
 pub mod stream;
 pub mod tables;
+mod wal;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -63,8 +66,8 @@ pub trait StoreObserver: Send + Sync {
 pub struct Store {
     /// The applied state's database.
     db: Arc<RwLock<Option<Arc<Database>>>>,
-    /// The Raft log's database.
-    log_db: Arc<RwLock<Option<Arc<Database>>>>,
+    /// The Raft log.
+    wal: Arc<RwLock<Option<Arc<wal::Wal>>>>,
     observer: Arc<RwLock<Option<Arc<dyn StoreObserver>>>>,
     /// Where snapshot files live (`<name>-snapshots` beside the database).
     snapshots: Arc<PathBuf>,
@@ -100,10 +103,9 @@ impl Store {
     /// is shorter than its recorded layout or fails the check is refused
     /// with [`StoreError::Damaged`] naming it (never opened as an empty
     /// store). A missing file is a new store; its Raft log goes in
-    /// [`Store::log_file`] beside it. A store written before the log had a
-    /// file of its own has its log moved there first (crash-safe: copied
-    /// into a new file, which is then renamed into place, and only then
-    /// dropped from the state file).
+    /// [`Store::log_dir`] beside it. A store written by an earlier version
+    /// has its log moved there first (crash-safe: copied, made durable,
+    /// renamed into place, and only then dropped from where it was).
     pub fn open_verified(
         path: &Path,
         cache_bytes: usize,
@@ -114,9 +116,12 @@ impl Store {
             reason,
         };
         let log_path = log_path(path);
-        if !path.exists() && log_path.exists() {
+        if let Some(log) = [&log_path, &old_log_path(path)]
+            .into_iter()
+            .find(|p| !path.exists() && p.exists())
+        {
             return Err(damaged(
-                &log_path,
+                log,
                 format!(
                     "a Raft log without its state file {}; move it away to start empty",
                     path.display()
@@ -129,24 +134,22 @@ impl Store {
             tables::create_state(&txn)?;
             txn.commit()?;
         }
-        log::move_log_out(&db, &log_path)?;
-        let log_db = open_db(&log_path, cache_bytes, verify)?;
-        {
-            let txn = log_db.begin_write()?;
-            tables::create_log(&txn)?;
-            txn.commit()?;
+        // Earlier layouts: the log in the state file, then in a redb file
+        // of its own; each is moved on, crash-safely, before it is dropped.
+        let old_log = old_log_path(path);
+        if !log_path.exists() {
+            log::move_log_out(&db, &old_log)?;
         }
         log::drop_moved_log(&db)?;
-        let stem = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "nocas".into());
+        log::move_into_wal(&old_log, &log_path)?;
+        let wal = wal::Wal::open(&log_path)?;
+        let stem = stem(path);
         let db = Arc::new(RwLock::new(Some(Arc::new(db))));
         let staged = Arc::new(state::Shared::default());
         let writer = Arc::new(state::Writer::start(db.clone(), staged.clone()));
         Ok(Self {
             db,
-            log_db: Arc::new(RwLock::new(Some(Arc::new(log_db)))),
+            wal: Arc::new(RwLock::new(Some(Arc::new(wal)))),
             observer: Arc::new(RwLock::new(None)),
             snapshots: Arc::new(path.with_file_name(format!("{stem}-snapshots"))),
             snapshot_lock: Arc::new(Mutex::new(())),
@@ -155,8 +158,8 @@ impl Store {
         })
     }
 
-    /// The Raft log's file beside the state file at `path`.
-    pub fn log_file(path: &Path) -> PathBuf {
+    /// The Raft log's directory beside the state file at `path`.
+    pub fn log_dir(path: &Path) -> PathBuf {
         log_path(path)
     }
 
@@ -164,9 +167,7 @@ impl Store {
     /// databases durable (one fsync each).
     pub fn sync(&self) -> Result<(), StoreError> {
         state::commit_staged(&*self.db()?, &self.staged, true)?;
-        let txn = self.log_db()?.begin_write()?;
-        txn.commit()?;
-        Ok(())
+        self.wal()?.sync()
     }
 
     /// Stops the applied-state writer, makes earlier commits durable and
@@ -178,7 +179,7 @@ impl Store {
             self.sync()?;
         }
         self.db.write().take();
-        self.log_db.write().take();
+        self.wal.write().take();
         Ok(())
     }
 
@@ -195,8 +196,8 @@ impl Store {
         self.db.read().clone().ok_or(StoreError::Closed)
     }
 
-    fn log_db(&self) -> Result<Arc<Database>, StoreError> {
-        self.log_db.read().clone().ok_or(StoreError::Closed)
+    fn wal(&self) -> Result<Arc<wal::Wal>, StoreError> {
+        self.wal.read().clone().ok_or(StoreError::Closed)
     }
 
     /// Begins a write transaction on the applied state, after writing what
@@ -223,27 +224,23 @@ impl Store {
     fn read_unstaged(&self) -> Result<redb::ReadTransaction, StoreError> {
         Ok(self.db()?.begin_read()?)
     }
-
-    /// Begins a write transaction on the Raft log (refused once an
-    /// applied-state write failed: see [`StoreError::Failed`]).
-    fn log_write(&self) -> Result<redb::WriteTransaction, StoreError> {
-        self.staged.check()?;
-        Ok(self.log_db()?.begin_write()?)
-    }
-
-    /// Begins a read of the Raft log.
-    fn log_read(&self) -> Result<redb::ReadTransaction, StoreError> {
-        Ok(self.log_db()?.begin_read()?)
-    }
 }
 
-/// `<stem>-log.redb` beside `path`.
+/// `<stem>-log` (a directory) beside `path`.
 fn log_path(path: &Path) -> PathBuf {
-    let stem = path
-        .file_stem()
+    path.with_file_name(format!("{}-log", stem(path)))
+}
+
+/// `<stem>-log.redb` beside `path`: where the log was kept before it was a
+/// write-ahead log.
+fn old_log_path(path: &Path) -> PathBuf {
+    path.with_file_name(format!("{}-log.redb", stem(path)))
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "nocas".into());
-    path.with_file_name(format!("{stem}-log.redb"))
+        .unwrap_or_else(|| "nocas".into())
 }
 
 /// Opens (or creates) one database; a file that is empty, is not a

@@ -1,31 +1,26 @@
 //! The Raft log and Raft metadata, as opaque bytes, in the log's own
-//! database; and moving a log out of a state file written before the log
-//! had one.
+//! write-ahead log (`wal`'s segment files); and moving a log kept by an earlier
+//! version (in the state file, then in a redb file of its own) there.
 
 use std::path::Path;
 
-use redb::{
-    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableHandle,
-};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableHandle};
 
 use crate::tables::{RAFT_LOG, RAFT_META};
+use crate::wal::Wal;
 use crate::{Store, StoreError};
 
 impl Store {
-    /// Appends (or overwrites) log entries and fsyncs before returning.
+    /// Appends log entries (indexes above every index held; truncate first
+    /// to overwrite) and fsyncs before returning.
     pub fn append_log(&self, entries: &[(u64, Vec<u8>)]) -> Result<(), StoreError> {
         let started = std::time::Instant::now();
-        let txn = self.log_write()?;
-        let mut bytes = 0;
-        {
-            let mut t = txn.open_table(RAFT_LOG)?;
-            for (index, entry) in entries {
-                bytes += entry.len();
-                t.insert(*index, entry.as_slice())?;
-            }
-        }
-        txn.commit()?;
+        // Refused once an applied-state write failed: see
+        // [`StoreError::Failed`].
+        self.staged.check()?;
+        self.wal()?.append(entries)?;
         if let Some(o) = self.observer() {
+            let bytes = entries.iter().map(|(_, e)| e.len()).sum();
             o.log_appended(entries.len(), bytes, started.elapsed());
         }
         Ok(())
@@ -33,98 +28,121 @@ impl Store {
 
     /// Entries with `start <= index < end`, in order.
     pub fn log_range(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        let txn = self.log_read()?;
-        let t = txn.open_table(RAFT_LOG)?;
-        let mut out = Vec::new();
-        if start >= end {
-            return Ok(out);
-        }
-        for item in t.range(start..end)? {
-            let (k, v) = item?;
-            out.push((k.value(), v.value().to_vec()));
-        }
-        Ok(out)
+        self.wal()?.range(start, end)
     }
 
     /// The last entry, if any.
     pub fn last_log(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
-        let txn = self.log_read()?;
-        let t = txn.open_table(RAFT_LOG)?;
-        Ok(t.last()?.map(|(k, v)| (k.value(), v.value().to_vec())))
+        self.wal()?.last()
     }
 
     /// Number of entries held.
     pub fn log_len(&self) -> Result<u64, StoreError> {
-        let txn = self.log_read()?;
-        let t = txn.open_table(RAFT_LOG)?;
-        Ok(t.len()?)
+        Ok(self.wal()?.len())
     }
 
-    /// Deletes entries with `index >= since`, durably.
+    /// Removes entries with index >= `since`, durably.
     pub fn truncate_log(&self, since: u64) -> Result<(), StoreError> {
-        let txn = self.log_write()?;
-        {
-            let mut t = txn.open_table(RAFT_LOG)?;
-            t.retain_in(since.., |_, _| false)?;
-        }
-        txn.commit()?;
-        Ok(())
+        self.staged.check()?;
+        self.wal()?.truncate(since)
     }
 
-    /// Records the purge marker and deletes entries with `index <= upto`,
-    /// in one durable transaction, after making the applied state durable
-    /// (so a crash never leaves an `applied` marker older than the log's
-    /// first entry).
+    /// Removes entries with index <= `upto` and records the purged marker.
+    /// The applied state is made durable first: the log is never purged
+    /// past what a crash would roll the applied state back to.
     pub fn purge_log(&self, upto: u64, purged_marker: &[u8]) -> Result<(), StoreError> {
         self.sync()?;
-        let txn = self.log_write()?;
-        {
-            let mut m = txn.open_table(RAFT_META)?;
-            m.insert("purged", purged_marker)?;
-            let mut t = txn.open_table(RAFT_LOG)?;
-            t.retain_in(..=upto, |_, _| false)?;
-        }
-        txn.commit()?;
-        Ok(())
+        self.wal()?.purge(upto, purged_marker)
     }
 
     /// A Raft metadata value (`vote`, `committed`, `purged`).
     pub fn raft_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let txn = self.log_read()?;
-        let t = txn.open_table(RAFT_META)?;
-        Ok(t.get(key)?.map(|v| v.value().to_vec()))
+        Ok(self.wal()?.meta(key))
     }
 
     /// Removes a Raft metadata value, durably.
     pub fn remove_raft_meta(&self, key: &str) -> Result<(), StoreError> {
-        let txn = self.log_write()?;
-        {
-            let mut t = txn.open_table(RAFT_META)?;
-            t.remove(key)?;
-        }
-        txn.commit()?;
-        Ok(())
+        self.wal()?.set_meta(key, None, true)
     }
 
-    /// Stores a Raft metadata value; `durable` fsyncs before returning.
+    /// Sets a Raft metadata value; `durable` waits for the fsync.
     pub fn put_raft_meta(&self, key: &str, value: &[u8], durable: bool) -> Result<(), StoreError> {
-        let mut txn = self.log_write()?;
-        if !durable {
-            txn.set_durability(Durability::None)?;
-        }
-        {
-            let mut t = txn.open_table(RAFT_META)?;
-            t.insert(key, value)?;
-        }
-        txn.commit()?;
-        Ok(())
+        self.staged.check()?;
+        self.wal()?.set_meta(key, Some(value), durable)
     }
 }
 
-/// Copies the Raft log out of a state file written before the log had a
-/// file of its own into `log_path` (nothing to do when `log_path` exists
-/// or the state file holds no log). Crash-safe: written into a new file,
-/// fsynced, then renamed into place.
+/// Moves a Raft log kept in a redb database (`nocas-log.redb`, the layout
+/// before the log became a write-ahead log) into a new log in `dir`:
+/// written into `<dir>.part`, made durable, renamed into place, and only
+/// then is the database file removed. A crash at any step leaves either
+/// the database (the move starts again) or the finished log.
+pub(crate) fn move_into_wal(old: &Path, dir: &Path) -> Result<(), StoreError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StoreError::File { path, source }
+    };
+    if dir.exists() {
+        if old.exists() {
+            std::fs::remove_file(old).map_err(io(old))?;
+        }
+        return Ok(());
+    }
+    if !old.exists() {
+        return Ok(());
+    }
+    let part = dir.with_extension("part");
+    if part.exists() {
+        std::fs::remove_dir_all(&part).map_err(io(&part))?;
+    }
+    {
+        let db = Database::open(old)?;
+        let read = db.begin_read()?;
+        let wal = Wal::open(&part)?;
+        if let Ok(meta) = read.open_table(RAFT_META) {
+            for item in meta.iter()? {
+                let (k, v) = item?;
+                wal.set_meta(k.value(), Some(v.value()), false)?;
+            }
+        }
+        if let Ok(log) = read.open_table(RAFT_LOG) {
+            let mut batch = Vec::new();
+            let mut bytes = 0;
+            for item in log.iter()? {
+                let (k, v) = item?;
+                bytes += v.value().len();
+                batch.push((k.value(), v.value().to_vec()));
+                if bytes >= 8 * 1024 * 1024 {
+                    wal.append(&batch)?;
+                    batch.clear();
+                    bytes = 0;
+                }
+            }
+            if !batch.is_empty() {
+                wal.append(&batch)?;
+            }
+        }
+        wal.sync()?;
+    }
+    std::fs::rename(&part, dir).map_err(io(dir))?;
+    sync_parent(dir)?;
+    std::fs::remove_file(old).map_err(io(old))?;
+    tracing::info!(dir = %dir.display(), "moved the Raft log into a write-ahead log");
+    Ok(())
+}
+
+fn sync_parent(path: &Path) -> Result<(), StoreError> {
+    if let Some(parent) = path.parent() {
+        std::fs::File::open(parent)
+            .and_then(|d| d.sync_all())
+            .map_err(|source| StoreError::File {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+    }
+    Ok(())
+}
+
 pub(crate) fn move_log_out(state: &Database, log_path: &Path) -> Result<(), StoreError> {
     if log_path.exists() {
         return Ok(());
@@ -253,7 +271,7 @@ mod tests {
     }
 
     #[test]
-    fn an_old_state_file_has_its_log_moved_into_a_file_of_its_own() {
+    fn an_old_state_file_has_its_log_moved_into_the_write_ahead_log() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.redb");
         old_layout(&path);
@@ -269,7 +287,8 @@ mod tests {
             assert_eq!(s.applied_marker().unwrap().unwrap(), b"a3");
             s.close().unwrap();
         }
-        assert!(Store::log_file(&path).exists());
+        assert!(Store::log_dir(&path).is_dir());
+        assert!(!crate::old_log_path(&path).exists());
         // The state file holds no log any more.
         {
             let db = Database::open(&path).unwrap();
@@ -278,32 +297,71 @@ mod tests {
         }
         let s = Store::open(&path).unwrap();
         assert_eq!(log_and_vote(&s), want);
+        // It goes on from there: appended, truncated at its first entry.
+        s.append_log(&[(4, b"entry 4".to_vec())]).unwrap();
+        s.truncate_log(1).unwrap();
+        assert_eq!(s.last_log().unwrap(), None);
+        s.append_log(&[(1, b"again".to_vec())]).unwrap();
+        assert_eq!(s.log_range(0, 10).unwrap(), vec![(1, b"again".to_vec())]);
+    }
+
+    /// `path`'s log as the version before the write-ahead log kept it: in
+    /// a redb file of its own (and, if `keep`, still in the state file).
+    fn redb_layout(path: &Path, keep: bool) {
+        old_layout(path);
+        let db = Database::open(path).unwrap();
+        move_log_out(&db, &crate::old_log_path(path)).unwrap();
+        if !keep {
+            drop_moved_log(&db).unwrap();
+        }
     }
 
     #[test]
-    fn a_move_cut_short_is_done_again_or_finished() {
+    fn a_redb_log_is_moved_and_a_move_cut_short_is_done_again_or_finished() {
         let dir = tempfile::tempdir().unwrap();
-        // Cut before the rename: a partial file is left; the move starts over.
+        // The redb log of the version before.
         let a = dir.path().join("a.redb");
-        old_layout(&a);
-        let part = Store::log_file(&a).with_extension("redb.part");
+        redb_layout(&a, false);
+        {
+            let s = Store::open(&a).unwrap();
+            assert_eq!(log_and_vote(&s).0.len(), 3);
+            assert_eq!(log_and_vote(&s).1.unwrap(), b"v7");
+        }
+        assert!(!crate::old_log_path(&a).exists());
+        // Cut while the state file's log was copied into a redb file: a
+        // partial file is left; the move starts over.
+        let b = dir.path().join("b.redb");
+        old_layout(&b);
+        let part = crate::old_log_path(&b).with_extension("redb.part");
         std::fs::write(&part, b"half a database").unwrap();
-        let s = Store::open(&a).unwrap();
+        let s = Store::open(&b).unwrap();
         assert_eq!(log_and_vote(&s).0.len(), 3);
         assert!(!part.exists());
         drop(s);
-        // Cut after the rename, before the state file dropped its copy:
-        // the log file wins, the leftover is dropped.
-        let b = dir.path().join("b.redb");
-        old_layout(&b);
-        std::fs::copy(Store::log_file(&a), Store::log_file(&b)).unwrap();
+        // Cut before the state file dropped its copy, and while the
+        // write-ahead log was written: both moves are done again.
+        let c = dir.path().join("c.redb");
+        redb_layout(&c, true);
+        let wal_part = Store::log_dir(&c).with_extension("part");
+        std::fs::create_dir_all(&wal_part).unwrap();
+        std::fs::write(wal_part.join("junk"), b"half a log").unwrap();
         {
-            let s = Store::open(&b).unwrap();
+            let s = Store::open(&c).unwrap();
+            assert_eq!(log_and_vote(&s).0.len(), 3);
             s.append_log(&[(4, b"entry 4".to_vec())]).unwrap();
-            assert_eq!(log_and_vote(&s).0.len(), 4);
         }
-        let s = Store::open(&b).unwrap();
+        assert!(!wal_part.exists());
+        // Cut after the rename, before the redb file was removed: the
+        // write-ahead log wins, the leftover is dropped.
+        redb_layout(&dir.path().join("d.redb"), false);
+        std::fs::rename(
+            crate::old_log_path(&dir.path().join("d.redb")),
+            crate::old_log_path(&c),
+        )
+        .unwrap();
+        let s = Store::open(&c).unwrap();
         assert_eq!(log_and_vote(&s).0.len(), 4);
+        assert!(!crate::old_log_path(&c).exists());
     }
 
     #[test]

@@ -735,7 +735,12 @@ mod tests {
         store.purge_log(1, b"p").unwrap();
         let copy = dir.path().join("copy.redb");
         std::fs::copy(&path, &copy).unwrap();
-        std::fs::copy(Store::log_file(&path), Store::log_file(&copy)).unwrap();
+        let log_copy = Store::log_dir(&copy);
+        std::fs::create_dir_all(&log_copy).unwrap();
+        for f in std::fs::read_dir(Store::log_dir(&path)).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), log_copy.join(f.file_name())).unwrap();
+        }
         let crashed = Store::open(&copy).unwrap();
         assert_eq!(crashed.applied_marker().unwrap().unwrap(), vec![3]);
         let loaded = crashed.load_state().unwrap();

@@ -10,10 +10,11 @@ use nocas_core::naming::InstanceKey;
 
 use crate::error::StoreError;
 
-/// Raft log: index → encoded entry (in the log database).
+/// Raft log: index → encoded entry (in the redb log file of earlier
+/// versions, read only to move it into the write-ahead log).
 pub const RAFT_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");
-/// Raft metadata: `vote`, `committed`, `purged` → encoded value (in the
-/// log database).
+/// Raft metadata: `vote`, `committed`, `purged` → encoded value (as
+/// [`RAFT_LOG`]).
 pub const RAFT_META: TableDefinition<&str, &[u8]> = TableDefinition::new("raft_meta");
 /// State-machine metadata: `applied`, `counters` → encoded value.
 pub const SM_META: TableDefinition<&str, &[u8]> = TableDefinition::new("sm_meta");
@@ -61,13 +62,6 @@ pub(crate) fn create_state(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(LOCKS)?;
     txn.open_table(OVERRIDES)?;
     txn.open_table(AUDIT)?;
-    Ok(())
-}
-
-/// Creates the Raft log's tables (in the log database).
-pub(crate) fn create_log(txn: &WriteTransaction) -> Result<(), StoreError> {
-    txn.open_table(RAFT_LOG)?;
-    txn.open_table(RAFT_META)?;
     Ok(())
 }
 
