@@ -282,46 +282,35 @@ impl Wal {
                 },
             );
         }
-        let wal = match index.segments.last_key_value() {
-            Some((&n, s)) => {
-                let len = s.file.metadata().map_err(err)?.len();
-                let writer = Writer {
-                    segment: n,
-                    file: s.file.clone(),
-                    len,
-                    dirty: false,
-                    failed: false,
-                };
-                Self {
-                    dir: dir.to_path_buf(),
-                    writer: Mutex::new(writer),
-                    index: RwLock::new(index),
-                    meta: Mutex::new(meta),
-                }
-            }
+        let writer = match index.segments.last_key_value() {
+            Some((&segment, s)) => Writer {
+                segment,
+                file: s.file.clone(),
+                len: s.file.metadata().map_err(err)?.len(),
+                dirty: false,
+                failed: false,
+            },
             None => {
                 let (file, len) = create_segment(dir, 1, &meta, None).map_err(err)?;
-                index.segments.insert(
-                    1,
-                    Segment {
-                        file: file.clone(),
-                        max_index: None,
-                    },
-                );
-                let writer = Writer {
+                let segment = Segment {
+                    file: file.clone(),
+                    max_index: None,
+                };
+                index.segments.insert(1, segment);
+                Writer {
                     segment: 1,
                     file,
                     len,
                     dirty: false,
                     failed: false,
-                };
-                Self {
-                    dir: dir.to_path_buf(),
-                    writer: Mutex::new(writer),
-                    index: RwLock::new(index),
-                    meta: Mutex::new(meta),
                 }
             }
+        };
+        let wal = Self {
+            dir: dir.to_path_buf(),
+            writer: Mutex::new(writer),
+            index: RwLock::new(index),
+            meta: Mutex::new(meta),
         };
         wal.drop_purged_segments();
         Ok(wal)
@@ -476,7 +465,7 @@ impl Wal {
                     },
                 );
             }
-            let max = places_max(entries);
+            let max = entries.last().map_or(first, |(i, _)| *i);
             if let Some(s) = index.segments.get_mut(&segment) {
                 s.max_index = Some(s.max_index.map_or(max, |m| m.max(max)));
             }
@@ -612,10 +601,6 @@ impl Wal {
         let mut w = self.writer.lock();
         self.write(&mut w, &[], true, |_, _, _| {})
     }
-}
-
-fn places_max(entries: &[(u64, Vec<u8>)]) -> u64 {
-    entries.iter().map(|(i, _)| *i).max().unwrap_or(0)
 }
 
 /// Creates segment `n` in `dir`, starting with the metadata and the purge
