@@ -131,12 +131,13 @@ impl Record<'_> {
                 buf.extend_from_slice(bytes);
                 at
             }
-            Record::Truncate(i) | Record::Purge(i) => {
-                buf.push(if matches!(self, Record::Truncate(_)) {
-                    TRUNCATE
-                } else {
-                    PURGE
-                });
+            Record::Truncate(i) => {
+                buf.push(TRUNCATE);
+                buf.extend_from_slice(&i.to_le_bytes());
+                buf.len()
+            }
+            Record::Purge(i) => {
+                buf.push(PURGE);
                 buf.extend_from_slice(&i.to_le_bytes());
                 buf.len()
             }
@@ -228,7 +229,8 @@ impl Wal {
                 .write(true)
                 .open(&path)
                 .map_err(err)?;
-            let bytes = std::fs::read(&path).map_err(err)?;
+            let mut bytes = Vec::new();
+            io::Read::read_to_end(&mut &file, &mut bytes).map_err(err)?;
             let damaged = |reason: String| StoreError::Damaged {
                 path: path.clone(),
                 reason,
