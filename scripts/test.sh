@@ -9,6 +9,24 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # Where the time goes (CI must stay well inside its limit).
 step() { echo "scripts/test.sh: ${SECONDS}s: $*" >&2; }
+
+# r-nacos 0.8.8, the source `nocas migrate` is tested against, installed
+# once into target/rnacos-test. Unoptimized and without debug info: the
+# test needs it to work, not to be fast, and this build takes about a
+# third of the time of a release build (the benchmark script installs its own
+# release build into target/rnacos). It is the longest set-up step, so it
+# builds in the background while the SDKs below download (mostly network
+# time), and the tests wait for it.
+rnacos_pid=""
+if [ ! -x target/rnacos-test/bin/rnacos ] && [ ! -x target/rnacos/bin/rnacos ]; then
+  mkdir -p target
+  CARGO_PROFILE_DEV_DEBUG=0 cargo install rnacos --version 0.8.8 --locked --debug \
+    --root target/rnacos-test --target-dir target/rnacos-build --quiet \
+    >target/rnacos-build.log 2>&1 &
+  rnacos_pid=$!
+  trap '[ -z "$rnacos_pid" ] || kill "$rnacos_pid" 2>/dev/null || true' EXIT
+fi
+
 step "Python SDKs"
 
 # Official Python SDK, HTTP v1 client (nacos.NacosClient). Its HTTP client
@@ -87,15 +105,14 @@ fi
 step "nacos-sdk with TLS"
 cargo build --manifest-path tests/interop/rust-tls/Cargo.toml --target-dir target/rust-tls
 
-step "r-nacos"
-# r-nacos 0.8.8, the source `nocas migrate` is tested against, installed
-# once into target/rnacos-test. Unoptimized and without debug info: the
-# test needs it to work, not to be fast, and this build takes about a
-# third of the time of a release build (the benchmark script installs its own
-# release build into target/rnacos).
-if [ ! -x target/rnacos-test/bin/rnacos ] && [ ! -x target/rnacos/bin/rnacos ]; then
-  CARGO_PROFILE_DEV_DEBUG=0 cargo install rnacos --version 0.8.8 --locked --debug \
-    --root target/rnacos-test --target-dir target/rnacos-build --quiet
+step "r-nacos (waiting for its background build)"
+if [ -n "$rnacos_pid" ]; then
+  if ! wait "$rnacos_pid"; then
+    tail -n 40 target/rnacos-build.log >&2
+    echo "scripts/test.sh: installing r-nacos 0.8.8 failed (log: target/rnacos-build.log)" >&2
+    exit 1
+  fi
+  rnacos_pid=""
 fi
 
 # The example programs the nocas-axum tests run as processes
