@@ -15,8 +15,8 @@ step() { echo "scripts/test.sh: ${SECONDS}s: $*" >&2; }
 # test needs it to work, not to be fast, and this build takes about a
 # third of the time of a release build (the benchmark script installs its own
 # release build into target/rnacos). It is the longest set-up step, so it
-# builds in the background while the SDKs below download (mostly network
-# time), and the tests wait for it.
+# builds in the background, beside the steps below (their downloads and
+# the gaps of their builds), and the tests wait for it.
 rnacos_pid=""
 if [ ! -x target/rnacos-test/bin/rnacos ] && [ ! -x target/rnacos/bin/rnacos ]; then
   mkdir -p target
