@@ -1,6 +1,6 @@
 //! Criterion benchmarks of the HTTP read paths, in process (no sockets):
 //! the user-space cost of a config get and an instance list through the
-//! full router, beside a bare axum handler serving 1 KiB (the same
+//! full HTTP service (the router and its outer layers), beside a bare axum handler serving 1 KiB (the same
 //! baseline `nocas-bench hello` serves over TCP). Compare the medians in
 //! one run; `scripts/bench-vs-rnacos.sh` measures the same paths over
 //! loopback against r-nacos.
@@ -19,8 +19,15 @@ fn get_req(uri: &str) -> Request<Body> {
         .unwrap_or_else(|e| panic!("request {uri}: {e}"))
 }
 
-async fn drain(router: &axum::Router, uri: &str) -> usize {
-    let resp = router
+async fn drain<S>(svc: &S, uri: &str) -> usize
+where
+    S: tower::Service<
+            Request<Body>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone,
+{
+    let resp = svc
         .clone()
         .oneshot(get_req(uri))
         .await
@@ -66,7 +73,7 @@ fn reads(c: &mut Criterion) {
                 .unwrap_or_else(|e| panic!("register: {e}"));
             assert!(ok.status().is_success());
         }
-        let router = nocas_server::http::router(server.running().app().clone(), false);
+        let router = nocas_server::http::service(server.running().app().clone(), false);
         (server, router)
     });
     let body = "a".repeat(1024);

@@ -34,7 +34,6 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tower::Layer as _;
 
 use nocas_cluster::{ClusterError, Node, NodeConfig};
 use nocas_core::naming::soft::SoftRegistry;
@@ -419,17 +418,13 @@ pub async fn start(mut settings: Settings) -> Result<Running, ServerError> {
                 .map_err(|e| ServerError::Internal(format!("initial administrator: {e}")))?;
         }
     }
-    // Paths are made canonical before routing, so the access check sees
-    // the route a request is served by, however its path was spelled.
     let console_here = app.settings.console.enabled && console_listener.is_none();
-    let router = tower::util::MapRequestLayer::new(http::guard::canonicalize)
-        .layer(http::router(app.clone(), console_here));
+    let router = http::service(app.clone(), console_here);
     let mut tasks = tasks;
     let mut console_addr = None;
     if let Some(listener) = console_listener {
         console_addr = listener.local_addr().ok();
-        let router = tower::util::MapRequestLayer::new(http::guard::canonicalize)
-            .layer(http::router(app.clone(), true));
+        let router = http::service(app.clone(), true);
         let console_stop = stop_rx.clone();
         let bound = secure(&tls, listener, tls.http.clone());
         tasks.push(tokio::spawn(async move {

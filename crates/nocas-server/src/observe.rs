@@ -89,8 +89,8 @@ fn first_hop(v: &HeaderValue) -> Option<String> {
 fn client_addr(req: &Request) -> (Option<IpAddr>, Option<HeaderValue>) {
     let h = req.headers();
     let forwarded = h
-        .get("x-forwarded-for")
-        .or_else(|| h.get("x-real-ip"))
+        .get(crate::http::params::X_FORWARDED_FOR)
+        .or_else(|| h.get(crate::http::params::X_REAL_IP))
         .cloned();
     let peer = req
         .extensions()
@@ -166,10 +166,16 @@ fn wants_barrier(app: &AppRef, req: &Request, route: Option<&str>) -> bool {
         *req.method(),
         axum::http::Method::GET | axum::http::Method::HEAD
     );
-    let Some(route) = route.filter(|_| read) else {
+    // Cheapest tests first: most requests ask for no consistent read.
+    let asked = app.settings.consistency.reads == ReadConsistency::Linearizable
+        || req
+            .uri()
+            .query()
+            .is_some_and(|q| has_pair(q, "consistent=true"));
+    let Some(route) = route.filter(|_| read && asked) else {
         return false;
     };
-    let config_or_naming = [
+    [
         "/nacos/v1/cs/",
         "/nacos/v2/cs/",
         "/nacos/v1/ns/",
@@ -179,13 +185,13 @@ fn wants_barrier(app: &AppRef, req: &Request, route: Option<&str>) -> bool {
         "/nacos/v3/admin/ns/",
     ]
     .iter()
-    .any(|p| route.starts_with(p));
-    config_or_naming
-        && (app.settings.consistency.reads == ReadConsistency::Linearizable
-            || req
-                .uri()
-                .query()
-                .is_some_and(|q| q.split('&').any(|kv| kv == "consistent=true")))
+    .any(|p| route.starts_with(p))
+}
+
+/// Whether the query string `q` holds the pair `kv` exactly (a substring
+/// search first, so a query without it is not split).
+fn has_pair(q: &str, kv: &str) -> bool {
+    q.contains(kv) && q.split('&').any(|p| p == kv)
 }
 
 impl<S> tower::Service<Request> for HttpService<S>
@@ -218,7 +224,7 @@ where
             fuzzy: req
                 .uri()
                 .query()
-                .is_some_and(|q| q.split('&').any(|kv| kv == "search=blur")),
+                .is_some_and(|q| has_pair(q, "search=blur")),
         };
         let ctx = RequestCtx {
             peer,
@@ -361,5 +367,23 @@ fn log_request(
         tracing::warn!(target: "nocas::slow", via, method, route, status, took_ms = ms, client, "slow request");
     } else {
         tracing::info!(target: "nocas::request", via, method, route, status, took_ms = ms, client, "request");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_pair;
+
+    #[test]
+    fn pairs_match_whole() {
+        assert!(has_pair("consistent=true", "consistent=true"));
+        assert!(has_pair(
+            "dataId=a&consistent=true&group=g",
+            "consistent=true"
+        ));
+        assert!(!has_pair("inconsistent=true", "consistent=true"));
+        assert!(!has_pair("consistent=trueish", "consistent=true"));
+        assert!(!has_pair("dataId=consistent%3Dtrue", "consistent=true"));
+        assert!(!has_pair("", "search=blur"));
     }
 }

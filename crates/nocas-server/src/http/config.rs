@@ -20,43 +20,87 @@ use crate::ops::config::{
     self as ops, Listened, PublishInput, SearchFilter, SearchMode, ServedConfig,
 };
 
+// Header names and fixed values as constants: built at compile time, not
+// parsed and checked on every read.
+const CONTENT_MD5: HeaderName = HeaderName::from_static("content-md5");
+const CONFIG_TYPE: HeaderName = HeaderName::from_static("config-type");
+const ENCRYPTED_DATA_KEY: HeaderName = HeaderName::from_static("encrypted-data-key");
+const IS_BETA: HeaderName = HeaderName::from_static("isbeta");
+const VIPSERVER_TAG: HeaderName = HeaderName::from_static("vipserver-tag");
+const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
+const NO_STORE: HeaderValue = HeaderValue::from_static("no-cache,no-store");
+const ZERO: HeaderValue = HeaderValue::from_static("0");
+const TRUE: HeaderValue = HeaderValue::from_static("true");
+
 fn no_cache(h: &mut HeaderMap) {
-    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-cache,no-store"),
-    );
-    h.insert(header::EXPIRES, HeaderValue::from_static("0"));
+    h.insert(header::PRAGMA, NO_CACHE);
+    h.insert(header::CACHE_CONTROL, NO_STORE);
+    h.insert(header::EXPIRES, ZERO);
 }
 
-fn content_type_for(config_type: &str) -> &'static str {
+fn content_type_for(config_type: &str) -> HeaderValue {
+    const JSON: HeaderValue = HeaderValue::from_static("application/json;charset=UTF-8");
+    const XML: HeaderValue = HeaderValue::from_static("application/xml;charset=UTF-8");
+    const HTML: HeaderValue = HeaderValue::from_static("text/html;charset=UTF-8");
+    const TEXT: HeaderValue = HeaderValue::from_static("text/plain;charset=UTF-8");
     match config_type {
-        "json" => "application/json;charset=UTF-8",
-        "xml" => "application/xml;charset=UTF-8",
-        "html" => "text/html;charset=UTF-8",
-        _ => "text/plain;charset=UTF-8",
+        "json" => JSON,
+        "xml" => XML,
+        "html" => HTML,
+        _ => TEXT,
     }
+}
+
+/// The `Config-Type` value: the usual types without a copy.
+fn config_type_value(t: &str) -> Option<HeaderValue> {
+    Some(match t {
+        "text" => HeaderValue::from_static("text"),
+        "json" => HeaderValue::from_static("json"),
+        "yaml" => HeaderValue::from_static("yaml"),
+        "properties" => HeaderValue::from_static("properties"),
+        "xml" => HeaderValue::from_static("xml"),
+        "html" => HeaderValue::from_static("html"),
+        "toml" => HeaderValue::from_static("toml"),
+        other => return HeaderValue::from_str(other).ok(),
+    })
+}
+
+/// `ms` since the epoch as an HTTP date, formatted straight into the
+/// header's buffer.
+fn http_date_value(ms: i64) -> Option<HeaderValue> {
+    use std::fmt::Write as _;
+    let when = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    let mut b = String::with_capacity(29);
+    write!(b, "{}", httpdate::HttpDate::from(when)).ok()?;
+    HeaderValue::from_maybe_shared(axum::body::Bytes::from(b)).ok()
 }
 
 fn config_headers(h: &mut HeaderMap, s: &ServedConfig) {
+    h.reserve(10);
     no_cache(h);
-    let set = |h: &mut HeaderMap, name: &'static str, v: &str| {
+    // The stored MD5 shared, not copied.
+    if let Ok(v) = HeaderValue::from_maybe_shared(super::shared_bytes(s.md5.clone())) {
+        h.insert(CONTENT_MD5, v);
+    }
+    if let Some(v) = config_type_value(&s.config_type) {
+        h.insert(CONFIG_TYPE, v);
+    }
+    if let Some(v) = http_date_value(s.modified_ms) {
+        h.insert(header::LAST_MODIFIED, v);
+    }
+    let set = |h: &mut HeaderMap, name: HeaderName, v: &str| {
         if let Ok(v) = HeaderValue::from_str(v) {
-            h.insert(HeaderName::from_static(name), v);
+            h.insert(name, v);
         }
     };
-    set(h, "content-md5", &s.md5);
-    set(h, "config-type", &s.config_type);
-    let when = UNIX_EPOCH + Duration::from_millis(s.modified_ms.max(0) as u64);
-    set(h, "last-modified", &httpdate::fmt_http_date(when));
     if !s.encrypted_data_key.is_empty() {
-        set(h, "encrypted-data-key", &s.encrypted_data_key);
+        set(h, ENCRYPTED_DATA_KEY, &s.encrypted_data_key);
     }
     if s.beta {
-        set(h, "isbeta", "true");
+        h.insert(IS_BETA, TRUE);
     }
     if let Some(tag) = &s.tag {
-        set(h, "vipserver-tag", tag);
+        set(h, VIPSERVER_TAG, tag);
     }
 }
 
@@ -151,10 +195,8 @@ pub async fn v1_get(State(app): State<AppRef>, p: Params) -> V1Result<Response> 
     let s = served_or_404(&app, &p, "tenant").map_err(V1)?;
     let mut resp = super::shared_str(s.content.clone()).into_response();
     config_headers(resp.headers_mut(), &s);
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(content_type_for(&s.config_type)),
-    );
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, content_type_for(&s.config_type));
     Ok(resp)
 }
 

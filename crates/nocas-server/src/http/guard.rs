@@ -316,11 +316,13 @@ pub fn need(method: &Method, path: &str, p: &Params, max_listen_keys: usize) -> 
 /// ASCII letters lowered (every route is lower case). `None` when the path
 /// is canonical already (the common case costs one scan).
 pub fn canonical_path(path: &str) -> Option<String> {
-    let suspicious = path.contains("//")
-        || path.contains("/.")
-        || path.contains('%')
-        || (path.len() > 1 && path.ends_with('/'))
-        || path.bytes().any(|b| b.is_ascii_uppercase());
+    // One scan for what needs work: `//`, `/.`, `%`, an upper-case letter.
+    let mut prev = 0u8;
+    let suspicious = path.bytes().any(|b| {
+        let odd = b == b'%' || b.is_ascii_uppercase() || (prev == b'/' && (b == b'/' || b == b'.'));
+        prev = b;
+        odd
+    }) || (path.len() > 1 && path.ends_with('/'));
     if !suspicious {
         return None;
     }

@@ -40,7 +40,6 @@ impl Mount {
 /// ([`crate::observe::HttpLayer`]: no boxed middleware future, no boxed
 /// service per request).
 pub fn router(app: AppRef, console: bool) -> Router {
-    let body_limit = app.settings.limits.max_body_bytes;
     let r = Mount(Router::new(), "/nacos/v1/ns")
         .route(
             "/instance",
@@ -210,8 +209,31 @@ pub fn router(app: AppRef, console: bool) -> Router {
     };
     r.fallback(console::not_found)
         .layer(crate::observe::HttpLayer::new(app.clone()))
-        .layer(DefaultBodyLimit::max(body_limit))
         .with_state(app)
+}
+
+/// The whole HTTP service over `app`: paths made canonical before routing
+/// (so the access check sees the route a request is served by, however
+/// its path was spelled), the body limit, then the [`router`]. These two
+/// wrap the router once: a `Router::layer` wraps (and boxes) every route
+/// again, which every request pays for.
+pub fn service(
+    app: AppRef,
+    console: bool,
+) -> impl tower::Service<
+    axum::extract::Request,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future: Send,
+> + Clone
++ Send
++ Sync
++ 'static {
+    let body_limit = app.settings.limits.max_body_bytes;
+    tower::ServiceBuilder::new()
+        .map_request(guard::canonicalize)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .service(router(app, console))
 }
 
 /// A stored string served as a response body without copying it.
@@ -232,9 +254,14 @@ impl AsRef<[u8]> for SharedJson {
     }
 }
 
+/// The bytes of a shared string, without a copy.
+pub(crate) fn shared_bytes(s: std::sync::Arc<str>) -> axum::body::Bytes {
+    axum::body::Bytes::from_owner(SharedStr(s))
+}
+
 /// The body of a shared string.
 pub(crate) fn shared_str(s: std::sync::Arc<str>) -> axum::body::Body {
-    axum::body::Body::from(axum::body::Bytes::from_owner(SharedStr(s)))
+    axum::body::Body::from(shared_bytes(s))
 }
 
 /// The body of a shared JSON document.

@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, FromRequest, Request};
-use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName};
 use axum::response::Response;
 
 use nocas_core::error::ValidationError;
@@ -20,7 +20,7 @@ use crate::error::ApiError;
 pub struct Params {
     /// Name/value pairs, first spelling of a name wins; a handful per
     /// request, so a linear scan beats hashing.
-    pairs: Vec<(String, String)>,
+    pairs: Pairs,
     /// Request headers.
     pub headers: HeaderMap,
     /// Client IP: `X-Forwarded-For`'s first hop, else `X-Real-IP`, else the
@@ -50,11 +50,49 @@ fn is_v3(path: &str) -> bool {
         .is_some_and(|p| p.eq_ignore_ascii_case("/nacos/v3/"))
 }
 
-fn add_pairs(pairs: &mut Vec<(String, String)>, encoded: &[u8]) {
-    for (k, v) in form_urlencoded::parse(encoded) {
-        if !pairs.iter().any(|(n, _)| *n == *k) {
-            pairs.push((k.into_owned(), v.into_owned()));
+/// Decoded name/value pairs in one buffer (two allocations a request,
+/// not two a pair).
+#[derive(Debug, Default, Clone)]
+struct Pairs {
+    text: String,
+    /// Each pair's name start, name end (= value start) and value end in
+    /// `text`.
+    spans: Vec<[usize; 3]>,
+}
+
+impl Pairs {
+    fn with_capacity(bytes: usize) -> Self {
+        Self {
+            text: String::with_capacity(bytes),
+            spans: Vec::with_capacity(8),
         }
+    }
+
+    fn find(&self, name: &str) -> Option<&str> {
+        // Names compared as bytes: no char-boundary checks per pair.
+        let bytes = self.text.as_bytes();
+        self.spans
+            .iter()
+            .find(|&&[k, v, _]| bytes.get(k..v) == Some(name.as_bytes()))
+            .and_then(|&[_, v, end]| self.text.get(v..end))
+    }
+
+    /// Adds `name=value` unless `name` is there already.
+    fn add(&mut self, name: &str, value: &str) {
+        if self.find(name).is_some() {
+            return;
+        }
+        let k = self.text.len();
+        self.text.push_str(name);
+        let v = self.text.len();
+        self.text.push_str(value);
+        self.spans.push([k, v, self.text.len()]);
+    }
+}
+
+fn add_pairs(pairs: &mut Pairs, encoded: &[u8]) {
+    for (k, v) in form_urlencoded::parse(encoded) {
+        pairs.add(&k, &v);
     }
 }
 
@@ -80,7 +118,8 @@ fn body_error(too_large: bool, detail: &str, v2: bool) -> Response {
 
 impl Params {
     fn assemble(parts: &Parts, headers: HeaderMap, body: Option<Bytes>) -> Self {
-        let mut pairs = Vec::new();
+        let form = body.as_ref().map_or(0, Bytes::len);
+        let mut pairs = Pairs::with_capacity(parts.uri.query().map_or(0, str::len) + form);
         if let Some(q) = parts.uri.query() {
             add_pairs(&mut pairs, q.as_bytes());
         }
@@ -97,18 +136,15 @@ impl Params {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
         let client_ip = forwarded_ip(&headers)
-            .or_else(|| peer.map(|ip| ip.to_string()))
+            .or_else(|| peer.map(ip_string))
             .unwrap_or_else(|| "127.0.0.1".to_string());
         // Nacos 3 names a config's group `groupName`: read it wherever the
         // older routes' parsers read `group`.
         if is_v3(parts.uri.path())
-            && !pairs.iter().any(|(n, _)| n == "group")
-            && let Some(g) = pairs
-                .iter()
-                .find(|(n, _)| n == "groupName")
-                .map(|(_, v)| v.clone())
+            && pairs.find("group").is_none()
+            && let Some(g) = pairs.find("groupName").map(str::to_owned)
         {
-            pairs.push(("group".to_string(), g));
+            pairs.add("group", &g);
         }
         Self {
             pairs,
@@ -177,15 +213,43 @@ fn clone_head(req: &Request) -> Parts {
     parts
 }
 
+/// `X-Forwarded-For` (a named constant: a lookup by `&str` parses the
+/// name on every request).
+pub(crate) const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+/// `X-Real-IP`.
+pub(crate) const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
+/// `ip` as text, the way `Display` writes it; IPv4 without the
+/// formatting machinery (it runs on every request).
+pub(crate) fn ip_string(ip: std::net::IpAddr) -> String {
+    let std::net::IpAddr::V4(v4) = ip else {
+        return ip.to_string();
+    };
+    let mut s = String::with_capacity(15);
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            s.push('.');
+        }
+        if octet >= 100 {
+            s.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            s.push(char::from(b'0' + octet / 10 % 10));
+        }
+        s.push(char::from(b'0' + octet % 10));
+    }
+    s
+}
+
 fn forwarded_ip(headers: &HeaderMap) -> Option<String> {
     let xff = headers
-        .get("x-forwarded-for")
+        .get(X_FORWARDED_FOR)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(',').next())
         .map(str::trim)
         .filter(|s| !s.is_empty());
     let real = headers
-        .get("x-real-ip")
+        .get(X_REAL_IP)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|s| !s.is_empty());
@@ -207,11 +271,9 @@ pub fn parse_bool(field: &'static str, raw: &str) -> Result<bool, ValidationErro
 impl Params {
     /// Builds params from pairs (tests, and reuse by other front ends).
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        let mut all: Vec<(String, String)> = Vec::new();
+        let mut all = Pairs::default();
         for (k, v) in pairs {
-            if !all.iter().any(|(n, _)| n == k) {
-                all.push((k.to_string(), v.to_string()));
-            }
+            all.add(k, v);
         }
         Self {
             pairs: all,
@@ -221,10 +283,7 @@ impl Params {
 
     /// The raw value, possibly empty.
     pub fn raw(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.pairs.find(name)
     }
 
     /// A non-blank value, trimmed.
@@ -341,6 +400,38 @@ pub fn render_for_path(path: &str, err: ApiError) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pairs_decode_and_first_spelling_wins() {
+        let mut p = Pairs::default();
+        add_pairs(&mut p, b"a=1&b=x%20y+z&a=2&c=&d");
+        add_pairs(&mut p, b"b=form&e=%E4%B8%AD");
+        assert_eq!(p.find("a"), Some("1"));
+        assert_eq!(p.find("b"), Some("x y z"));
+        assert_eq!(p.find("c"), Some(""));
+        assert_eq!(p.find("d"), Some(""));
+        assert_eq!(p.find("e"), Some("中"));
+        assert_eq!(p.find("f"), None);
+        assert_eq!(p.spans.len(), 5);
+    }
+
+    #[test]
+    fn ip_strings_match_display() {
+        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+        for o in [0u8, 1, 9, 10, 42, 99, 100, 127, 199, 200, 255] {
+            for ip in [
+                Ipv4Addr::new(o, 0, 255, 1),
+                Ipv4Addr::new(10, o, 0, o),
+                Ipv4Addr::new(o, o, o, o),
+            ] {
+                assert_eq!(ip_string(IpAddr::V4(ip)), ip.to_string());
+            }
+        }
+        let v6 = IpAddr::V6(Ipv6Addr::LOCALHOST);
+        assert_eq!(ip_string(v6), "::1");
+        let mapped = IpAddr::V6(Ipv4Addr::new(1, 2, 3, 4).to_ipv6_mapped());
+        assert_eq!(ip_string(mapped), mapped.to_string());
+    }
 
     #[test]
     fn bools_and_numbers() {
