@@ -118,18 +118,19 @@ fn body_error(too_large: bool, detail: &str, v2: bool) -> Response {
 
 impl Params {
     fn assemble(parts: &Parts, headers: HeaderMap, body: Option<Bytes>) -> Self {
-        let form = body.as_ref().map_or(0, Bytes::len);
-        let mut pairs = Pairs::with_capacity(parts.uri.query().map_or(0, str::len) + form);
-        if let Some(q) = parts.uri.query() {
+        // A body is either a form (its pairs join the query's) or raw.
+        let (form, raw) = match body.filter(|b| !b.is_empty()) {
+            Some(b) if is_form(&headers) => (Some(b), None),
+            other => (None, other),
+        };
+        let query = parts.uri.query();
+        let mut pairs =
+            Pairs::with_capacity(query.map_or(0, str::len) + form.as_ref().map_or(0, Bytes::len));
+        if let Some(q) = query {
             add_pairs(&mut pairs, q.as_bytes());
         }
-        let mut raw = None;
-        if let Some(body) = body.filter(|b| !b.is_empty()) {
-            if is_form(&headers) {
-                add_pairs(&mut pairs, &body);
-            } else {
-                raw = Some(body);
-            }
+        if let Some(f) = &form {
+            add_pairs(&mut pairs, f);
         }
         let peer = parts
             .extensions
