@@ -129,6 +129,9 @@ pub struct Running {
     app: AppRef,
     stop: watch::Sender<bool>,
     grpc_stop: watch::Sender<bool>,
+    /// Stops the Raft port, last (see [`Running::shutdown`]).
+    peer_stop: watch::Sender<bool>,
+    peer: Option<JoinHandle<()>>,
     http: JoinHandle<std::io::Result<()>>,
     grpc: JoinHandle<()>,
     tasks: Vec<JoinHandle<()>>,
@@ -369,6 +372,8 @@ pub async fn start(mut settings: Settings) -> Result<Running, ServerError> {
             stop_rx.clone(),
         )));
     }
+    let (peer_stop, peer_stop_rx) = watch::channel(false);
+    let mut peer_task = None;
     if let Some(listener) = raft_listener {
         let peer = nocas_cluster::peer_server::router(
             app.node.clone(),
@@ -376,9 +381,8 @@ pub async fn start(mut settings: Settings) -> Result<Running, ServerError> {
             app.settings.cluster.max_message_bytes,
         );
         let bound = secure(&tls, listener, tls.peer_server.clone());
-        let peer_stop = stop_rx.clone();
-        tasks.push(tokio::spawn(async move {
-            let served = serve_on!(bound, peer, peer_stop);
+        peer_task = Some(tokio::spawn(async move {
+            let served = serve_on!(bound, peer, peer_stop_rx);
             if let Err(e) = served {
                 tracing::error!(error = %e, "Raft port failed");
             }
@@ -462,6 +466,8 @@ pub async fn start(mut settings: Settings) -> Result<Running, ServerError> {
         app,
         stop,
         grpc_stop,
+        peer_stop,
+        peer: peer_task,
         http,
         grpc,
         tasks,
@@ -509,7 +515,12 @@ impl Running {
         // still serves: writes move to the new leader without waiting out
         // an election timeout.
         let handover = Duration::from_millis(self.app.settings.raft.handover_timeout_ms);
-        self.app.node.hand_over(handover).await;
+        let handed_over = self
+            .app
+            .node
+            .hand_over(handover)
+            .await
+            .map(|_| Instant::now());
         // Peers first hear that this node leaves, so the instances of its
         // clients are handed over while the clients move, not deleted.
         self.app
@@ -537,6 +548,23 @@ impl Running {
         }
         for t in self.tasks {
             t.abort();
+        }
+        // The Raft port closes last. After a hand-over it stays open for a
+        // heartbeat interval at least: a follower that has not yet heard
+        // the new leader still forwards writes here, and they must be
+        // answered (`NoLeader`, so it sends them on), not cut off in
+        // flight (a cut forward is not sent again: its outcome is unknown).
+        if let Some(at) = handed_over {
+            let grace = Duration::from_millis(self.app.settings.raft.heartbeat_ms);
+            tokio::time::sleep(grace.saturating_sub(at.elapsed())).await;
+        }
+        let _ = self.peer_stop.send(true);
+        if let Some(mut peer) = self.peer
+            && tokio::time::timeout(Duration::from_secs(5), &mut peer)
+                .await
+                .is_err()
+        {
+            peer.abort();
         }
         self.app.node.shutdown().await?;
         Ok(())
