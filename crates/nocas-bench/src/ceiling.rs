@@ -71,6 +71,9 @@ struct Service {
 /// One config: its content and its answers, encoded once per change.
 struct Config {
     content: Bytes,
+    /// The HTTP answer's headers, built once: the set a Nacos server
+    /// sends with a config (type, MD5, last change, no caching).
+    headers: axum::http::HeaderMap,
     query: Payload,
 }
 
@@ -369,14 +372,17 @@ impl Ceiling {
 
     fn put_config(&self, key: String, content: &[u8]) {
         let text = String::from_utf8_lossy(content).into_owned();
+        let md5 = crate::scenarios::md5_hex(&text);
+        let modified = now_ms();
+        let headers = nacos_config_headers(&md5, modified);
         let query = payload(
             "ConfigQueryResponse",
             &ConfigQueryResponse {
                 base: ResponseBase::ok(None),
-                md5: Some(crate::scenarios::md5_hex(&text)),
+                md5: Some(md5),
                 content: Some(text),
                 content_type: Some("text".into()),
-                last_modified: now_ms(),
+                last_modified: modified,
                 ..Default::default()
             },
             HashMap::new(),
@@ -385,6 +391,7 @@ impl Ceiling {
             key,
             Config {
                 content: Bytes::copy_from_slice(content),
+                headers,
                 query,
             },
         );
@@ -558,16 +565,40 @@ async fn http_register(State(c): State<Ceiling>, body: Bytes) -> &'static str {
     "ok"
 }
 
+/// The headers Nacos answers a config read with (`ConfigServletInner`):
+/// its type, MD5 and last change, and no caching.
+fn nacos_config_headers(md5: &str, modified_ms: i64) -> axum::http::HeaderMap {
+    use axum::http::{HeaderValue, header};
+    let mut h = axum::http::HeaderMap::with_capacity(8);
+    let when = UNIX_EPOCH + Duration::from_millis(u64::try_from(modified_ms).unwrap_or(0));
+    let date = httpdate::fmt_http_date(when);
+    let fixed = [
+        (header::CONTENT_TYPE, "text/plain;charset=UTF-8"),
+        (header::PRAGMA, "no-cache"),
+        (header::EXPIRES, "0"),
+        (header::CACHE_CONTROL, "no-cache,no-store"),
+        (header::HeaderName::from_static("config-type"), "text"),
+        (header::HeaderName::from_static("content-md5"), md5),
+        (header::LAST_MODIFIED, date.as_str()),
+    ];
+    for (name, value) in fixed {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            h.insert(name, v);
+        }
+    }
+    h
+}
+
 async fn http_config(
     State(c): State<Ceiling>,
     Query(q): Query<ConfigQuery>,
-) -> Result<Bytes, axum::http::StatusCode> {
+) -> Result<(axum::http::HeaderMap, Bytes), axum::http::StatusCode> {
     let key = format!("{}|{}|{}", namespace(&q.tenant), q.group, q.data_id);
     c.inner
         .lock()
         .configs
         .get(&key)
-        .map(|c| c.content.clone())
+        .map(|c| (c.headers.clone(), c.content.clone()))
         .ok_or(axum::http::StatusCode::NOT_FOUND)
 }
 

@@ -101,7 +101,8 @@ name_type!(
 );
 
 fn check_len(field: &'static str, s: &str, max: usize) -> Result<(), ValidationError> {
-    if s.chars().count() > max {
+    // `len` bounds the count of chars: count them only past it.
+    if s.len() > max && s.chars().count() > max {
         return Err(ValidationError::TooLong { field, max });
     }
     Ok(())
@@ -126,8 +127,11 @@ fn no_control(field: &'static str, s: &str) -> Result<(), ValidationError> {
 
 /// Nacos `ParamUtils.isValid`: Unicode letters or digits, and `_ - . :`.
 fn config_chars(field: &'static str, s: &str) -> Result<(), ValidationError> {
-    if s.chars()
-        .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
+    // Bytes first: ids are ASCII nearly always, and this runs per read.
+    let ascii_ok = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':');
+    if s.as_bytes().iter().all(ascii_ok)
+        || s.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
     {
         Ok(())
     } else {
@@ -194,7 +198,7 @@ impl GroupName {
         check_blank("groupName", s)?;
         check_len("groupName", s, MAX_GROUP_LEN)?;
         no_control("groupName", s)?;
-        if s.contains(GROUP_SEPARATOR) {
+        if separator_at(s).is_some() {
             return Err(ValidationError::Invalid {
                 field: "groupName",
                 reason: "must not contain '@@'".into(),
@@ -211,7 +215,7 @@ impl ServiceName {
         check_blank("serviceName", s)?;
         check_len("serviceName", s, MAX_SERVICE_LEN)?;
         no_control("serviceName", s)?;
-        if s.contains(GROUP_SEPARATOR) {
+        if separator_at(s).is_some() {
             return Err(ValidationError::Invalid {
                 field: "serviceName",
                 reason: "it should be format as 'groupName@@serviceName'".into(),
@@ -219,6 +223,14 @@ impl ServiceName {
         }
         Ok(Self(Arc::from(s)))
     }
+}
+
+/// Where `s` holds [`GROUP_SEPARATOR`] first. A byte scan: the general
+/// substring search sets up a searcher per call, and names are read on
+/// every request.
+fn separator_at(s: &str) -> Option<usize> {
+    const _: () = assert!(matches!(GROUP_SEPARATOR.as_bytes(), b"@@"));
+    s.as_bytes().windows(2).position(|w| w == b"@@")
 }
 
 /// Parses `serviceName` as Nacos's `ServiceNameFilter` does: either a plain
@@ -233,9 +245,10 @@ pub fn parse_grouped_service(
         .ok_or(ValidationError::Missing {
             field: "serviceName",
         })?;
-    match raw.split_once(GROUP_SEPARATOR) {
+    let split = separator_at(raw).and_then(|i| Some((raw.get(..i)?, raw.get(i + 2..)?)));
+    match split {
         Some((g, s)) => {
-            if g.trim().is_empty() || s.trim().is_empty() || s.contains(GROUP_SEPARATOR) {
+            if g.trim().is_empty() || s.trim().is_empty() || separator_at(s).is_some() {
                 return Err(ValidationError::Invalid {
                     field: "serviceName",
                     reason: format!(
@@ -457,6 +470,11 @@ mod tests {
         assert!(parse_grouped_service(Some("@@svc"), None).is_err());
         assert!(parse_grouped_service(Some("g@@"), None).is_err());
         assert!(parse_grouped_service(Some("a@@b@@c"), None).is_err());
+        let (g, s) = parse_grouped_service(Some("a@@@b"), None).unwrap();
+        assert_eq!((g.as_str(), s.as_str()), ("a", "@b"));
+        let (g, s) = parse_grouped_service(Some("组@@服务"), None).unwrap();
+        assert_eq!((g.as_str(), s.as_str()), ("组", "服务"));
+        assert!(parse_grouped_service(Some("svc"), Some("g@@h")).is_err());
         assert!(parse_grouped_service(None, None).is_err());
         assert!(parse_grouped_service(Some("  "), None).is_err());
     }
@@ -477,6 +495,11 @@ mod tests {
         assert!(ConfigGroup::parse(None).is_err());
         assert!(ConfigTag::parse(Some(&"t".repeat(17))).is_err());
         assert!(ConfigTag::parse(Some("")).unwrap().is_none());
+        // Lengths count characters, not bytes.
+        assert!(DataId::parse(Some(&"中".repeat(MAX_DATA_ID_LEN))).is_ok());
+        assert!(DataId::parse(Some(&"中".repeat(MAX_DATA_ID_LEN + 1))).is_err());
+        assert!(DataId::parse(Some(&"a".repeat(MAX_DATA_ID_LEN + 1))).is_err());
+        assert!(DataId::parse(Some("a\u{0}b")).is_err());
     }
 
     #[test]

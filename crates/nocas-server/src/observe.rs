@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use std::task::{Context, Poll};
 
-use axum::extract::{ConnectInfo, MatchedPath, Request};
-use axum::http::HeaderValue;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{HeaderValue, Uri};
 use axum::response::Response;
 use nocas_core::audit::Actor;
 
@@ -87,11 +87,8 @@ fn first_hop(v: &HeaderValue) -> Option<String> {
 /// The peer address of a request, and the forwarding header it carries
 /// (`X-Forwarded-For`, else `X-Real-IP`), kept as sent.
 fn client_addr(req: &Request) -> (Option<IpAddr>, Option<HeaderValue>) {
-    let h = req.headers();
-    let forwarded = h
-        .get(crate::http::params::X_FORWARDED_FOR)
-        .or_else(|| h.get(crate::http::params::X_REAL_IP))
-        .cloned();
+    let (xff, real) = crate::http::params::forwarding_headers(req.headers());
+    let forwarded = xff.or(real).cloned();
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -117,8 +114,14 @@ fn is_config_item_route(route: &str) -> bool {
 }
 
 /// The layer that times every HTTP request, counts it, logs it when asked
-/// (or when slow) and runs it with its context set. A plain tower layer:
-/// no boxed future, no boxed service per request.
+/// (or when slow) and runs it with its context set. A plain tower layer
+/// around the whole router (not `Router::layer`, which wraps and boxes
+/// every route once more): no boxed future, no boxed service per request.
+///
+/// Every route is a static path, so a routed request's (canonical) path
+/// is its route template; the router's fallback marks its answers
+/// [`Unrouted`], and those are counted under no route, so the metrics'
+/// label set stays as small as the route table.
 #[derive(Clone)]
 pub struct HttpLayer {
     app: AppRef,
@@ -142,6 +145,10 @@ impl<S> tower::Layer<S> for HttpLayer {
     }
 }
 
+/// Marks a response that no route answered (the router's fallback).
+#[derive(Debug, Clone, Copy)]
+pub struct Unrouted;
+
 /// See [`HttpLayer`].
 #[derive(Clone)]
 pub struct HttpService<S> {
@@ -154,14 +161,15 @@ struct Seen {
     app: AppRef,
     started: Instant,
     method: axum::http::Method,
-    route: Option<MatchedPath>,
+    /// The request's URI: its path is the route, if one answered.
+    uri: Uri,
     peer: Option<IpAddr>,
     fuzzy: bool,
 }
 
 /// Whether a request must pass a read barrier first: a config or naming
 /// read, with linearizable reads configured or `consistent=true` asked.
-fn wants_barrier(app: &AppRef, req: &Request, route: Option<&str>) -> bool {
+fn wants_barrier(app: &AppRef, req: &Request) -> bool {
     let read = matches!(
         *req.method(),
         axum::http::Method::GET | axum::http::Method::HEAD
@@ -172,9 +180,10 @@ fn wants_barrier(app: &AppRef, req: &Request, route: Option<&str>) -> bool {
             .uri()
             .query()
             .is_some_and(|q| has_pair(q, "consistent=true"));
-    let Some(route) = route.filter(|_| read && asked) else {
+    if !(read && asked) {
         return false;
-    };
+    }
+    let route = req.uri().path();
     [
         "/nacos/v1/cs/",
         "/nacos/v2/cs/",
@@ -213,13 +222,12 @@ where
 
     fn call(&mut self, req: Request) -> Self::Future {
         let (peer, forwarded) = client_addr(&req);
-        let route = req.extensions().get::<MatchedPath>().cloned();
-        let barrier = wants_barrier(&self.app, &req, route.as_ref().map(MatchedPath::as_str));
+        let barrier = wants_barrier(&self.app, &req);
         let seen = Seen {
             app: self.app.clone(),
             started: Instant::now(),
             method: req.method().clone(),
-            route,
+            uri: req.uri().clone(),
             peer,
             fuzzy: req
                 .uri()
@@ -246,7 +254,9 @@ where
                             "consistent read not possible: {e}"
                         )),
                     );
-                    http_done(seen, resp.status().as_u16());
+                    // Not routed yet: counted under no route, so that
+                    // unknown paths cannot grow the label set.
+                    http_done(seen, resp.status().as_u16(), false);
                     return Ok(resp);
                 }
                 HttpFuture {
@@ -282,23 +292,24 @@ where
         let this = self.project();
         let out = std::task::ready!(this.inner.poll(cx));
         if let (Ok(resp), Some(seen)) = (&out, this.seen.take()) {
-            http_done(seen, resp.status().as_u16());
+            let routed = resp.extensions().get::<Unrouted>().is_none();
+            http_done(seen, resp.status().as_u16(), routed);
         }
         Poll::Ready(out)
     }
 }
 
-fn http_done(seen: Seen, status: u16) {
+fn http_done(seen: Seen, status: u16, routed: bool) {
     let Seen {
         app,
         started,
         method,
-        route,
+        uri,
         peer,
         fuzzy,
     } = seen;
     let took = started.elapsed();
-    let route = route.as_ref().map(MatchedPath::as_str);
+    let route = routed.then(|| uri.path());
     app.metrics.observe_http(&method, route, status, took);
     if let Some(r) = route
         && is_config_route(r)

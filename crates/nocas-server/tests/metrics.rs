@@ -133,6 +133,16 @@ async fn ten_thousand_services_and_a_thousand_connections_add_no_series() {
     })
     .await;
     let before = series(&h, &s).await;
+    // A routed request is counted under its route, an unrouted one under
+    // NOT_FOUND, never its path.
+    let uris: Vec<String> = prom::parse(&h.get(&s.url("/metrics"), &[]).await.body)
+        .into_iter()
+        .filter(|l| l.name == "http_server_requests_seconds_count")
+        .filter_map(|l| l.labels.get("uri").cloned())
+        .collect();
+    assert!(uris.iter().any(|u| u == "/v1/ns/instance"), "{uris:?}");
+    assert!(uris.iter().any(|u| u == "NOT_FOUND"), "{uris:?}");
+    assert!(!uris.iter().any(|u| u.contains("no/such")), "{uris:?}");
 
     // 10,000 services over HTTP.
     futures::stream::iter(1..10_000)

@@ -65,14 +65,30 @@ fn config_type_value(t: &str) -> Option<HeaderValue> {
     })
 }
 
-/// `ms` since the epoch as an HTTP date, formatted straight into the
-/// header's buffer.
+/// `ms` since the epoch as an HTTP date. An HTTP date counts whole
+/// seconds, so each worker thread keeps the last one it wrote and shares
+/// it while the second is the same (a config read many times in a row).
 fn http_date_value(ms: i64) -> Option<HeaderValue> {
     use std::fmt::Write as _;
-    let when = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
-    let mut b = String::with_capacity(29);
-    write!(b, "{}", httpdate::HttpDate::from(when)).ok()?;
-    HeaderValue::from_maybe_shared(axum::body::Bytes::from(b)).ok()
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(u64, HeaderValue)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let ms = ms.max(0) as u64;
+    let secs = ms / 1000;
+    LAST.with_borrow_mut(|last| {
+        if let Some((s, v)) = last.as_ref()
+            && *s == secs
+        {
+            return Some(v.clone());
+        }
+        let when = UNIX_EPOCH + Duration::from_millis(ms);
+        let mut b = String::with_capacity(29);
+        write!(b, "{}", httpdate::HttpDate::from(when)).ok()?;
+        let v = HeaderValue::from_maybe_shared(axum::body::Bytes::from(b)).ok()?;
+        *last = Some((secs, v.clone()));
+        Some(v)
+    })
 }
 
 fn config_headers(h: &mut HeaderMap, s: &ServedConfig) {
@@ -480,6 +496,20 @@ pub async fn v1_listener(State(app): State<AppRef>, p: Params) -> V1Result<Respo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_dates_follow_the_second() {
+        let date = |ms| http_date_value(ms).map(|v| v.to_str().unwrap_or("").to_owned());
+        assert_eq!(date(0).as_deref(), Some("Thu, 01 Jan 1970 00:00:00 GMT"));
+        assert_eq!(date(999).as_deref(), Some("Thu, 01 Jan 1970 00:00:00 GMT"));
+        assert_eq!(date(1000).as_deref(), Some("Thu, 01 Jan 1970 00:00:01 GMT"));
+        assert_eq!(date(0).as_deref(), Some("Thu, 01 Jan 1970 00:00:00 GMT"));
+        assert_eq!(
+            date(1_764_633_600_000).as_deref(),
+            Some("Tue, 02 Dec 2025 00:00:00 GMT")
+        );
+        assert_eq!(date(-5).as_deref(), Some("Thu, 01 Jan 1970 00:00:00 GMT"));
+    }
 
     #[test]
     fn listening_round_trip() {

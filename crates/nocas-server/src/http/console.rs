@@ -473,8 +473,10 @@ fn replication_lag(app: &AppRef) -> Vec<(u64, i64)> {
 
 /// Fallback for unknown paths.
 pub async fn not_found(uri: axum::http::Uri) -> Response {
-    crate::http::params::render_for_path(
+    let mut resp = crate::http::params::render_for_path(
         uri.path(),
         ApiError::NotFound(format!("no such endpoint: {}", uri.path())),
-    )
+    );
+    resp.extensions_mut().insert(crate::observe::Unrouted);
+    resp
 }

@@ -36,10 +36,11 @@ impl Mount {
 }
 
 /// Builds the router over `app`, with the web console's files when
-/// `console`. Request timing and counting is a plain tower layer
-/// ([`crate::observe::HttpLayer`]: no boxed middleware future, no boxed
-/// service per request).
-pub fn router(app: AppRef, console: bool) -> Router {
+/// `console`. Every route is a static path (the request timing layer,
+/// [`crate::observe::HttpLayer`], takes a routed request's path as its
+/// route template); the fallback marks its answers
+/// [`crate::observe::Unrouted`].
+fn router(app: AppRef, console: bool) -> Router {
     let r = Mount(Router::new(), "/nacos/v1/ns")
         .route(
             "/instance",
@@ -207,16 +208,15 @@ pub fn router(app: AppRef, console: bool) -> Router {
     } else {
         r
     };
-    r.fallback(console::not_found)
-        .layer(crate::observe::HttpLayer::new(app.clone()))
-        .with_state(app)
+    r.fallback(console::not_found).with_state(app)
 }
 
 /// The whole HTTP service over `app`: paths made canonical before routing
 /// (so the access check sees the route a request is served by, however
-/// its path was spelled), the body limit, then the [`router`]. These two
-/// wrap the router once: a `Router::layer` wraps (and boxes) every route
-/// again, which every request pays for.
+/// its path was spelled, and the timing layer's path is the route's
+/// template), the request timing layer, the body limit, then the
+/// [`router`]. These wrap the router once: a `Router::layer` wraps (and
+/// boxes) every route again, which every request pays for.
 pub fn service(
     app: AppRef,
     console: bool,
@@ -232,6 +232,7 @@ pub fn service(
     let body_limit = app.settings.limits.max_body_bytes;
     tower::ServiceBuilder::new()
         .map_request(guard::canonicalize)
+        .layer(crate::observe::HttpLayer::new(app.clone()))
         .layer(DefaultBodyLimit::max(body_limit))
         .service(router(app, console))
 }

@@ -8,7 +8,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::Response;
 
 use nocas_core::error::ValidationError;
@@ -90,10 +90,51 @@ impl Pairs {
     }
 }
 
+/// Adds the pairs of a form-encoded string. Most requests escape nothing
+/// (no `%`, no `+`): those are split in one pass, as `form_urlencoded`
+/// splits them (empty pieces skipped, a name ending at its first `=`),
+/// without its per-pair decoding. A string with an escape goes through
+/// `form_urlencoded`; the plain pairs added before the escape was seen
+/// are the same pairs it decodes, so adding them again changes nothing.
 fn add_pairs(pairs: &mut Pairs, encoded: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(encoded)
+        && add_plain_pairs(pairs, text)
+    {
+        return;
+    }
     for (k, v) in form_urlencoded::parse(encoded) {
         pairs.add(&k, &v);
     }
+}
+
+/// Adds `text`'s pairs while none is escaped; false at the first escape.
+fn add_plain_pairs(pairs: &mut Pairs, text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut add = |start: usize, eq: Option<usize>, end: usize| {
+        if end > start {
+            let (k, v) = match eq {
+                Some(eq) => (text.get(start..eq), text.get(eq + 1..end)),
+                None => (text.get(start..end), Some("")),
+            };
+            if let (Some(k), Some(v)) = (k, v) {
+                pairs.add(k, v);
+            }
+        }
+    };
+    let (mut start, mut eq) = (0, None);
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'%' | b'+' => return false,
+            b'=' if eq.is_none() => eq = Some(i),
+            b'&' => {
+                add(start, eq, i);
+                (start, eq) = (i + 1, None);
+            }
+            _ => {}
+        }
+    }
+    add(start, eq, bytes.len());
+    true
 }
 
 /// Whether a form body should be read for parameters.
@@ -242,15 +283,31 @@ pub(crate) fn ip_string(ip: std::net::IpAddr) -> String {
     s
 }
 
+/// The first `X-Forwarded-For` and `X-Real-IP` values: one walk over the
+/// few headers a request has, instead of hashing both names (this runs on
+/// every request; most have neither).
+pub(crate) fn forwarding_headers(
+    headers: &HeaderMap,
+) -> (Option<&HeaderValue>, Option<&HeaderValue>) {
+    let (mut xff, mut real) = (None, None);
+    for (name, value) in headers {
+        if xff.is_none() && *name == X_FORWARDED_FOR {
+            xff = Some(value);
+        } else if real.is_none() && *name == X_REAL_IP {
+            real = Some(value);
+        }
+    }
+    (xff, real)
+}
+
 fn forwarded_ip(headers: &HeaderMap) -> Option<String> {
-    let xff = headers
-        .get(X_FORWARDED_FOR)
+    let (xff, real) = forwarding_headers(headers);
+    let xff = xff
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(',').next())
         .map(str::trim)
         .filter(|s| !s.is_empty());
-    let real = headers
-        .get(X_REAL_IP)
+    let real = real
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|s| !s.is_empty());
@@ -414,6 +471,70 @@ mod tests {
         assert_eq!(p.find("e"), Some("中"));
         assert_eq!(p.find("f"), None);
         assert_eq!(p.spans.len(), 5);
+    }
+
+    #[test]
+    fn unescaped_pairs_split_as_form_urlencoded_does() {
+        let cases: [&[u8]; 15] = [
+            b"",
+            b"&",
+            b"&&a=1&&",
+            b"a",
+            b"a=",
+            b"=v",
+            b"a=b=c",
+            b"dataId=x.y&group=DEFAULT_GROUP&tenant=",
+            b"a=1&a=2&b",
+            b"k=\xe4\xb8\xad&z=9",
+            b"bad=\xff\xfe&ok=1",
+            b"x=1;y=2&y=3",
+            b"a=1&b=x%20y&a=3&c",
+            b"p=1&q=a+b&p=2",
+            b"e=%E4%B8%AD&f=%zz",
+        ];
+        for case in cases {
+            let mut fast = Pairs::default();
+            add_pairs(&mut fast, case);
+            let mut slow = Pairs::default();
+            for (k, v) in form_urlencoded::parse(case) {
+                slow.add(&k, &v);
+            }
+            assert_eq!(fast.text, slow.text, "{case:?}");
+            assert_eq!(fast.spans, slow.spans, "{case:?}");
+        }
+    }
+
+    #[test]
+    fn forwarded_ip_prefers_the_first_hop() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.append(*k, axum::http::HeaderValue::from_static(v));
+            }
+            h
+        };
+        assert_eq!(forwarded_ip(&headers(&[])), None);
+        assert_eq!(
+            forwarded_ip(&headers(&[("x-real-ip", "10.0.0.2"), ("accept", "*/*")])).as_deref(),
+            Some("10.0.0.2")
+        );
+        assert_eq!(
+            forwarded_ip(&headers(&[
+                ("x-real-ip", "10.0.0.2"),
+                ("x-forwarded-for", " 10.0.0.1 , 10.0.0.9"),
+                ("x-forwarded-for", "10.0.0.7"),
+            ]))
+            .as_deref(),
+            Some("10.0.0.1")
+        );
+        assert_eq!(
+            forwarded_ip(&headers(&[
+                ("x-forwarded-for", " "),
+                ("x-real-ip", "10.0.0.3")
+            ]))
+            .as_deref(),
+            Some("10.0.0.3")
+        );
     }
 
     #[test]

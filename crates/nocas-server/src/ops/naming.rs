@@ -408,7 +408,7 @@ struct ViewKey {
 /// and subscriber until the service changes again.
 #[derive(Default)]
 pub struct ViewCache {
-    map: dashmap::DashMap<ViewKey, ((u64, u64), Arc<serde_json::value::RawValue>)>,
+    map: crate::push::KeyMap<ViewKey, ((u64, u64), Arc<serde_json::value::RawValue>)>,
 }
 
 /// Most views kept; beyond it the cache starts over.
