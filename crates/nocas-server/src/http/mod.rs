@@ -215,7 +215,7 @@ fn router(app: AppRef, console: bool) -> Router {
 /// (so the access check sees the route a request is served by, however
 /// its path was spelled, and the timing layer's path is the route's
 /// template), the request timing layer, the body limit, then the
-/// [`router`]. These wrap the router once: a `Router::layer` wraps (and
+/// `router`. These wrap the router once: a `Router::layer` wraps (and
 /// boxes) every route again, which every request pays for.
 pub fn service(
     app: AppRef,
